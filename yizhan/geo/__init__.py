@@ -1,0 +1,1 @@
+"""Geodesy: coordinate systems, great-circle distance, nearest search, coverage and siting."""

@@ -1,0 +1,202 @@
+"""Pydantic v2 models of the registry format (see ``docs/registry.md``).
+
+A registry is a GeoJSON FeatureCollection (RFC 7946): coordinates are ``[lon, lat]`` in
+WGS-84 and there is no ``crs`` member. Properties that the format does not define are
+kept on round trip (``extra="allow"``).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from yizhan.stations.hours import hours_error
+from yizhan.stations.vocab import Amenity, Category, CoordOrigin, Kind, Status
+
+NonEmptyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+#: Property names defined by the format (others are kept as they are).
+KNOWN_PROPERTIES = (
+    "name",
+    "kind",
+    "name_en",
+    "category",
+    "operator",
+    "network",
+    "address",
+    "district",
+    "phone",
+    "amenities",
+    "opening_hours",
+    "opening_hours_text",
+    "status",
+    "capacity",
+    "last_verified_at",
+    "source",
+    "coord_origin",
+    "guessed",
+    "external_ids",
+    "created_at",
+    "updated_at",
+)
+
+
+def check_lon_lat(value: Any) -> tuple[float, float]:
+    """Validate a GeoJSON position and return ``(lon, lat)``.
+
+    Raises ``ValueError`` with a message that says what was expected and what came.
+    """
+    if not isinstance(value, list | tuple) or len(value) not in (2, 3):
+        raise ValueError(f"Expected a position [lon, lat], got {value!r}")
+    out: list[float] = []
+    for axis, v in zip(("lon", "lat"), value[:2], strict=True):
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ValueError(f"Expected a number for {axis}, got {v!r}")
+        f = float(v)
+        if not math.isfinite(f):
+            raise ValueError(f"{axis} must be finite, got {v!r}")
+        out.append(f)
+    lon, lat = out
+    if not -180.0 <= lon <= 180.0:
+        raise ValueError(f"lon out of range: expected -180..180, got {lon!r}")
+    if not -90.0 <= lat <= 90.0:
+        hint = " (is the position [lat, lon]?)" if -90.0 <= lon <= 90.0 <= abs(lat) <= 180 else ""
+        raise ValueError(f"lat out of range: expected -90..90, got {lat!r}{hint}")
+    return lon, lat
+
+
+class PointGeometry(BaseModel):
+    """A GeoJSON Point; ``coordinates`` is ``[lon, lat]`` (an altitude, if any, is kept)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["Point"]
+    coordinates: list[float]
+
+    @field_validator("coordinates", mode="before")
+    @classmethod
+    def _position(cls, value: Any) -> Any:
+        check_lon_lat(value)
+        return value
+
+
+class StationProperties(BaseModel):
+    """Properties of a station Feature."""
+
+    model_config = ConfigDict(extra="allow", use_enum_values=True)
+
+    name: NonEmptyStr = Field(description="Name as written on site (any language).")
+    kind: Kind = Field(description="`station`; `cooling_bus` is a mobile unit.")
+    name_en: str | None = None
+    category: Category | None = None
+    operator: str | None = None
+    network: str | None = None
+    address: str | None = None
+    district: str | None = None
+    phone: str | None = None
+    amenities: list[Amenity] = Field(default_factory=list)
+    opening_hours: str | None = Field(
+        default=None, description="OpenStreetMap opening_hours syntax, e.g. `Mo-Fr 09:00-17:00`."
+    )
+    opening_hours_text: str | None = Field(
+        default=None, description="The hours as the source wrote them, kept verbatim."
+    )
+    status: Status = Status.operational
+    capacity: Annotated[int, Field(ge=0)] | None = None
+    last_verified_at: date | datetime | None = None
+    source: str | None = None
+    coord_origin: CoordOrigin | None = None
+    guessed: list[str] = Field(
+        default_factory=list,
+        description="Names of properties whose values were guessed or inferred, not sourced.",
+    )
+    external_ids: dict[str, str] | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @field_validator("amenities")
+    @classmethod
+    def _unique_amenities(cls, value: list[Amenity]) -> list[Amenity]:
+        seen: set[str] = set()
+        for a in value:
+            if a in seen:
+                raise ValueError(f"amenity {str(a)!r} is listed twice")
+            seen.add(a)
+        return value
+
+    @field_validator("opening_hours")
+    @classmethod
+    def _hours(cls, value: str | None) -> str | None:
+        if value is not None:
+            err = hours_error(value)
+            if err:
+                raise ValueError(err)
+        return value
+
+    @field_validator("guessed")
+    @classmethod
+    def _guessed_known(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name not in KNOWN_PROPERTIES or name in ("name", "kind", "guessed"):
+                raise ValueError(f"guessed names a property the format defines, got {name!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _kind_supported(self) -> StationProperties:
+        if self.kind == Kind.cooling_bus:
+            raise ValueError(
+                "kind 'cooling_bus' is reserved for mobile units and not supported by this "
+                "version of the registry format"
+            )
+        return self
+
+
+class StationFeature(BaseModel):
+    """One station: a GeoJSON Feature with a string ``id`` and a Point geometry."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["Feature"]
+    id: NonEmptyStr
+    geometry: PointGeometry
+    properties: StationProperties
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_is_string(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValueError(f"Expected a string id, got {value!r}")
+        return value
+
+
+class StationCollection(BaseModel):
+    """The registry: a GeoJSON FeatureCollection of stations (used for the JSON Schema)."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "$id": "https://github.com/yizhan/yizhan/schema/registry.schema.json",
+            "title": "Yizhan station registry",
+        },
+    )
+
+    type: Literal["FeatureCollection"]
+    features: list[StationFeature]
+    name: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_crs(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "crs" in data:
+            raise ValueError("RFC 7946 GeoJSON has no 'crs' member: coordinates are WGS-84")
+        return data
