@@ -540,3 +540,25 @@ def transform(lon: ArrayLike, lat: ArrayLike, src: str, dst: str) -> LonLat:
     if s == d:
         return _identity(lon, lat)
     return _DISPATCH[(s, d)](lon, lat)
+
+
+def point_to_wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
+    """One query point converted from *crs* to WGS-84, as plain floats.
+
+    Parameters
+    ----------
+    lon, lat : float
+        The point in *crs*, degrees.
+    crs : str
+        ``wgs84``, ``gcj02`` or ``bd09`` (aliases accepted, see :func:`parse_crs`).
+
+    Returns
+    -------
+    tuple of float
+        ``(lon, lat)`` in WGS-84.
+    """
+    src = parse_crs(crs)
+    if src == "wgs84":
+        return float(lon), float(lat)
+    x, y = transform(lon, lat, src, "wgs84")
+    return float(x), float(y)

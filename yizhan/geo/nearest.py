@@ -19,9 +19,11 @@ pykdtree has no ball query.
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -33,8 +35,8 @@ from yizhan.geo.distance import EARTH_RADIUS_M, chord_to_m, m_to_chord, unit_vec
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 
-# Chords closer than this (≈ 6 µm on the ground) are treated as ties and resolved by rank.
-_TIE_EPS = 1e-12
+# Chords closer than this (≈ 0.06 µm on the ground, a few ulps of a chord) are ties, resolved by rank.
+_TIE_EPS = 1e-14
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,9 @@ class PointIndex:
         self.lon = np.ascontiguousarray(lon, dtype=np.float64)
         self.lat = np.ascontiguousarray(lat, dtype=np.float64)
         if self.lon.shape != self.lat.shape or self.lon.ndim != 1:
-            raise ValueError(f"Expected 1-D lon and lat of equal length, got {self.lon.shape} and {self.lat.shape}")
+            raise ValueError(
+                f"Expected 1-D lon and lat of equal length, got {self.lon.shape} and {self.lat.shape}"
+            )
         self.n = int(self.lon.shape[0])
         self.rank: IntArray = (
             np.arange(self.n, dtype=np.int64) if rank is None else np.asarray(rank, dtype=np.int64)
@@ -106,7 +110,9 @@ class PointIndex:
         return dd, ii
 
     # -- single point -------------------------------------------------------------------
-    def knn(self, lon: float, lat: float, k: int, max_distance_m: float | None = None) -> Neighbours:
+    def knn(
+        self, lon: float, lat: float, k: int, max_distance_m: float | None = None
+    ) -> Neighbours:
         """The *k* nearest points to ``(lon, lat)``, nearest first, ties by rank.
 
         Parameters
@@ -122,38 +128,56 @@ class PointIndex:
         -------
         Neighbours
         """
+        pos, dist = self.knn_lists(lon, lat, k, max_distance_m)
+        return Neighbours(np.array(pos, dtype=np.int64), np.array(dist, dtype=np.float64))
+
+    def knn_lists(
+        self, lon: float, lat: float, k: int, max_distance_m: float | None = None
+    ) -> tuple[list[int], list[float]]:
+        """:meth:`knn` as plain lists ``(positions, distances_m)``: the fast path for one query."""
         if k < 1:
             raise ValueError(f"Expected k >= 1, got {k}")
-        k = min(k, self.n)
-        if k == 0:
-            return Neighbours(np.empty(0, np.int64), np.empty(0))
-        q = np.array([_xyz1(lon, lat)])
-        bound = math.inf if max_distance_m is None else m_to_chord(max_distance_m) + 1e-9
-        want = min(k + 1, self.n)
         n = self.n
+        k = min(k, n)
+        if k == 0 or self._kd is None:
+            return [], []
+        lam = math.radians(lon)
+        phi = math.radians(lat)
+        c = math.cos(phi)
+        q = np.array(((c * math.cos(lam), c * math.sin(lam), math.sin(phi)),))
+        bounded = max_distance_m is not None
+        want = min(k + 1, n)
         while True:
-            d2, i2 = self._query(q, want, bound)
-            chords: list[float] = d2[0].tolist()
-            pos: list[int] = i2[0].tolist()
-            found = want if bound == math.inf else sum(1 for i in pos if i < n)
-            # Safe when every point was returned, the bound cut the list, or the first
+            if bounded:
+                assert max_distance_m is not None
+                dd, ii = self._kd.query(
+                    q, k=want, distance_upper_bound=m_to_chord(max_distance_m) + 1e-9
+                )
+            else:
+                dd, ii = self._kd.query(q, k=want)
+            chords: list[float] = dd.ravel().tolist()
+            pos: list[int] = ii.ravel().tolist()
+            found = sum(1 for i in pos if i < n) if bounded else want
+            # Safe when every point was returned, the bound cut the list, or the last
             # point returned is strictly farther than the k-th.
             if want >= n or found < want or chords[want - 1] - chords[k - 1] > _TIE_EPS:
                 break
             want = min(want * 2, n)
-        chords, pos = chords[:found], pos[:found]
-        if any(b - a <= _TIE_EPS for a, b in zip(chords, chords[1:], strict=False)):
+        if found < want:
+            chords, pos = chords[:found], pos[:found]
+        if any(b - a <= _TIE_EPS for a, b in pairwise(chords)):
             order = _tie_order(np.array(chords), self.rank[pos]).tolist()
             chords = [chords[o] for o in order]
             pos = [pos[o] for o in order]
         two_r = 2.0 * EARTH_RADIUS_M
-        dist = [two_r * math.asin(min(c * 0.5, 1.0)) for c in chords[:k]]
+        asin = math.asin
+        dist = [two_r * asin(min(ch * 0.5, 1.0)) for ch in chords[:k]]
         pos = pos[:k]
         if max_distance_m is not None:
             keep = [j for j, d in enumerate(dist) if d <= max_distance_m]
             pos = [pos[j] for j in keep]
             dist = [dist[j] for j in keep]
-        return Neighbours(np.array(pos, dtype=np.int64), np.array(dist, dtype=np.float64))
+        return pos, dist
 
     def within(self, lon: float, lat: float, radius_m: float, k: int | None = None) -> Neighbours:
         """Every point within *radius_m* metres of ``(lon, lat)``, nearest first (at most *k*).
@@ -176,7 +200,9 @@ class PointIndex:
         if self.n == 0:
             return Neighbours(np.empty(0, np.int64), np.empty(0))
         q = np.asarray(_xyz1(lon, lat))
-        ii = np.asarray(self.ball_tree.query_ball_point(q, r=m_to_chord(radius_m) + 1e-9), dtype=np.int64)
+        ii = np.asarray(
+            self.ball_tree.query_ball_point(q, r=m_to_chord(radius_m) + 1e-9), dtype=np.int64
+        )
         dist = chord_to_m(np.linalg.norm(self.xyz[ii] - q, axis=1))
         keep = dist <= radius_m
         ii, dist = ii[keep], dist[keep]
@@ -272,28 +298,34 @@ class SubsetIndexCache:
         How many subset indexes to keep.
     """
 
-    def __init__(self, lon: ArrayLike, lat: ArrayLike, rank: ArrayLike, max_entries: int = 64) -> None:
+    def __init__(
+        self, lon: ArrayLike, lat: ArrayLike, rank: ArrayLike, max_entries: int = 64
+    ) -> None:
         self.lon = np.asarray(lon, dtype=np.float64)
         self.lat = np.asarray(lat, dtype=np.float64)
         self.rank = np.asarray(rank, dtype=np.int64)
         self.max_entries = max_entries
         self._cache: OrderedDict[Hashable, tuple[PointIndex, IntArray]] = OrderedDict()
+        self._lock = threading.Lock()
 
-    def get(self, key: Hashable, mask: Callable[[], NDArray[np.bool_]]) -> tuple[PointIndex, IntArray]:
+    def get(
+        self, key: Hashable, mask: Callable[[], NDArray[np.bool_]]
+    ) -> tuple[PointIndex, IntArray]:
         """The index for subset *key* and the positions of its points in the full set.
 
         ``mask`` is called only when the subset is not cached yet.
         """
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            return hit
-        sel = np.flatnonzero(mask()).astype(np.int64)
-        entry = (PointIndex(self.lon[sel], self.lat[sel], self.rank[sel]), sel)
-        self._cache[key] = entry
-        if len(self._cache) > self.max_entries:
-            self._cache.popitem(last=False)
-        return entry
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+            sel = np.flatnonzero(mask()).astype(np.int64)
+            entry = (PointIndex(self.lon[sel], self.lat[sel], self.rank[sel]), sel)
+            self._cache[key] = entry
+            if len(self._cache) > self.max_entries:
+                self._cache.popitem(last=False)
+            return entry
 
 
 __all__ = ["EARTH_RADIUS_M", "Neighbours", "PointIndex", "SubsetIndexCache"]

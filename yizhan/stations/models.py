@@ -13,9 +13,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -24,6 +26,26 @@ from yizhan.stations.hours import hours_error
 from yizhan.stations.vocab import Amenity, Category, CoordOrigin, Kind, Status
 
 NonEmptyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+def _iso_date_or_datetime(value: Any) -> date | datetime:
+    if isinstance(value, datetime | date):
+        return value
+    if isinstance(value, str):
+        for parse in (date.fromisoformat, datetime.fromisoformat):
+            try:
+                return parse(value)
+            except ValueError:
+                continue
+    raise ValueError(f"Expected an ISO 8601 date or date-time such as 2026-07-15, got {value!r}")
+
+
+#: An ISO 8601 date (``2026-07-15``) or date-time (``2026-07-15T09:30:00+08:00``).
+IsoDateOrTime = Annotated[
+    date | datetime,
+    BeforeValidator(_iso_date_or_datetime),
+    WithJsonSchema({"type": "string", "description": "ISO 8601 date or date-time"}),
+]
 
 #: Property names defined by the format (others are kept as they are).
 KNOWN_PROPERTIES = (
@@ -83,6 +105,15 @@ class PointGeometry(BaseModel):
     type: Literal["Point"]
     coordinates: list[float]
 
+    @model_validator(mode="before")
+    @classmethod
+    def _point(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValueError(f"Expected a GeoJSON Point object, got {data!r}")
+        if data.get("type") != "Point":
+            raise ValueError(f"a station's geometry must be a Point, got {data.get('type')!r}")
+        return data
+
     @field_validator("coordinates", mode="before")
     @classmethod
     def _position(cls, value: Any) -> Any:
@@ -113,7 +144,7 @@ class StationProperties(BaseModel):
     )
     status: Status = Status.operational
     capacity: Annotated[int, Field(ge=0)] | None = None
-    last_verified_at: date | datetime | None = None
+    last_verified_at: IsoDateOrTime | None = None
     source: str | None = None
     coord_origin: CoordOrigin | None = None
     guessed: list[str] = Field(
@@ -121,8 +152,8 @@ class StationProperties(BaseModel):
         description="Names of properties whose values were guessed or inferred, not sourced.",
     )
     external_ids: dict[str, str] | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    created_at: IsoDateOrTime | None = None
+    updated_at: IsoDateOrTime | None = None
 
     @field_validator("amenities")
     @classmethod

@@ -1,0 +1,5 @@
+import sys
+
+from yizhan.cli import main
+
+sys.exit(main())

@@ -1,0 +1,49 @@
+"""The ``yizhan`` command line.
+
+Each topic lives in its own module with an ``add_parser(subparsers)`` function that
+registers its sub-command and sets ``func``; this module only assembles them. Commands
+print errors as ``yizhan <command>: <message>`` and exit non-zero, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from yizhan import __version__
+from yizhan.cli import registry_cmds
+from yizhan.errors import YizhanError
+
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="yizhan",
+        description="Yizhan (驿站): station registry, nearest-station API, coverage analysis and maps.",
+    )
+    parser.add_argument("--version", action="version", version=f"yizhan {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    registry_cmds.add_parsers(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status: int = args.func(args)
+    except YizhanError as exc:
+        print(f"yizhan {args.command}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        print(f"yizhan {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""``yizhan validate``, ``yizhan nearest`` and ``yizhan serve``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+from yizhan.geo.crs import CRS_NAMES, parse_crs, point_to_wgs84
+from yizhan.stations.registry import StationFilter, check_file, from_document, load_registry
+from yizhan.stations.vocab import Amenity, Category, Kind, Status
+
+
+def _finite(kind: str, lo: float, hi: float) -> Any:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"Expected a number, got {text!r}") from None
+        if not math.isfinite(value) or not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"Expected a {kind} in {lo:g}..{hi:g}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"Expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"Expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _crs(text: str) -> str:
+    try:
+        return parse_crs(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_filter_arguments(p: argparse.ArgumentParser) -> None:
+    """--amenity/--kind/--category/--status, shared by commands that select stations."""
+    p.add_argument(
+        "--amenity",
+        action="append",
+        choices=[a.value for a in Amenity],
+        metavar="AMENITY",
+        help="required amenity; repeat for several (all must be offered)",
+    )
+    p.add_argument("--kind", action="append", choices=[k.value for k in Kind])
+    p.add_argument("--category", action="append", choices=[c.value for c in Category])
+    p.add_argument(
+        "--status",
+        action="append",
+        choices=[s.value for s in Status],
+        help="default: operational only",
+    )
+
+
+def filter_from_args(args: argparse.Namespace) -> StationFilter:
+    return StationFilter.make(
+        amenities=args.amenity,
+        kinds=args.kind,
+        categories=args.category,
+        statuses=args.status or ("operational",),
+    )
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser(
+        "validate",
+        help="validate a registry and list every error and warning",
+        description="Validate a GeoJSON registry. Exit 0 if valid (warnings are printed), 1 if not.",
+    )
+    p.add_argument("path", help="registry GeoJSON file")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser(
+        "nearest",
+        help="nearest stations to a point",
+        description="Exact great-circle nearest stations to a point.",
+    )
+    p.add_argument(
+        "--registry",
+        default=None,
+        help="registry GeoJSON (default: YIZHAN_REGISTRY or the bundled one)",
+    )
+    p.add_argument("--lon", required=True, type=_finite("longitude", -180, 180))
+    p.add_argument("--lat", required=True, type=_finite("latitude", -90, 90))
+    p.add_argument("-k", type=_positive_int, default=5, help="how many stations (default 5)")
+    p.add_argument(
+        "--radius-m",
+        type=_finite("radius in metres", 0, 2.1e7),
+        help="only stations within this many metres",
+    )
+    p.add_argument(
+        "--crs", type=_crs, default="wgs84", help=f"system of --lon/--lat: {', '.join(CRS_NAMES)}"
+    )
+    p.add_argument("--out-crs", type=_crs, default="wgs84", help="system of output coordinates")
+    add_filter_arguments(p)
+    p.add_argument("--json", action="store_true", help="print a GeoJSON FeatureCollection")
+    p.set_defaults(func=cmd_nearest)
+
+    p = sub.add_parser(
+        "serve",
+        help="serve the HTTP API",
+        description="Validate the registry, then serve the API (OpenAPI docs at /docs).",
+    )
+    p.add_argument(
+        "--registry",
+        default=None,
+        help="registry GeoJSON (default: YIZHAN_REGISTRY or the bundled one)",
+    )
+    p.add_argument("--host", default=None, help="default 127.0.0.1 (YIZHAN_HOST)")
+    p.add_argument("--port", type=_positive_int, default=None, help="default 8000 (YIZHAN_PORT)")
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    report, _ = check_file(args.path)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "path": args.path,
+                    "valid": report.ok,
+                    "features": report.n_features,
+                    "errors": [p.as_dict() for p in report.errors],
+                    "warnings": [p.as_dict() for p in report.warnings],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+    else:
+        for p in report.errors + report.warnings:
+            print(p.format(), file=sys.stderr if p.severity == "error" else sys.stdout)
+        print(f"{args.path}: {report.summary()}")
+    return 0 if report.ok else 1
+
+
+def _settings() -> Any:
+    from yizhan.settings import Settings
+
+    return Settings()
+
+
+def _load(path: str | None) -> Any:
+    settings = _settings()
+    return load_registry(path or settings.registry)
+
+
+def cmd_nearest(args: argparse.Namespace) -> int:
+    from yizhan.geo.search import StationSearch, hit_feature
+
+    registry = _load(args.registry)
+    flt = filter_from_args(args)
+    lon, lat = point_to_wgs84(args.lon, args.lat, args.crs)
+    hits = StationSearch(registry).nearest(lon, lat, args.k, flt, max_distance_m=args.radius_m)
+    if args.json:
+        fc = {
+            "type": "FeatureCollection",
+            "features": [hit_feature(registry, h, args.out_crs) for h in hits],
+        }
+        print(json.dumps(fc, ensure_ascii=False, indent=2))
+        return 0
+    if not hits:
+        print("no station matches", file=sys.stderr)
+        return 0
+    for rank, h in enumerate(hits, 1):
+        f = registry.features[h.index]
+        props = f["properties"]
+        print(
+            f"{rank:>2}. {h.distance_m:>9.0f} m  {h.bearing_deg:5.1f}°  {f['id']}  {props['name']}"
+        )
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from yizhan.api import create_app
+
+    settings = _settings()
+    updates: dict[str, Any] = {}
+    if args.registry:
+        updates["registry"] = args.registry
+    if args.host:
+        updates["host"] = args.host
+    if args.port:
+        updates["port"] = args.port
+    settings = settings.model_copy(update=updates)
+    report, doc = check_file(settings.registry)
+    for p in report.errors + report.warnings:
+        print(p.format(), file=sys.stderr)
+    if not report.ok:
+        print(f"{settings.registry}: {report.summary()}; not serving", file=sys.stderr)
+        return 1
+    registry = from_document(doc, path=settings.registry)
+    print(
+        f"yizhan: serving {len(registry)} stations from {settings.registry} "
+        f"on http://{settings.host}:{settings.port} (docs at /docs)",
+        file=sys.stderr,
+    )
+    uvicorn.run(
+        create_app(settings, registry=registry),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+    )
+    return 0

@@ -1,0 +1,48 @@
+"""Domain exceptions. The API maps each to an HTTP status in one table (``api.py``);
+the CLI prints their message and exits non-zero."""
+
+from __future__ import annotations
+
+
+class YizhanError(Exception):
+    """Base of every error Yizhan raises on purpose."""
+
+
+class InvalidInputError(YizhanError, ValueError):
+    """A parameter or input value is not acceptable; the message names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class NotFoundError(YizhanError, KeyError):
+    """A station, bus or other resource does not exist."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "not found"
+
+
+class RegistryInvalidError(YizhanError):
+    """A registry failed validation; ``report`` holds every problem found."""
+
+    def __init__(self, report: object, source: str = "registry") -> None:
+        from yizhan.stations.validate import ValidationReport
+
+        assert isinstance(report, ValidationReport)
+        self.report = report
+        lines = [p.format() for p in report.errors]
+        super().__init__(f"{source} is invalid ({len(lines)} errors):\n" + "\n".join(lines))
+
+
+class AuthenticationError(YizhanError):
+    """No valid credentials were given."""
+
+
+class PermissionDeniedError(YizhanError):
+    """Credentials are valid but do not allow this action."""
+
+
+class ConflictError(YizhanError):
+    """The request conflicts with the current state."""

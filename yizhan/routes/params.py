@@ -1,0 +1,49 @@
+"""Query parameters shared by several routes, declared once."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import Query
+
+from yizhan.stations.vocab import Amenity, Category, Kind, Status
+
+CrsParam = Literal["wgs84", "gcj02", "bd09"]
+
+Lon = Annotated[
+    float,
+    Query(
+        ge=-180,
+        le=180,
+        allow_inf_nan=False,
+        description="Longitude in degrees, in the system given by `crs`.",
+    ),
+]
+Lat = Annotated[
+    float,
+    Query(
+        ge=-90,
+        le=90,
+        allow_inf_nan=False,
+        description="Latitude in degrees, in the system given by `crs`.",
+    ),
+]
+InCrs = Annotated[
+    CrsParam,
+    Query(
+        description="Coordinate system of `lon`/`lat`: WGS-84 (GPS), GCJ-02 (Amap, Tencent) or BD-09 (Baidu)."
+    ),
+]
+OutCrs = Annotated[
+    CrsParam,
+    Query(
+        description="Coordinate system of the returned geometries (distances are always exact, in metres)."
+    ),
+]
+AmenityParam = Annotated[
+    list[Amenity] | None,
+    Query(description="Required amenity; repeat for several (a station must offer all of them)."),
+]
+KindParam = Annotated[list[Kind] | None, Query(description="Kind of feature; repeatable.")]
+CategoryParam = Annotated[list[Category] | None, Query(description="Station category; repeatable.")]
+StatusParam = Annotated[list[Status] | None, Query(description="Status; repeatable.")]

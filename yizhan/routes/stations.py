@@ -1,0 +1,170 @@
+"""``GET /stations`` (filtered, paged listing) and ``GET /stations/{id}``."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Path, Query, Request
+from numpy.typing import NDArray
+
+from yizhan.errors import InvalidInputError, NotFoundError
+from yizhan.geo.search import geometry_in
+from yizhan.routes.deps import GeoJSONResponse, RegistryDep, SettingsDep
+from yizhan.routes.params import AmenityParam, CategoryParam, KindParam, OutCrs, StatusParam
+from yizhan.stations.registry import Registry, StationFilter
+
+router = APIRouter(tags=["stations"])
+
+
+def parse_bbox(text: str) -> tuple[float, float, float, float]:
+    """``minlon,minlat,maxlon,maxlat`` in degrees; ``minlon > maxlon`` crosses the 180° meridian."""
+    parts = text.split(",")
+    if len(parts) != 4:
+        raise InvalidInputError(
+            "bbox", f"Expected 4 comma-separated numbers minlon,minlat,maxlon,maxlat, got {text!r}"
+        )
+    try:
+        vals = [float(p) for p in parts]
+    except ValueError:
+        raise InvalidInputError(
+            "bbox", f"Expected numbers minlon,minlat,maxlon,maxlat, got {text!r}"
+        ) from None
+    if not all(math.isfinite(v) for v in vals):
+        raise InvalidInputError("bbox", f"Expected finite numbers, got {text!r}")
+    minlon, minlat, maxlon, maxlat = vals
+    if not (-180 <= minlon <= 180 and -180 <= maxlon <= 180):
+        raise InvalidInputError("bbox", f"Expected longitudes in -180..180, got {minlon}, {maxlon}")
+    if not (-90 <= minlat <= 90 and -90 <= maxlat <= 90):
+        raise InvalidInputError("bbox", f"Expected latitudes in -90..90, got {minlat}, {maxlat}")
+    if minlat > maxlat:
+        raise InvalidInputError("bbox", f"Expected minlat <= maxlat, got {minlat} > {maxlat}")
+    return minlon, minlat, maxlon, maxlat
+
+
+def bbox_mask(registry: Registry, bbox: tuple[float, float, float, float]) -> NDArray[np.bool_]:
+    minlon, minlat, maxlon, maxlat = bbox
+    lat_ok = (registry.lat >= minlat) & (registry.lat <= maxlat)
+    if minlon <= maxlon:
+        lon_ok = (registry.lon >= minlon) & (registry.lon <= maxlon)
+    else:  # crosses the antimeridian (RFC 7946 §5.2)
+        lon_ok = (registry.lon >= minlon) | (registry.lon <= maxlon)
+    return np.asarray(lat_ok & lon_ok)
+
+
+def feature_out(feature: dict[str, Any], out_crs: str) -> dict[str, Any]:
+    if out_crs == "wgs84":
+        return feature
+    return {**feature, "geometry": geometry_in(feature["geometry"], out_crs)}
+
+
+@router.get(
+    "/stations",
+    response_class=GeoJSONResponse,
+    summary="List stations, filtered and paged",
+    responses={
+        200: {
+            "description": "A GeoJSON FeatureCollection, ordered by id.",
+            "content": {"application/geo+json": {}},
+        }
+    },
+)
+async def list_stations(
+    request: Request,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    bbox: Annotated[
+        str | None,
+        Query(description="minlon,minlat,maxlon,maxlat (WGS-84); minlon > maxlon crosses 180°."),
+    ] = None,
+    kind: KindParam = None,
+    category: CategoryParam = None,
+    amenity: AmenityParam = None,
+    status: Annotated[
+        StatusParam, Query(description="Status; repeatable. Default: every status.")
+    ] = None,
+    district: Annotated[list[str] | None, Query(description="District name; repeatable.")] = None,
+    q: Annotated[
+        str | None,
+        Query(min_length=1, description="Text in name, English name, address or operator."),
+    ] = None,
+    limit: Annotated[
+        int | None, Query(ge=1, description="Page size (clamped to the server's maximum).")
+    ] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    out_crs: OutCrs = "wgs84",
+) -> GeoJSONResponse:
+    """Stations matching every filter given, ordered by id. Statuses are not filtered unless asked."""
+    flt = StationFilter.make(
+        amenities=amenity,
+        kinds=kind,
+        categories=category,
+        statuses=status or None,
+        districts=district,
+    )
+    mask = registry.mask(flt)
+    if bbox is not None:
+        mask &= bbox_mask(registry, parse_bbox(bbox))
+    if q is not None:
+        mask &= registry.text_match(q)
+    matched = np.flatnonzero(mask)
+    matched = matched[np.argsort(registry.id_rank[matched], kind="stable")]
+    page_size = min(limit or settings.default_limit, settings.max_limit)
+    page = matched[offset : offset + page_size].tolist()
+    features = [feature_out(registry.features[i], out_crs) for i in page]
+    links = []
+    if offset + page_size < len(matched):
+        links.append(
+            {
+                "rel": "next",
+                "type": "application/geo+json",
+                "href": str(
+                    request.url.include_query_params(offset=offset + page_size, limit=page_size)
+                ),
+            }
+        )
+    if offset > 0:
+        links.append(
+            {
+                "rel": "prev",
+                "type": "application/geo+json",
+                "href": str(
+                    request.url.include_query_params(
+                        offset=max(0, offset - page_size), limit=page_size
+                    )
+                ),
+            }
+        )
+    return GeoJSONResponse(
+        {
+            "type": "FeatureCollection",
+            "features": features,
+            "numberMatched": len(matched),
+            "numberReturned": len(features),
+            "limit": page_size,
+            "offset": offset,
+            "links": links,
+        }
+    )
+
+
+@router.get(
+    "/stations/{station_id}",
+    response_class=GeoJSONResponse,
+    summary="One station",
+    responses={
+        200: {"description": "A GeoJSON Feature.", "content": {"application/geo+json": {}}},
+        404: {"description": "No station with this id."},
+    },
+)
+async def get_station(
+    registry: RegistryDep,
+    station_id: Annotated[str, Path(description="The station's id.")],
+    out_crs: OutCrs = "wgs84",
+) -> GeoJSONResponse:
+    """The station with this id, as a GeoJSON Feature."""
+    i = registry.index_of.get(station_id)
+    if i is None:
+        raise NotFoundError(f"no station with id {station_id!r}")
+    return GeoJSONResponse(feature_out(registry.features[i], out_crs))

@@ -1,0 +1,1 @@
+"""The station registry: schema, validation, import, storage and opening hours."""

@@ -1,0 +1,236 @@
+"""The in-memory registry: validated features plus columnar arrays for fast filtering.
+
+Features are kept as the GeoJSON dictionaries that were loaded, so properties the
+format does not define survive a load/save round trip unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from numpy.typing import NDArray
+
+from yizhan.errors import InvalidInputError, RegistryInvalidError
+from yizhan.stations.validate import Problem, ValidationReport, normalize_name, validate_document
+from yizhan.stations.vocab import AMENITY_BIT, Amenity, Category, Kind, Status, amenity_mask
+
+KINDS = [k.value for k in Kind]
+CATEGORIES = [c.value for c in Category]
+STATUSES = [s.value for s in Status]
+
+
+@dataclass(frozen=True)
+class StationFilter:
+    """Which stations a query may return. ``None`` means "any".
+
+    Amenities are all required (a station must offer every one asked for).
+    """
+
+    amenities: frozenset[str] = frozenset()
+    kinds: frozenset[str] | None = None
+    categories: frozenset[str] | None = None
+    statuses: frozenset[str] | None = frozenset({Status.operational.value})
+    districts: frozenset[str] | None = None
+
+    @classmethod
+    def make(
+        cls,
+        amenities: Iterable[str] | None = None,
+        kinds: Iterable[str] | None = None,
+        categories: Iterable[str] | None = None,
+        statuses: Iterable[str] | None = (Status.operational.value,),
+        districts: Iterable[str] | None = None,
+    ) -> StationFilter:
+        """Build a filter from plain values, checking each against its vocabulary.
+
+        Raises
+        ------
+        InvalidInputError
+            Naming the field and the allowed values.
+        """
+
+        def check(
+            name: str, values: Iterable[str] | None, allowed: Sequence[str]
+        ) -> frozenset[str] | None:
+            if values is None:
+                return None
+            vals = frozenset(str(v) for v in values)
+            unknown = sorted(vals - set(allowed))
+            if unknown:
+                raise InvalidInputError(
+                    name, f"Expected one of {', '.join(allowed)}, got {unknown[0]!r}"
+                )
+            return vals or None
+
+        return cls(
+            amenities=check("amenity", amenities, [a.value for a in Amenity]) or frozenset(),
+            kinds=check("kind", kinds, KINDS),
+            categories=check("category", categories, CATEGORIES),
+            statuses=check("status", statuses, STATUSES),
+            districts=frozenset(districts) if districts else None,
+        )
+
+
+@dataclass
+class Registry:
+    """Validated stations, with the columns that searches filter on."""
+
+    features: list[dict[str, Any]]
+    meta: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+    warnings: list[Problem] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        n = len(self.features)
+        self.ids: list[str] = [f["id"] for f in self.features]
+        self.index_of: dict[str, int] = {fid: i for i, fid in enumerate(self.ids)}
+        coords = np.array(
+            [f["geometry"]["coordinates"][:2] for f in self.features], dtype=np.float64
+        ).reshape(n, 2)
+        self.lon: NDArray[np.float64] = np.ascontiguousarray(coords[:, 0])
+        self.lat: NDArray[np.float64] = np.ascontiguousarray(coords[:, 1])
+        props = [f["properties"] for f in self.features]
+        self.kind = np.array([KINDS.index(p["kind"]) for p in props], dtype=np.int8).reshape(n)
+        self.category = np.array(
+            [CATEGORIES.index(p["category"]) if p.get("category") else -1 for p in props],
+            dtype=np.int8,
+        ).reshape(n)
+        self.status = np.array(
+            [STATUSES.index(p.get("status") or Status.operational.value) for p in props],
+            dtype=np.int8,
+        ).reshape(n)
+        self.amenity_bits = np.array(
+            [amenity_mask(p.get("amenities")) for p in props], dtype=np.uint32
+        ).reshape(n)
+        self.district = np.array([p.get("district") or "" for p in props], dtype=object).reshape(n)
+        # Tie-break rank: position of each id in sorted order.
+        order = sorted(range(n), key=self.ids.__getitem__)
+        rank = np.empty(n, dtype=np.int64)
+        rank[order] = np.arange(n, dtype=np.int64)
+        self.id_rank = rank
+        self._search_text: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    # -- filtering ------------------------------------------------------------------------
+    def mask(self, flt: StationFilter) -> NDArray[np.bool_]:
+        """Boolean mask of the stations that pass *flt*."""
+        m = np.ones(len(self), dtype=bool)
+        if flt.amenities:
+            need = 0
+            for a in flt.amenities:
+                need |= AMENITY_BIT[a]
+            m &= (self.amenity_bits & np.uint32(need)) == np.uint32(need)
+        if flt.kinds is not None:
+            m &= np.isin(self.kind, [KINDS.index(k) for k in flt.kinds])
+        if flt.categories is not None:
+            m &= np.isin(self.category, [CATEGORIES.index(c) for c in flt.categories])
+        if flt.statuses is not None:
+            m &= np.isin(self.status, [STATUSES.index(s) for s in flt.statuses])
+        if flt.districts is not None:
+            m &= np.isin(self.district, list(flt.districts))
+        return m
+
+    def text_match(self, query: str) -> NDArray[np.bool_]:
+        """Stations whose name, English name, address or id contains *query* (case- and width-folded)."""
+        if self._search_text is None:
+            self._search_text = [
+                normalize_name(
+                    " ".join(
+                        str(f["properties"].get(k) or "")
+                        for k in ("name", "name_en", "address", "operator")
+                    )
+                    + " "
+                    + f["id"]
+                )
+                for f in self.features
+            ]
+        q = normalize_name(query)
+        return np.fromiter((q in t for t in self._search_text), dtype=bool, count=len(self))
+
+    def feature(self, station_id: str) -> dict[str, Any]:
+        """The GeoJSON Feature with this id (``KeyError`` if absent)."""
+        return self.features[self.index_of[station_id]]
+
+    # -- I/O ---------------------------------------------------------------------------
+    def to_geojson(self) -> dict[str, Any]:
+        """The registry as a GeoJSON FeatureCollection (unknown members kept)."""
+        return {"type": "FeatureCollection", **self.meta, "features": self.features}
+
+
+def from_document(doc: Any, path: Path | None = None, source: str = "registry") -> Registry:
+    """Validate a parsed document and build a :class:`Registry`.
+
+    Raises
+    ------
+    RegistryInvalidError
+        With the full :class:`ValidationReport` when there is any error.
+    """
+    report = validate_document(doc)
+    if not report.ok:
+        raise RegistryInvalidError(report, source)
+    meta = {k: v for k, v in doc.items() if k not in ("type", "features")}
+    return Registry(features=doc["features"], meta=meta, path=path, warnings=report.warnings)
+
+
+def read_document(path: Path) -> Any:
+    """Parse a JSON file, raising :class:`InvalidInputError` (naming the file) on failure."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInputError(str(path), f"cannot read: {exc.strerror or exc}") from exc
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInputError(str(path), f"not valid JSON: {exc}") from exc
+
+
+def check_file(path: str | os.PathLike[str]) -> tuple[ValidationReport, Any]:
+    """Validate the registry file at *path*; returns the report and the parsed document."""
+    p = Path(path)
+    doc = read_document(p)
+    return validate_document(doc), doc
+
+
+def load_registry(path: str | os.PathLike[str]) -> Registry:
+    """Load and fully validate the registry at *path*.
+
+    Raises
+    ------
+    InvalidInputError
+        The file cannot be read or is not JSON.
+    RegistryInvalidError
+        The document has validation errors (all of them are in the report).
+    """
+    p = Path(path)
+    return from_document(read_document(p), path=p, source=str(p))
+
+
+def write_json_atomic(path: str | os.PathLike[str], obj: Any, indent: bool = True) -> None:
+    """Write *obj* as JSON to *path* atomically: a reader sees the old or the new file, never half."""
+    p = Path(path)
+    opts = orjson.OPT_INDENT_2 if indent else 0
+    data = orjson.dumps(obj, option=opts | orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_registry(registry: Registry, path: str | os.PathLike[str]) -> None:
+    """Write the registry as GeoJSON, atomically."""
+    write_json_atomic(path, registry.to_geojson())
