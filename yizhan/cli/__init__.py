@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from yizhan import __version__
-from yizhan.cli import registry_cmds
+from yizhan.cli import importing, registry_cmds
 from yizhan.errors import YizhanError
 
 EXIT_INVALID = 1
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"yizhan {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     registry_cmds.add_parsers(sub)
+    importing.add_parsers(sub)
     return parser
 
 

@@ -35,6 +35,7 @@ from typing import Any, Final, Literal, NamedTuple
 
 import numpy as np
 import orjson
+from pydantic import TypeAdapter, ValidationError
 
 from yizhan.errors import InvalidInputError
 from yizhan.geo.crs import CRS_NAMES, parse_crs, transform
@@ -85,7 +86,7 @@ REASONS: Final[dict[str, str]] = {
     "out_of_range": "lon outside -180..180 or lat outside -90..90",
     "looks_swapped": "the position looks like [lat, lon] instead of [lon, lat]",
     "far_outlier": "more than 1,000 km and five times the typical distance from the median position",
-    "not_a_point": "the GeoJSON geometry is not a Point",
+    "not_a_point": "the GeoJSON geometry is not a Point (or a MultiPoint of one position)",
     "invalid_feature": "the GeoJSON feature is not an object",
     "field_count": "the CSV row has more values than the header has columns",
     "missing_name": "the name is empty",
@@ -174,9 +175,10 @@ AMENITY_WORDS: Final[dict[str, str]] = {
     **{_word_key(a.value): a.value for a in Amenity},
 }
 
-#: Strong separators of an amenities cell; a chunk that is no known word is then split
-#: on whitespace (so "first aid" and "drinking water" work as phrases).
-_AMENITY_SPLIT: Final = re.compile(r"[;,、|，；]+")
+#: Strong separators of an amenities cell (``; , 、 | :`` and their full-width forms);
+#: a chunk that is no known word is then split on whitespace (so "first aid" and
+#: "drinking water" work as phrases).
+_AMENITY_SPLIT: Final = re.compile(r"[;,、|:，；：]+")
 
 
 def amenity_for_word(word: str, overrides: Mapping[str, str | None] | None = None) -> str | None:
@@ -219,7 +221,8 @@ _SYNONYMS: Final[dict[str, tuple[str, ...]]] = {
     "name": (
         "name", "名称", "名稱", "站点名称", "驿站名称", "站名", "网点名称", "场所名称",
         "设施名称", "单位名称", "시설명", "쉼터명", "대피소명", "명칭", "title", "nom", "nombre",
-        "facility_name", "site_name", "station_name", "place_name",
+        "facility_name", "site_name", "station_name", "place_name", "location_name",
+        "쉼터명칭", "시설명칭", "설치장소명", "장소명",
     ),
     "address": (
         "address", "addr", "地址", "详细地址", "具体地址", "站点地址", "地点", "位置", "주소",
@@ -284,6 +287,7 @@ _TEXT_FIELDS: Final = frozenset(
     {"name", "name_en", "operator", "network", "address", "district", "source"}
 )
 _DATE_FIELDS: Final = frozenset({"last_verified_at", "created_at", "updated_at"})
+_DATE_ADAPTER: Final = TypeAdapter(date | datetime)
 
 #: Coordinates converted from GCJ-02/BD-09 are rounded to this many decimals (~1 cm).
 COORD_DECIMALS: Final = 7
@@ -431,6 +435,12 @@ class ImportResult:
     def note_counts(self) -> dict[str, int]:
         """Notes per kind, most frequent first."""
         return dict(Counter(n.kind for n in self.notes).most_common())
+
+    def unknown_words(self) -> dict[str, int]:
+        """Unknown amenity words and on how many rows each appeared, most frequent first."""
+        return dict(
+            Counter(n.value or "" for n in self.notes if n.kind == "unknown_amenity").most_common()
+        )
 
     def guessed_counts(self) -> dict[str, int]:
         """How many accepted features list each property in ``guessed``."""
@@ -1085,14 +1095,34 @@ def _decode(data: bytes, encoding: str | None) -> tuple[str, str]:
         return data[len(codecs.BOM_UTF8) :].decode("utf-8", errors="strict"), "utf-8-sig"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return data.decode("utf-16"), "utf-16"
-    for enc in ("utf-8", "gb18030"):
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    # Not UTF-8: GB18030 (a superset of GBK) unless the file is valid CP949 (Korean
+    # Windows) and only that reading gives a header with known column names.
+    decoded: dict[str, str] = {}
+    for enc in ("gb18030", "cp949"):
         try:
-            return data.decode(enc), enc
+            decoded[enc] = data.decode(enc)
         except UnicodeDecodeError:
             continue
+    if "gb18030" in decoded and "cp949" in decoded:
+        hits = {enc: _known_header_words(text) for enc, text in decoded.items()}
+        if hits["cp949"] > hits["gb18030"]:
+            return decoded["cp949"], "cp949"
+    for enc, text in decoded.items():
+        return text, enc
     raise InvalidInputError(
         "encoding", "the file is neither UTF-8 nor GB18030; pass --encoding (e.g. cp949, big5)"
     )
+
+
+def _known_header_words(text: str) -> int:
+    """How many names in the first line of *text* are known column names."""
+    first = text.split("\n", 1)[0]
+    names = re.split(r"[,\t;|]", first)
+    return sum(1 for n in names if any(_match_level(f, n.strip().strip('"')) for f in _SYNONYMS))
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -1112,16 +1142,18 @@ def _read_csv(path: Path, encoding: str | None, delimiter: str | None, header_ro
     except UnicodeDecodeError as exc:
         raise InvalidInputError("encoding", f"cannot decode the file: {exc.reason}") from None
     notes: list[Note] = []
-    if used == "gb18030" and not encoding:
+    if used in ("gb18030", "cp949") and not encoding:
         notes.append(
             Note(
                 None,
                 None,
                 "source",
-                "gb18030",
-                "the file is not UTF-8; read it as GB18030 (pass --encoding if the text looks wrong)",
+                used,
+                f"the file is not UTF-8; read it as {used.upper()} "
+                "(pass --encoding if the text looks wrong)",
             )
         )
+    text = text.removeprefix("\ufeff")  # a BOM left by an explicit --encoding utf-8
     delim = delimiter or _sniff_delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     header: list[str] | None = None
@@ -1199,6 +1231,10 @@ def _read_xlsx(path: Path, sheet: str | None, header_row: int) -> _Table:
                 n_blank += 1
                 continue
             rows.append(_Row(r, dict(zip(header, values, strict=False))))
+    except InvalidInputError:
+        raise
+    except Exception as exc:  # malformed sheet XML surfaces from several libraries
+        raise InvalidInputError(str(path), f"cannot read as XLSX: {exc}") from None
     finally:
         wb.close()
     if header is None:
@@ -1334,6 +1370,10 @@ def _resolve_columns(
                 f"no column {col!r} in the source; columns: {', '.join(map(repr, columns))}",
             )
         used[fld] = col
+    if table.format == "geojson" and ("lon" in used) != ("lat" in used):
+        raise InvalidInputError(
+            "map", "map both lon and lat to properties, or neither (the geometry is used)"
+        )
     taken = set(used.values())
     auto: list[str] = []
     if table.format == "geojson":
@@ -1517,6 +1557,14 @@ def _geometry_position(geom: Any) -> tuple[Any, Any] | _Problem:
     """The raw ``(lon, lat)`` of a GeoJSON geometry, or why it has none."""
     if geom is None:
         return _Problem("missing_coordinate", "geometry", "the feature has no geometry", "null")
+    if (
+        isinstance(geom, dict)
+        and geom.get("type") == "MultiPoint"
+        and isinstance(geom.get("coordinates"), list)
+        and len(geom["coordinates"]) == 1
+    ):
+        # A MultiPoint of one position (common in ArcGIS exports) is that point.
+        geom = {"type": "Point", "coordinates": geom["coordinates"][0]}
     if not isinstance(geom, dict) or geom.get("type") != "Point":
         t = geom.get("type") if isinstance(geom, dict) else type(geom).__name__
         return _Problem("not_a_point", "geometry", f"Expected a Point geometry, got {t!r}", str(t))
@@ -1734,6 +1782,7 @@ def run_import(
                 "rule", f"no column {r.column!r}; columns: {', '.join(map(repr, table.columns))}"
             )
 
+    _drop_unfit_auto_columns(table, spec, columns_used, auto, notes)
     crs = _decide_crs(table, spec, columns_used, notes)
     importer = _RowImporter(spec, columns_used, table.format)
     rejected: list[Rejected] = []
@@ -1747,7 +1796,7 @@ def run_import(
             candidates.append(out)
         if progress is not None and done % progress_every == 0:
             progress(done, total)
-    if progress is not None:
+    if progress is not None and (total == 0 or total % progress_every):
         progress(total, total)
 
     candidates = _convert_positions(candidates, crs)
@@ -1775,6 +1824,61 @@ def run_import(
             dict.fromkeys([*(g.column for g in spec.guessed_when), *(r.column for r in spec.rules)])
         ),
     )
+
+
+def _fits(fld: str, value: Any, recode: Mapping[str, str]) -> bool:
+    """Whether a non-empty cell is acceptable for an enum, number or date field."""
+    if fld in _ENUMS:
+        text = _scalar_text(value)
+        return text is None or recode.get(text, text) in _ENUMS[fld]
+    if fld == "capacity":
+        return _as_int(value) is not None
+    if fld in _DATE_FIELDS:
+        if isinstance(value, date):
+            return True
+        try:
+            _DATE_ADAPTER.validate_python(_scalar_text(value))
+        except ValidationError:
+            return False
+        return True
+    return True
+
+
+def _drop_unfit_auto_columns(
+    table: _Table, spec: ImportSpec, used: dict[str, str], auto: list[str], notes: list[Note]
+) -> None:
+    """Un-map auto-detected columns whose values do not fit their field.
+
+    A column found by its name ("status", "capacity") may hold another vocabulary
+    ("Active"); rather than reject every row, it is left out with a note saying how to
+    map and recode it. Explicitly mapped columns are never dropped: bad values there
+    reject their rows.
+    """
+    for fld in list(auto):
+        if fld not in _ENUMS and fld != "capacity" and fld not in _DATE_FIELDS:
+            continue
+        col = used[fld]
+        recode = spec.recode.get(fld, {})
+        bad = [
+            v
+            for v in (r.values.get(col) for r in table.rows)
+            if not _is_empty(v) and not _fits(fld, v, recode)
+        ]
+        if bad:
+            examples = ", ".join(repr(_raw_text(v)) for v in list(dict.fromkeys(map(str, bad)))[:3])
+            notes.append(
+                Note(
+                    None,
+                    fld,
+                    "source",
+                    col,
+                    f"column {col!r} looks like {fld} but {len(bad)} values do not fit "
+                    f"(e.g. {examples}); not imported. Map it with --map {fld}={col} and "
+                    f"--recode {fld}:VALUE=...",
+                )
+            )
+            del used[fld]
+            auto.remove(fld)
 
 
 def _decide_crs(table: _Table, spec: ImportSpec, used: Mapping[str, str], notes: list[Note]) -> str:
