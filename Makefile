@@ -9,7 +9,7 @@ REGISTRY ?= data/zhengzhou.geojson
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test lint typecheck check bench clean venv
+.PHONY: serve test lint typecheck check bench schema clean venv
 
 venv: $(STAMP)
 
@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m yizhan.maps.assets fetch
 	touch $(STAMP)
 
 serve: $(STAMP)
@@ -37,6 +38,9 @@ check: lint typecheck test
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/run.py
+
+schema: $(STAMP)
+	$(BIN)/python -m yizhan.stations.schema
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
