@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from yizhan import __version__
-from yizhan.cli import importing, registry_cmds
+from yizhan.cli import importing, planning, registry_cmds
 from yizhan.errors import YizhanError
 
 EXIT_INVALID = 1
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     registry_cmds.add_parsers(sub)
     importing.add_parsers(sub)
+    planning.add_parsers(sub)
     return parser
 
 
@@ -40,6 +41,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except YizhanError as exc:
         print(f"yizhan {args.command}: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    except BrokenPipeError:  # output piped into `head` and the like: not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print(f"yizhan {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,119 @@
+"""``yizhan coverage|gaps|site`` on the bundled Zhengzhou registry and districts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from yizhan.cli import main
+from yizhan.geo.coverage import coverage
+from yizhan.geo.distance import haversine_m
+from yizhan.geo.study import DEFAULT_DISTRICTS, StudySpec, load_study
+from yizhan.settings import DEFAULT_REGISTRY
+from yizhan.stations.registry import StationFilter, load_registry
+
+REG = str(DEFAULT_REGISTRY)
+
+
+@pytest.fixture
+def workers_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "workers.csv"
+    path.write_text(
+        "name,lon,lat,workers\n"
+        "near a station,113.6657,34.7486,100\n"
+        "far east,114.10,34.90,300\n"
+        "far south,113.50,34.40,50\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_coverage_json_reports_share_per_district(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["coverage", REG, "--districts", str(DEFAULT_DISTRICTS), "--json", "-q"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"covered_weight_pct", "total_weight", "covered_weight", "per_district"} <= set(out)
+    rows = {r["district"]: r for r in out["per_district"]}
+    assert len(rows) == 12 and "中原区" in rows
+    assert rows["登封市"]["stations"] == 0 and rows["登封市"]["covered"] == 0
+    # The same numbers as the library computes directly.
+    study = load_study(StudySpec(districts=DEFAULT_DISTRICTS))
+    direct = coverage(load_registry(REG), study.demand, 1000, StationFilter.make())
+    assert out["covered_weight_pct"] == pytest.approx(direct.covered_weight_pct)
+    assert sum(r["demand"] for r in out["per_district"]) == pytest.approx(out["total_weight"])
+
+
+def test_coverage_of_weighted_points_equals_brute_force(workers_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["coverage", REG, "--demand", str(workers_csv), "--weight", "workers", "--json", "-q"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    reg = load_registry(REG)
+    covered = 0.0
+    for lon, lat, w in [(113.6657, 34.7486, 100), (114.10, 34.90, 300), (113.50, 34.40, 50)]:
+        if float(haversine_m(lon, lat, reg.lon, reg.lat).min()) <= 1000:
+            covered += w
+    assert out["total_weight"] == 450
+    assert out["covered_weight"] == pytest.approx(covered)
+    assert covered == 100  # the first point is next to a station, the others are not
+
+
+def test_coverage_summary_is_readable(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["coverage", REG, "--radius-m", "2000", "--amenity", "drinking_water"]) == 0
+    captured = capsys.readouterr()
+    assert "Covered within 2000 m:" in captured.out and "中原区" in captured.out
+    assert "[3/3] coverage of" in captured.err  # progress on stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--demand", "/nonexistent.csv"], "demand: no such file"),
+        (["--demand", "WEIGHTS", "--weight", "nope"], "Expected a weight column 'nope'"),
+        (["--districts", "/nonexistent.geojson"], "districts: no such file"),
+    ],
+)
+def test_coverage_bad_inputs_exit_1_with_message(args: list[str], words: str, workers_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = [str(workers_csv) if a == "WEIGHTS" else a for a in args]
+    assert main(["coverage", REG, *args]) == 1
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+
+
+def test_coverage_needs_demand_for_another_registry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    other = tmp_path / "r.geojson"
+    other.write_text(Path(REG).read_text(encoding="utf-8"), encoding="utf-8")
+    assert main(["coverage", str(other)]) == 1
+    assert "Expected --demand FILE or --districts FILE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", ["0", "-5", "nan", "wide"])
+def test_radius_must_be_positive(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["coverage", REG, f"--radius-m={bad}"])
+    assert info.value.code == 2
+    assert "argument --radius-m" in capsys.readouterr().err
+
+
+def test_gaps_writes_gap_polygons_and_uncovered_demand(tmp_path: Path) -> None:
+    out = tmp_path / "gaps.geojson"
+    assert main(["gaps", REG, "-o", str(out), "-q"]) == 0
+    fc = json.loads(out.read_text(encoding="utf-8"))
+    gaps = [f for f in fc["features"] if f["properties"]["layer"] == "gap"]
+    points = [f for f in fc["features"] if f["properties"]["layer"] == "uncovered_demand"]
+    assert gaps and points
+    assert all(f["geometry"]["type"] in ("Polygon", "MultiPolygon") for f in gaps)
+    reg = load_registry(REG)
+    for f in points[:200]:
+        lon, lat = f["geometry"]["coordinates"]
+        assert float(haversine_m(lon, lat, reg.lon, reg.lat).min()) > 1000 - 1e-6
+
+
+def test_site_writes_suggestions_that_raise_coverage(tmp_path: Path, workers_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "sites.geojson"
+    assert main(["site", REG, "--demand", str(workers_csv), "--weight", "workers", "--new", "2", "-o", str(out), "-q"]) == 0
+    fc = json.loads(out.read_text(encoding="utf-8"))
+    assert [f["properties"]["rank"] for f in fc["features"]] == [1, 2]
+    # Both uncovered points get a station: gains 300 then 50.
+    assert [f["properties"]["gain"] for f in fc["features"]] == [300, 50]
+    text = capsys.readouterr().out
+    assert "22.2 % now, 100.0 % with 2 new stations (trivial)" in text  # 2 candidates for 2 sites

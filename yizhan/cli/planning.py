@@ -1,0 +1,308 @@
+"""``yizhan coverage``, ``yizhan gaps``, ``yizhan site`` and ``yizhan map``: tools for planners."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from yizhan.cli.registry_cmds import add_filter_arguments, filter_from_args
+from yizhan.cli.steps import Steps
+from yizhan.errors import InvalidInputError
+from yizhan.geo.coverage import CoverageResult, coverage, gap_polygons, gaps_geojson
+from yizhan.geo.crs import CRS_NAMES
+from yizhan.geo.siting import site_mclp
+from yizhan.geo.study import DEFAULT_DISTRICTS, Study, StudySpec, load_study
+from yizhan.stations.registry import Registry, load_registry, write_json_atomic
+
+
+def _positive(kind: str) -> Any:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"Expected a number of {kind}, got {text!r}") from None
+        if not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"Expected a number of {kind} > 0, got {text!r}")
+        return value
+
+    return parse
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"Expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"Expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _study_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("registry", help="registry GeoJSON")
+    g = p.add_argument_group("demand and study area")
+    g.add_argument("--demand", type=Path, help="demand points (CSV/GeoJSON) or polygons (GeoJSON)")
+    g.add_argument(
+        "--weight", help="weight column of the demand (workers, population …); default 1 per point"
+    )
+    g.add_argument(
+        "--districts",
+        type=Path,
+        help="district polygons (GeoJSON) for per-district results; without --demand, a hexagon grid over "
+        "them is the demand. Default for the bundled registry: the bundled Zhengzhou districts",
+    )
+    g.add_argument(
+        "--district-field", default="name", help="property with the district name (default: name)"
+    )
+    g.add_argument(
+        "--crs",
+        choices=CRS_NAMES,
+        default="wgs84",
+        help="coordinate system of the demand and district files",
+    )
+    g.add_argument(
+        "--hex-size-m",
+        type=_positive("metres"),
+        default=500.0,
+        help="hexagon size for grid demand (default 500)",
+    )
+    p.add_argument(
+        "--radius-m",
+        type=_positive("metres"),
+        default=1000.0,
+        help="coverage radius (default 1000)",
+    )
+    add_filter_arguments(p)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser(
+        "coverage",
+        help="share of demand within reach of a station, per district",
+        description="Weighted share of demand with a station within --radius-m, per district, "
+        "with the distance-to-nearest distribution.",
+    )
+    _study_arguments(p)
+    p.add_argument("--json", action="store_true", help="print a JSON object instead of a summary")
+    p.set_defaults(func=cmd_coverage)
+
+    p = sub.add_parser(
+        "gaps",
+        help="write gap polygons and uncovered demand as GeoJSON",
+        description="Gap polygons (study area farther than --radius-m from every station) and the "
+        "uncovered demand points, as one GeoJSON FeatureCollection.",
+    )
+    _study_arguments(p)
+    p.add_argument("-o", "--output", required=True, type=Path, help="GeoJSON file to write")
+    p.set_defaults(func=cmd_gaps)
+
+    p = sub.add_parser(
+        "site",
+        help="suggest where N new stations cover the most uncovered demand",
+        description="Maximal covering location problem, solved exactly (HiGHS) with the greedy "
+        "answer and its gap reported. Existing stations are kept.",
+    )
+    _study_arguments(p)
+    p.add_argument("--new", type=_count, required=True, help="how many new stations")
+    p.add_argument(
+        "--candidates",
+        type=Path,
+        help="candidate sites (CSV/GeoJSON points); default: uncovered demand",
+    )
+    p.add_argument(
+        "--time-limit-s",
+        type=_positive("seconds"),
+        default=60.0,
+        help="solver time limit (default 60)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        type=Path,
+        help="GeoJSON file to write the suggested sites to",
+    )
+    p.set_defaults(func=cmd_site)
+
+
+def _spec(args: argparse.Namespace, registry: Registry) -> StudySpec:
+    districts = args.districts
+    if districts is None and args.demand is None and registry.path is not None:
+        from yizhan.settings import DEFAULT_REGISTRY
+
+        if registry.path.resolve() == DEFAULT_REGISTRY.resolve():
+            districts = DEFAULT_DISTRICTS
+    if districts is None and args.demand is None:
+        raise InvalidInputError(
+            "--demand",
+            "Expected --demand FILE or --districts FILE (for a hexagon grid), got neither",
+        )
+    return StudySpec(
+        demand=args.demand,
+        weight=args.weight,
+        districts=districts,
+        district_field=args.district_field,
+        crs=args.crs,
+        hex_size_m=args.hex_size_m,
+    )
+
+
+def _prepare(args: argparse.Namespace, steps: Steps) -> tuple[Registry, Study]:
+    with steps.step(f"loading registry {args.registry}"):
+        registry = load_registry(args.registry)
+    spec = _spec(args, registry)
+    with steps.step("building demand"):
+        study = load_study(spec)
+    return registry, study
+
+
+def _coverage(
+    args: argparse.Namespace, registry: Registry, study: Study, steps: Steps
+) -> CoverageResult:
+    with steps.step(f"coverage of {study.demand.n:,} demand points within {args.radius_m:g} m"):
+        return coverage(registry, study.demand, args.radius_m, filter_from_args(args))
+
+
+def cmd_coverage(args: argparse.Namespace) -> int:
+    steps = Steps(3, quiet=args.quiet)
+    registry, study = _prepare(args, steps)
+    result = _coverage(args, registry, study, steps)
+    if args.json:
+        out = result.to_dict()
+        out["demand"] = study.description
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return 0
+    print(summary_text(result, study))
+    return 0
+
+
+def summary_text(result: CoverageResult, study: Study) -> str:
+    """A readable coverage report."""
+    lines = [
+        f"Demand: {study.description}",
+        f"Stations counted: {result.n_stations}",
+        f"Covered within {result.radius_m:g} m: {result.covered_weight_pct:.1f} % "
+        f"({result.covered_weight:,.1f} of {result.total_weight:,.1f} {result.weight_name})",
+        f"Distance to nearest station: p50 {_m(result.distance_p50_m)}, p90 {_m(result.distance_p90_m)}, "
+        f"max {_m(result.distance_max_m)}",
+    ]
+    if result.per_district:
+        lines.append("")
+        lines.append(
+            f"{'district':<14} {'demand':>10} {'covered':>10} {'share':>7} {'stations':>8} {'demand/station':>15}"
+        )
+        for row in result.per_district:
+            dps = row.get("demand_per_station")
+            lines.append(
+                f"{_ljust(str(row['district'] or '(outside)'), 14)} {row['demand']:>10,.1f} {row['covered']:>10,.1f} "
+                f"{row['share_pct']:>6.1f}% {row['stations']:>8} {('-' if dps is None else f'{dps:,.1f}'):>15}"
+            )
+    return "\n".join(lines)
+
+
+def _ljust(text: str, width: int) -> str:
+    """Left-justify counting East Asian wide characters as two columns."""
+    cols = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(0, width - cols)
+
+
+def _m(v: float | None) -> str:
+    if v is None or not math.isfinite(v):
+        return "-"
+    return f"{v / 1000:.2f} km" if v >= 1000 else f"{v:.0f} m"
+
+
+def cmd_gaps(args: argparse.Namespace) -> int:
+    steps = Steps(5, quiet=args.quiet)
+    registry, study = _prepare(args, steps)
+    result = _coverage(args, registry, study, steps)
+    flt = filter_from_args(args)
+    mask = registry.mask(flt)
+    feats: list[dict[str, Any]] = []
+    with steps.step("gap polygons"):
+        if study.area is not None:
+            gaps = gap_polygons(study.area, registry.lon[mask], registry.lat[mask], args.radius_m)
+            for f in gaps_geojson(gaps, study.demand, districts=study.districts)["features"]:
+                f["properties"] = {"layer": "gap", **f["properties"]}
+                feats.append(f)
+    with steps.step(f"writing {args.output}"):
+        unc = result.uncovered_demand()
+        labels = unc.district_labels()
+        for i in np.argsort(-unc.weight, kind="stable").tolist():
+            feats.append(
+                {
+                    "type": "Feature",
+                    "geometry": {
+                        "type": "Point",
+                        "coordinates": [round(float(unc.lon[i]), 7), round(float(unc.lat[i]), 7)],
+                    },
+                    "properties": {
+                        "layer": "uncovered_demand",
+                        "weight": float(unc.weight[i]),
+                        "district": labels[i],
+                    },
+                }
+            )
+        write_json_atomic(
+            args.output,
+            {
+                "type": "FeatureCollection",
+                "radius_m": args.radius_m,
+                "covered_weight_pct": result.covered_weight_pct,
+                "demand": study.description,
+                "features": feats,
+            },
+        )
+    n_gaps = sum(1 for f in feats if f["properties"]["layer"] == "gap")
+    print(
+        f"{args.output}: {n_gaps} gap polygons, {len(feats) - n_gaps} uncovered demand points "
+        f"({result.uncovered_weight:,.1f} {result.weight_name})"
+    )
+    return 0
+
+
+def cmd_site(args: argparse.Namespace) -> int:
+    from yizhan.geo.demand import load_points
+
+    steps = Steps(4, quiet=args.quiet)
+    registry, study = _prepare(args, steps)
+    mask = registry.mask(filter_from_args(args))
+    cand_lon = cand_lat = None
+    if args.candidates is not None:
+        if not args.candidates.exists():
+            raise InvalidInputError("--candidates", f"no such file: {args.candidates}")
+        cands = load_points(args.candidates, None, crs=args.crs)
+        cand_lon, cand_lat = cands.lon, cands.lat
+    with steps.step(f"siting {args.new} new stations (exact MCLP, HiGHS)"):
+        result = site_mclp(
+            study.demand,
+            registry.lon[mask],
+            registry.lat[mask],
+            cand_lon,
+            cand_lat,
+            n_new=args.new,
+            radius_m=args.radius_m,
+            time_limit_s=args.time_limit_s,
+        )
+    with steps.step(f"writing {args.output}"):
+        write_json_atomic(args.output, result.to_geojson())
+    d = result.to_dict()
+    print(
+        f"Covered within {args.radius_m:g} m: {d['covered_before_pct']:.1f} % now, "
+        f"{d['covered_after_pct']:.1f} % with {len(result.chosen)} new stations ({d['status']})"
+    )
+    print(f"Greedy answer: {d['greedy_gap_pct']:.2f} % below the optimum")
+    for rank, (lon, lat, gain) in enumerate(
+        zip(result.lon, result.lat, result.gains, strict=True), 1
+    ):
+        print(f"{rank:>3}. {float(lon):.6f}, {float(lat):.6f}  +{float(gain):,.1f}")
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
