@@ -1,0 +1,651 @@
+"""The JavaScript and CSS that every Yizhan map carries (one copy per page).
+
+Design rules:
+
+* data arrive as JSON (large station/demand sets compressed, see ``_core.pack``) and
+  every marker, popup and label is built here, client-side;
+* text from the data is only ever put in the page with ``textContent`` or as a DOM
+  node, never as HTML, so a name such as ``<img src=x onerror=...>`` shows as text;
+* all vector layers share one canvas renderer in a pane above the tiles, so they hit-test
+  together (a canvas on top would otherwise swallow the clicks meant for layers below);
+  :func:`yz.restack` keeps districts, coverage circles and gaps under the stations.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+CSS: Final = r"""
+.yz-popup,.yz-legend,.yz-search,.yz-slider,.yz-list{font:13px/1.4 system-ui,-apple-system,"Segoe UI","PingFang SC","Microsoft YaHei","Noto Sans CJK SC","Noto Sans SC",sans-serif;color:#1f2328}
+.yz-popup{min-width:210px;max-width:300px}
+.yz-title{font-weight:700;font-size:14px;overflow-wrap:anywhere}
+.yz-sub{color:#57606a;margin-bottom:4px;overflow-wrap:anywhere}
+table.yz-table{border-collapse:collapse;margin-top:4px}
+.yz-table th{text-align:left;font-weight:500;color:#57606a;padding:1px 10px 1px 0;vertical-align:top;white-space:nowrap}
+.yz-table td{padding:1px 0;overflow-wrap:anywhere}
+.yz-guess{color:#9a6700;font-style:italic;white-space:nowrap}
+.yz-open{color:#1a7f37;font-weight:600}.yz-closed{color:#cf222e;font-weight:600}.yz-unknown{color:#57606a}
+.yz-legend{background:rgba(255,255,255,.94);padding:6px 10px 8px;border-radius:6px;box-shadow:0 1px 5px rgba(0,0,0,.35);max-width:270px;max-height:60vh;overflow:auto}
+.yz-legend-head{display:flex;justify-content:space-between;align-items:center;font-weight:700;cursor:pointer;user-select:none}
+.yz-legend-head button{border:0;background:none;font-size:14px;line-height:1;padding:0 0 0 8px;cursor:pointer}
+.yz-legend.yz-collapsed .yz-legend-body{display:none}
+.yz-legend-row{display:flex;align-items:center;margin-top:3px}
+.yz-legend-sub{margin:6px 0 1px;font-weight:600;color:#57606a}
+.yz-sym{flex:0 0 auto;display:inline-block;width:14px;height:14px;margin-right:7px;box-sizing:border-box}
+.yz-sym-dot{border-radius:50%;border:1.5px solid #fff;box-shadow:0 0 0 1px rgba(0,0,0,.25)}
+.yz-sym-hollow{border-radius:50%;border:2px dashed #57606a;background:rgba(87,96,106,.2)}
+.yz-sym-cluster{border-radius:50%;background:rgba(110,204,57,.7);border:3px solid rgba(181,226,140,.8)}
+.yz-sym-ring{border-radius:50%;border:1.5px solid #0072B2;background:rgba(0,114,178,.1)}
+.yz-sym-heat{width:36px;height:10px;border-radius:2px;background:linear-gradient(90deg,blue,cyan,lime,yellow,red)}
+.yz-sym-gap{border:1.5px dashed #b2182b;background:rgba(178,24,43,.2)}
+.yz-sym-box{border:1px solid #57606a}
+.yz-sym-line{height:0;border-top:2px dashed #57606a;width:18px}
+.yz-site{width:26px;height:26px;border-radius:50%;background:#6a3d9a;color:#fff;font:700 12px/22px system-ui,sans-serif;text-align:center;border:2px solid #fff;box-shadow:0 1px 4px rgba(0,0,0,.5);box-sizing:border-box}
+.yz-sym.yz-site{width:18px;height:18px;font-size:9px;line-height:14px}
+.yz-bus{width:28px;height:28px;border-radius:7px;background:#0b7285;color:#fff;font-size:15px;line-height:28px;text-align:center;border:2px solid #fff;box-shadow:0 1px 4px rgba(0,0,0,.5);box-sizing:border-box}
+.yz-sym.yz-bus{width:18px;height:18px;font-size:9px;line-height:14px;border-radius:4px}
+.yz-you{width:18px;height:18px;border-radius:50%;background:#1a73e8;border:3px solid #fff;box-shadow:0 0 0 2px rgba(26,115,232,.45),0 1px 4px rgba(0,0,0,.4);box-sizing:border-box}
+.yz-rank{width:24px;height:24px;border-radius:50%;color:#fff;font:700 12px/20px system-ui,sans-serif;text-align:center;border:2px solid #fff;box-shadow:0 1px 4px rgba(0,0,0,.5);box-sizing:border-box}
+.leaflet-tooltip.yz-dist{font-weight:700;padding:1px 5px}
+.leaflet-heatmap-layer{opacity:.8}
+.yz-search{background:#fff;border-radius:4px;width:250px}
+.yz-search input{width:100%;box-sizing:border-box;border:0;border-radius:4px;padding:6px 8px;font:inherit;outline-offset:-2px}
+.yz-search ul{list-style:none;margin:0;padding:0;max-height:300px;overflow:auto;border-top:1px solid #d0d7de}
+.yz-search ul:empty{display:none}
+.yz-search li{padding:4px 8px;cursor:pointer;border-bottom:1px solid #eef1f4;overflow-wrap:anywhere}
+.yz-search li:hover,.yz-search li:focus{background:#ddf4ff;outline:0}
+.yz-search li small{display:block;color:#57606a}
+.yz-search li.yz-none{cursor:default;color:#57606a}
+.yz-slider{background:rgba(255,255,255,.94);padding:6px 10px;border-radius:6px;box-shadow:0 1px 5px rgba(0,0,0,.35);width:300px}
+.yz-slider-row{display:flex;align-items:center;gap:8px}
+.yz-slider input[type=range]{flex:1 1 auto;margin:0}
+.yz-slider button{border:1px solid #d0d7de;background:#f6f8fa;border-radius:4px;padding:0 8px;font:inherit;cursor:pointer}
+.yz-slider-time{font:700 16px/1.2 ui-monospace,monospace;min-width:3.2em}
+.yz-slider-count{color:#57606a}
+.yz-list{background:rgba(255,255,255,.94);padding:6px 10px;border-radius:6px;box-shadow:0 1px 5px rgba(0,0,0,.35);max-width:280px}
+.yz-list ol{margin:4px 0 0;padding-left:20px}
+.yz-list li{cursor:pointer;margin:2px 0;overflow-wrap:anywhere}
+.yz-list li span{color:#57606a;white-space:nowrap}
+"""
+
+JS: Final = r"""
+var yz = (function () {
+  "use strict";
+  var yz = {};
+
+  // -- small helpers -------------------------------------------------------------------
+  function el(tag, cls, text, parent) {
+    var e = document.createElement(tag);
+    if (cls) { e.className = cls; }
+    if (text !== undefined && text !== null) { e.textContent = String(text); }
+    if (parent) { parent.appendChild(e); }
+    return e;
+  }
+  yz.el = el;
+
+  function num(x, lang, digits) {
+    if (x === null || x === undefined || x === "" || isNaN(+x)) { return "—"; }
+    return (+x).toLocaleString(lang === "zh" ? "zh-CN" : "en-US",
+                               {maximumFractionDigits: digits === undefined ? 0 : digits});
+  }
+  yz.num = num;
+
+  function paren(text, lang) { return lang === "zh" ? "（" + text + "）" : " (" + text + ")"; }
+
+  // Decode {z: base64 of raw-deflated UTF-8 JSON}; plain objects pass through.
+  yz.unpack = function (p) {
+    if (!p || typeof p.z !== "string") { return p; }
+    var bin = atob(p.z), bytes = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) { bytes[i] = bin.charCodeAt(i); }
+    return JSON.parse(pako.inflateRaw(bytes, {to: "string"}));
+  };
+
+  // One canvas renderer per map, in a pane above the tiles and below the markers.
+  yz.renderer = function (map) {
+    if (!map._yzRenderer) {
+      if (!map.getPane("yzVector")) { map.createPane("yzVector").style.zIndex = 450; }
+      map._yzRenderer = L.canvas({pane: "yzVector", padding: 0.5, tolerance: 4});
+      map._yzStack = [];
+    }
+    return map._yzRenderer;
+  };
+
+  // Layers that must stay below the stations, bottom first.
+  yz.stack = function (map, layer, order) {
+    yz.renderer(map);
+    map._yzStack.push({layer: layer, order: order});
+    map._yzStack.sort(function (a, b) { return a.order - b.order; });
+    layer.on("add", function () { yz.restack(map); });
+  };
+  yz.restack = function (map) {
+    var s = map._yzStack || [];
+    for (var i = s.length - 1; i >= 0; i--) {
+      if (map.hasLayer(s[i].layer) && s[i].layer.bringToBack) { s[i].layer.bringToBack(); }
+    }
+  };
+
+  function table(parent) { return el("table", "yz-table", null, parent); }
+  function row(tb, head, value) {
+    var tr = el("tr", null, null, tb);
+    el("th", null, head, tr);
+    return el("td", null, value, tr);
+  }
+  function guessMark(node, T, lang) { el("span", "yz-guess", paren(T.guessed, lang), node); }
+
+  // -- stations ------------------------------------------------------------------------
+  yz.stationPopup = function (d, i, meta) {
+    var I = meta.i18n, T = I.text, lang = I.lang;
+    var g = d.g[i] | 0;
+    function guessed(field) { var k = meta.guess_fields.indexOf(field); return k >= 0 && ((g >>> k) & 1) === 1; }
+    var box = el("div", "yz-popup");
+    var name = d.name[i], en = d.name_en ? d.name_en[i] : "";
+    var title = lang === "en" && en ? en : name;
+    var sub = lang === "en" && en ? name : en;
+    el("div", "yz-title", title, box);
+    if (sub && sub !== title) { el("div", "yz-sub", sub, box); }
+    var tb = table(box), td;
+    var cat = meta.categories[d.cat[i]];
+    td = row(tb, T.f_category, cat ? I.categories[cat] : T.uncategorised);
+    if (guessed("category")) { guessMark(td, T, lang); }
+    td = row(tb, T.f_status, I.statuses[meta.statuses[d.st[i]]]);
+    if (guessed("status")) { guessMark(td, T, lang); }
+    var hi = d.hours[i];
+    td = row(tb, T.f_hours, hi >= 0 ? d.hours_tab[hi] : T.unknown);
+    if (hi >= 0 && guessed("opening_hours")) { guessMark(td, T, lang); }
+    if (d.open) {
+      var o = d.open[i];
+      td = row(tb, T.f_open_now, o === 1 ? T.open : o === 0 ? T.closed : T.unknown);
+      td.className = o === 1 ? "yz-open" : o === 0 ? "yz-closed" : "yz-unknown";
+      if (o !== null && o >= 0 && (guessed("opening_hours") || guessed("status"))) { guessMark(td, T, lang); }
+    }
+    var bits = d.am[i] >>> 0, names = [];
+    for (var k = 0; k < meta.amenities.length; k++) {
+      if ((bits >>> k) & 1) { names.push(I.amenities[meta.amenities[k]]); }
+    }
+    td = row(tb, T.f_amenities, names.length ? names.join(lang === "zh" ? "、" : ", ") : T.none);
+    if (guessed("amenities")) { guessMark(td, T, lang); }
+    if (d.op[i] >= 0) {
+      td = row(tb, T.f_operator, d.op_tab[d.op[i]]);
+      if (guessed("operator")) { guessMark(td, T, lang); }
+    }
+    if (d.dist[i] >= 0) {
+      td = row(tb, T.f_district, d.dist_tab[d.dist[i]]);
+      if (guessed("district")) { guessMark(td, T, lang); }
+    }
+    if (d.ver[i] >= 0) {
+      td = row(tb, T.f_last_verified, d.ver_tab[d.ver[i]]);
+      if (guessed("last_verified_at")) { guessMark(td, T, lang); }
+    }
+    row(tb, T.f_id, d.id[i]);
+    return box;
+  };
+
+  yz.stations = function (map, meta, packed) {
+    var d = yz.unpack(packed), n = d.lat.length, R = yz.renderer(map);
+    var group = L.markerClusterGroup({
+      chunkedLoading: true, chunkInterval: 120, chunkDelay: 30,
+      showCoverageOnHover: false, maxClusterRadius: 55, disableClusteringAtZoom: 17,
+      spiderfyOnMaxZoom: true,
+      chunkProgress: function (done, total) {
+        if (done >= total && !group.yz.ready) {
+          group.yz.ready = true;
+          var q = group.yz.queue; group.yz.queue = [];
+          for (var j = 0; j < q.length; j++) { q[j](); }
+          group.fire("yz:ready");
+        }
+      }
+    });
+    var markers = new Array(n);
+    for (var i = 0; i < n; i++) {
+      var col = meta.colors[d.cat[i]] || meta.colors[meta.colors.length - 1];
+      var operational = d.st[i] === 0;
+      var m = L.circleMarker([d.lat[i], d.lon[i]], {
+        renderer: R, radius: 6.5, weight: operational ? 1.5 : 2,
+        color: operational ? "#ffffff" : col, opacity: 1,
+        fillColor: col, fillOpacity: operational ? 0.95 : 0.25,
+        dashArray: operational ? null : "3 2", bubblingMouseEvents: false
+      });
+      m.yzI = i;
+      markers[i] = m;
+    }
+    var popup = L.popup({maxWidth: 320, autoPanPadding: [20, 20]});
+    function show(i) {
+      popup.setLatLng(markers[i].getLatLng()).setContent(yz.stationPopup(d, i, meta)).openOn(map);
+    }
+    group.yz = {data: d, markers: markers, show: show, ready: n === 0, queue: [],
+      focus: function (i) {
+        if (!map.hasLayer(group)) { map.addLayer(group); }
+        var go = function () { group.zoomToShowLayer(markers[i], function () { show(i); }); };
+        if (group.yz.ready) { go(); } else { group.yz.queue.push(go); }
+      }
+    };
+    group.on("click", function (e) { if (e.layer && e.layer.yzI !== undefined) { show(e.layer.yzI); } });
+    group.addLayers(markers);
+    yz.stationLayers.push(group);
+    return group;
+  };
+
+  // Resolves once every station layer on a map has finished clustering.
+  yz.stationLayers = [];
+  yz.whenReady = function () {
+    return Promise.all(yz.stationLayers.map(function (g) {
+      return g.yz.ready ? Promise.resolve() : new Promise(function (r) { g.once("yz:ready", r); });
+    }));
+  };
+
+  // Circles of the service radius around operational stations, built on first display.
+  yz.coverage = function (map, meta, stations, radius) {
+    var group = L.featureGroup(), built = false;
+    group.on("add", function () {
+      if (built) { return; }
+      built = true;
+      var d = stations.yz.data, R = yz.renderer(map);
+      for (var i = 0; i < d.lat.length; i++) {
+        if (d.st[i] !== 0) { continue; }
+        var col = meta.colors[d.cat[i]] || meta.colors[meta.colors.length - 1];
+        group.addLayer(L.circle([d.lat[i], d.lon[i]], {
+          renderer: R, radius: radius, interactive: false,
+          color: col, weight: 1, opacity: 0.4, fillColor: col, fillOpacity: 0.06
+        }));
+      }
+      yz.restack(map);
+    });
+    yz.stack(map, group, 1);
+    return group;
+  };
+
+  yz.heat = function (map, meta, packed) {
+    var d = yz.unpack(packed), pts = new Array(d.lat.length);
+    for (var i = 0; i < pts.length; i++) { pts[i] = [d.lat[i], d.lon[i], d.w[i]]; }
+    return L.heatLayer(pts, {radius: 18, blur: 16, minOpacity: 0.05, maxZoom: 16});
+  };
+
+  // -- GeoJSON overlays ------------------------------------------------------------------
+  function propsBox(title, rows) {
+    var box = el("div", "yz-popup");
+    el("div", "yz-title", title, box);
+    var tb = table(box);
+    for (var i = 0; i < rows.length; i++) { row(tb, rows[i][0], rows[i][1]); }
+    return box;
+  }
+  yz.propsBox = propsBox;
+
+  yz.gaps = function (map, meta, geo) {
+    var T = meta.i18n.text, lang = meta.i18n.lang;
+    var layer = L.geoJSON(geo, {
+      renderer: yz.renderer(map),
+      style: function () {
+        return {color: "#b2182b", weight: 1.5, dashArray: "5 4", fillColor: "#b2182b", fillOpacity: 0.2};
+      },
+      onEachFeature: function (f, l) {
+        l.bindTooltip(function () {
+          var p = f.properties || {}, rows = [];
+          if (p.name !== undefined && p.name !== null) { rows.push([T.f_name, p.name]); }
+          var dem = p.demand !== undefined ? p.demand : p.uncovered_demand;
+          if (dem !== undefined && dem !== null) { rows.push([T.f_demand, num(dem, lang)]); }
+          if (p.area_km2 !== undefined && p.area_km2 !== null) { rows.push([T.f_area, num(p.area_km2, lang, 2) + " km²"]); }
+          return propsBox(T.gap, rows);
+        }, {sticky: true});
+      }
+    });
+    yz.stack(map, layer, 2);
+    return layer;
+  };
+
+  yz.sites = function (map, meta, geo) {
+    var T = meta.i18n.text, lang = meta.i18n.lang;
+    return L.geoJSON(geo, {
+      pointToLayer: function (f, latlng) {
+        var p = f.properties || {};
+        var icon = L.divIcon({className: "", iconSize: [26, 26], iconAnchor: [13, 13], popupAnchor: [0, -12],
+                              html: el("div", "yz-site", p.rank !== undefined && p.rank !== null ? p.rank : "+")});
+        return L.marker(latlng, {icon: icon, riseOnHover: true});
+      },
+      onEachFeature: function (f, l) {
+        l.bindPopup(function () {
+          var p = f.properties || {}, rows = [];
+          if (p.rank !== undefined) { rows.push([T.f_rank, num(p.rank, lang)]); }
+          if (p.gain !== undefined) { rows.push([T.f_gain, num(p.gain, lang)]); }
+          if (p.covered_after !== undefined) { rows.push([T.f_covered_after, num(p.covered_after, lang)]); }
+          return propsBox(T.site, rows);
+        });
+      }
+    });
+  };
+
+  function binColor(meta, v) {
+    if (v === null || v === undefined || isNaN(+v)) { return meta.share_missing; }
+    for (var i = 0; i < meta.share_bins.length; i++) { if (+v < meta.share_bins[i]) { return meta.share_colors[i]; } }
+    return meta.share_colors[meta.share_colors.length - 1];
+  }
+  yz.districts = function (map, meta, geo) {
+    var T = meta.i18n.text, lang = meta.i18n.lang;
+    var layer = L.geoJSON(geo, {
+      renderer: yz.renderer(map),
+      style: function (f) {
+        var p = f.properties || {};
+        return {color: "#444c56", weight: 1, opacity: 0.8, fillColor: binColor(meta, p.share_pct), fillOpacity: 0.55};
+      },
+      onEachFeature: function (f, l) {
+        l.bindTooltip(function () {
+          var p = f.properties || {};
+          return propsBox(p.name === undefined || p.name === null ? "" : p.name, [
+            [T.f_share, p.share_pct === null || p.share_pct === undefined ? "—" : num(p.share_pct, lang, 1) + "%"],
+            [T.f_demand, num(p.demand, lang)],
+            [T.f_covered, num(p.covered, lang)]
+          ]);
+        }, {sticky: true});
+      }
+    });
+    yz.stack(map, layer, 0);
+    return layer;
+  };
+
+  // -- cooling buses ---------------------------------------------------------------------
+  function hhmm(t) {
+    var h = Math.floor(t / 60), m = Math.floor(t % 60);
+    return (h < 10 ? "0" : "") + h + ":" + (m < 10 ? "0" : "") + m;
+  }
+  yz.hhmm = hhmm;
+
+  yz.buses = function (map, meta, data) {
+    var T = meta.i18n.text, lang = meta.i18n.lang, R = yz.renderer(map);
+    var group = L.featureGroup(), buses = [];
+    data.buses.forEach(function (b) {
+      var pts = b.stops.map(function (s) { return [s.lat, s.lon]; });
+      if (pts.length > 1) {
+        L.polyline(pts, {renderer: R, color: b.color, weight: 2.5, opacity: 0.8, dashArray: "6 5", interactive: false}).addTo(group);
+      }
+      b.stops.forEach(function (s) {
+        var m = L.circleMarker([s.lat, s.lon], {renderer: R, radius: 5, color: b.color, weight: 2.5, fillColor: "#ffffff", fillOpacity: 1});
+        m.bindPopup(function () {
+          var rows = [[T.f_bus, b.name]];
+          if (b.plate) { rows.push([T.f_plate, b.plate]); }
+          if (b.operator) { rows.push([T.f_operator, b.operator]); }
+          rows.push([T.f_hours, s.hours || T.unknown]);
+          return propsBox(s.name, rows);
+        });
+        m.addTo(group);
+      });
+      var icon = L.divIcon({className: "", iconSize: [28, 28], iconAnchor: [14, 14], html: (function () {
+        var box = el("div", "yz-bus"); box.style.background = b.color; el("i", "fa-solid fa-bus", null, box); return box;
+      })()});
+      var marker = L.marker([0, 0], {icon: icon, zIndexOffset: 1000, keyboard: false});
+      marker.bindTooltip(function () {
+        var box = el("div", "yz-popup");
+        el("div", "yz-title", b.name, box);
+        if (marker.yzStop) { el("div", "yz-sub", T.f_stop + ": " + marker.yzStop, box); }
+        return box;
+      }, {direction: "top", offset: [0, -12]});
+      buses.push({bus: b, marker: marker});
+    });
+    group.yz = {
+      time: null,
+      setTime: function (t) {
+        var n = 0;
+        buses.forEach(function (x) {
+          var at = null;
+          for (var i = 0; i < x.bus.timeline.length; i++) {
+            var iv = x.bus.timeline[i];
+            if (iv[0] <= t && t < iv[1]) { at = iv; break; }
+          }
+          if (at) {
+            n++;
+            x.marker.yzStop = at[4];
+            x.marker.setLatLng([at[2], at[3]]);
+            if (!group.hasLayer(x.marker)) { group.addLayer(x.marker); }
+          } else if (group.hasLayer(x.marker)) {
+            group.removeLayer(x.marker);
+          }
+        });
+        group.yz.time = t;
+        return n;
+      }
+    };
+    yz.stack(map, group, 3);
+    return group;
+  };
+
+  yz.busSlider = function (map, meta, busLayer, data) {
+    var T = meta.i18n.text;
+    var Ctl = L.Control.extend({
+      options: {position: "bottomleft"},
+      onAdd: function () {
+        var box = L.DomUtil.create("div", "yz-slider");
+        L.DomEvent.disableClickPropagation(box);
+        L.DomEvent.disableScrollPropagation(box);
+        var head = el("div", "yz-slider-row", null, box);
+        el("b", null, T.layer_buses, head);
+        if (data.date) { el("span", "yz-slider-count", T.timeline_date + " " + data.date, head); }
+        var r = el("div", "yz-slider-row", null, box);
+        var play = el("button", null, "▶", r);
+        play.type = "button"; play.title = T.play; play.setAttribute("aria-label", T.play);
+        var input = el("input", null, null, r);
+        input.type = "range"; input.min = 0; input.max = 1435; input.step = 5; input.value = data.start;
+        input.setAttribute("aria-label", T.time);
+        var clock = el("span", "yz-slider-time", null, r);
+        var count = el("div", "yz-slider-count", null, box);
+        function update() {
+          var t = +input.value, n = busLayer.yz.setTime(t);
+          clock.textContent = hhmm(t);
+          count.textContent = T.buses_in_service + ": " + n + " / " + data.buses.length;
+        }
+        var timer = null;
+        play.addEventListener("click", function () {
+          if (timer) { clearInterval(timer); timer = null; play.textContent = "▶"; play.title = T.play; return; }
+          play.textContent = "❚❚"; play.title = T.pause;
+          timer = setInterval(function () {
+            input.value = (+input.value + 15) % 1440;
+            update();
+          }, 400);
+        });
+        input.addEventListener("input", update);
+        update();
+        this.yzInput = input;
+        this.yzUpdate = update;
+        return box;
+      }
+    });
+    var ctl = new Ctl();
+    function sync() {
+      if (map.hasLayer(busLayer)) { ctl.addTo(map); } else { ctl.remove(); }
+    }
+    busLayer.on("add remove", sync);
+    if (map.hasLayer(busLayer)) { ctl.addTo(map); }
+    return ctl;
+  };
+
+  // -- controls ----------------------------------------------------------------------------
+  yz.search = function (map, meta, stations) {
+    var T = meta.i18n.text;
+    var Ctl = L.Control.extend({
+      options: {position: "topleft"},
+      onAdd: function () {
+        var box = L.DomUtil.create("div", "leaflet-bar yz-search");
+        L.DomEvent.disableClickPropagation(box);
+        L.DomEvent.disableScrollPropagation(box);
+        var input = el("input", null, null, box);
+        input.type = "search"; input.placeholder = T.search_placeholder;
+        input.title = T.search_title; input.setAttribute("aria-label", T.search_title);
+        var list = el("ul", null, null, box);
+        list.setAttribute("role", "listbox");
+        var index = null;
+        function fold(s) { s = String(s || ""); return (s.normalize ? s.normalize("NFKC") : s).toLowerCase(); }
+        function run() {
+          list.textContent = "";
+          var q = fold(input.value).trim();
+          if (!q) { return; }
+          var d = stations.yz.data;
+          if (!index) {
+            index = new Array(d.name.length);
+            for (var j = 0; j < index.length; j++) {
+              index[j] = fold(d.name[j] + "\u0001" + (d.name_en ? d.name_en[j] : "") + "\u0001" + d.id[j]);
+            }
+          }
+          var hits = 0;
+          for (var i = 0; i < index.length && hits < 12; i++) {
+            if (index[i].indexOf(q) < 0) { continue; }
+            var li = el("li", "yz-hit", d.name[i], list);
+            li.tabIndex = 0; li.setAttribute("role", "option"); li.yzI = i;
+            var extra = [];
+            if (d.name_en && d.name_en[i]) { extra.push(d.name_en[i]); }
+            if (d.dist[i] >= 0) { extra.push(d.dist_tab[d.dist[i]]); }
+            extra.push(d.id[i]);
+            el("small", null, extra.join(" · "), li);
+            hits++;
+          }
+          if (!hits) { el("li", "yz-none", T.search_none, list); }
+        }
+        var timer = null;
+        input.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(run, 120); });
+        function pick(li) {
+          if (!li || li.yzI === undefined) { return; }
+          stations.yz.focus(li.yzI);
+          list.textContent = "";
+        }
+        list.addEventListener("click", function (e) {
+          var t = e.target;
+          while (t && t !== list && t.yzI === undefined) { t = t.parentNode; }
+          pick(t);
+        });
+        list.addEventListener("keydown", function (e) { if (e.key === "Enter") { pick(e.target); } });
+        input.addEventListener("keydown", function (e) {
+          if (e.key === "Enter") { clearTimeout(timer); run(); pick(list.firstChild); }
+          if (e.key === "ArrowDown" && list.firstChild) { e.preventDefault(); list.firstChild.focus(); }
+        });
+        this.yzInput = input;
+        this.yzList = list;
+        return box;
+      }
+    });
+    return new Ctl().addTo(map);
+  };
+
+  // Legend: entries are [kind, label, extra]; symbols are drawn with CSS only.
+  yz.legend = function (map, meta, entries, position) {
+    var T = meta.i18n.text;
+    var Ctl = L.Control.extend({
+      options: {position: position || "bottomright"},
+      onAdd: function () {
+        var box = L.DomUtil.create("div", "yz-legend");
+        L.DomEvent.disableClickPropagation(box);
+        L.DomEvent.disableScrollPropagation(box);
+        var head = el("div", "yz-legend-head", null, box);
+        el("span", null, T.legend, head);
+        var btn = el("button", null, "−", head);
+        btn.type = "button"; btn.setAttribute("aria-label", T.legend);
+        head.addEventListener("click", function () {
+          var c = box.classList.toggle("yz-collapsed");
+          btn.textContent = c ? "+" : "−";
+        });
+        var body = el("div", "yz-legend-body", null, box);
+        entries.forEach(function (e) {
+          var kind = e[0], text = e[1], extra = e[2];
+          if (kind === "title") { el("div", "yz-legend-sub", text, body); return; }
+          var r = el("div", "yz-legend-row", null, body), s;
+          if (kind === "site") { s = el("span", "yz-sym yz-site", "1", r); }
+          else if (kind === "bus") { s = el("span", "yz-sym yz-bus", null, r); el("i", "fa-solid fa-bus", null, s); }
+          else if (kind === "you") { s = el("span", "yz-sym yz-you", null, r); }
+          else { s = el("span", "yz-sym yz-sym-" + kind, null, r); }
+          if (extra && kind === "dot") { s.style.background = extra; }
+          if (extra && kind === "box") { s.style.background = extra; }
+          if (extra && kind === "stop") { s.className = "yz-sym yz-sym-dot"; s.style.background = "#fff"; s.style.border = "2.5px solid " + extra; }
+          el("span", null, text, r);
+        });
+        return box;
+      }
+    });
+    return new Ctl().addTo(map);
+  };
+
+  // -- worker map ----------------------------------------------------------------------------
+  yz.workerYou = function (map, meta, data) {
+    var icon = L.divIcon({className: "", iconSize: [18, 18], iconAnchor: [9, 9], html: el("div", "yz-you")});
+    var m = L.marker([data.lat, data.lon], {icon: icon, zIndexOffset: 2000, keyboard: false});
+    m.bindTooltip(meta.i18n.text.layer_you, {direction: "top", offset: [0, -8]});
+    return L.featureGroup([m]);
+  };
+
+  yz.workerPopup = function (meta, h) {
+    var I = meta.i18n, T = I.text, lang = I.lang;
+    var box = el("div", "yz-popup");
+    var title = lang === "en" && h.name_en ? h.name_en : h.name;
+    var sub = lang === "en" && h.name_en ? h.name : h.name_en;
+    el("div", "yz-title", title, box);
+    if (sub && sub !== title) { el("div", "yz-sub", sub, box); }
+    var tb = table(box), td;
+    function guessed(f) { return (h.guessed || []).indexOf(f) >= 0; }
+    row(tb, T.f_rank, T.rank_n.replace("{n}", h.rank));
+    row(tb, T.f_distance, h.distance_text + (h.direction ? " · " + h.direction : ""));
+    if (h.category) { row(tb, T.f_category, I.categories[h.category] || h.category); }
+    if (h.status && h.status !== "operational") { row(tb, T.f_status, I.statuses[h.status] || h.status); }
+    td = row(tb, T.f_open_now, h.open_now === true ? T.open : h.open_now === false ? T.closed : T.unknown);
+    td.className = h.open_now === true ? "yz-open" : h.open_now === false ? "yz-closed" : "yz-unknown";
+    td = row(tb, T.f_hours, h.opening_hours || T.unknown);
+    if (h.opening_hours && guessed("opening_hours")) { guessMark(td, T, lang); }
+    var names = (h.amenities || []).map(function (a) { return I.amenities[a] || a; });
+    td = row(tb, T.f_amenities, names.length ? names.join(lang === "zh" ? "、" : ", ") : T.none);
+    if (guessed("amenities")) { guessMark(td, T, lang); }
+    if (h.address) { row(tb, T.f_address, h.address); }
+    el("div", "yz-sub", T.straight_line_note, box);
+    return box;
+  };
+
+  yz.workerStations = function (map, meta, data) {
+    var group = L.featureGroup();
+    group.yz = {markers: []};
+    data.hits.forEach(function (h) {
+      var badge = el("div", "yz-rank", h.rank);
+      badge.style.background = h.color;
+      var icon = L.divIcon({className: "", iconSize: [24, 24], iconAnchor: [12, 12], popupAnchor: [0, -10], html: badge});
+      var m = L.marker([h.lat, h.lon], {icon: icon, title: h.name, riseOnHover: true});
+      m.bindPopup(function () { return yz.workerPopup(meta, h); }, {maxWidth: 320});
+      group.addLayer(m);
+      group.yz.markers.push(m);
+    });
+    return group;
+  };
+
+  yz.workerLines = function (map, meta, data) {
+    var group = L.featureGroup(), R = yz.renderer(map);
+    data.hits.forEach(function (h) {
+      var line = L.polyline([[data.lat, data.lon], [h.lat, h.lon]], {
+        renderer: R, color: h.color, weight: 3, opacity: 0.85, dashArray: "6 6", interactive: false
+      });
+      line.bindTooltip(h.distance_text, {permanent: true, direction: "center", className: "yz-dist", interactive: false});
+      group.addLayer(line);
+    });
+    yz.stack(map, group, 0);
+    return group;
+  };
+
+  yz.workerList = function (map, meta, data, stations) {
+    var T = meta.i18n.text, lang = meta.i18n.lang;
+    var Ctl = L.Control.extend({
+      options: {position: "bottomleft"},
+      onAdd: function () {
+        var box = L.DomUtil.create("div", "yz-list");
+        L.DomEvent.disableClickPropagation(box);
+        L.DomEvent.disableScrollPropagation(box);
+        el("b", null, T.layer_nearest, box);
+        var ol = el("ol", null, null, box);
+        data.hits.forEach(function (h, i) {
+          var li = el("li", null, lang === "en" && h.name_en ? h.name_en : h.name, ol);
+          el("span", null, " " + h.distance_text + (h.direction ? " " + h.direction : ""), li);
+          li.tabIndex = 0;
+          function open() {
+            if (!map.hasLayer(stations)) { map.addLayer(stations); }
+            stations.yz.markers[i].openPopup();
+          }
+          li.addEventListener("click", open);
+          li.addEventListener("keydown", function (e) { if (e.key === "Enter") { open(); } });
+        });
+        return box;
+      }
+    });
+    return new Ctl().addTo(map);
+  };
+
+  return yz;
+})();
+"""

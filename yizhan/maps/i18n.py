@@ -1,0 +1,248 @@
+"""Chinese and English labels for every piece of text the maps show.
+
+Every label, legend entry, layer name and popup field goes through :func:`label`, so a
+map is entirely in one language. Vocabulary values (categories, amenities, statuses)
+have an entry for each member of their enum; a test checks that none is missing.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+from yizhan.errors import InvalidInputError
+from yizhan.stations.vocab import Amenity, Category, Status
+
+Lang = Literal["zh", "en"]
+LANGS: Final[tuple[Lang, ...]] = ("zh", "en")
+
+#: Interface text: key -> (zh, en).
+LABELS: Final[dict[str, tuple[str, str]]] = {
+    # titles
+    "planner_title": ("驿站规划图", "Yizhan planner map"),
+    "worker_title": ("附近驿站", "Stations near you"),
+    # layer names
+    "layer_stations": ("驿站", "Stations"),
+    "layer_coverage": ("服务范围（{radius}）", "Coverage ({radius})"),
+    "layer_uncovered": ("未覆盖需求（热力）", "Uncovered demand (heat)"),
+    "layer_gaps": ("覆盖空白区", "Coverage gaps"),
+    "layer_sites": ("建议新址", "Suggested sites"),
+    "layer_districts": ("各区覆盖率", "District coverage share"),
+    "layer_buses": ("流动清凉车", "Cooling buses"),
+    "layer_nearest": ("最近的驿站", "Nearest stations"),
+    "layer_lines": ("直线距离", "Straight-line distance"),
+    "layer_you": ("您的位置", "Your position"),
+    # legend
+    "legend": ("图例", "Legend"),
+    "legend_not_operational": ("空心：暂停／规划中／已撤除", "Hollow: closed, planned or removed"),
+    "legend_cluster": ("数字：聚合的驿站数", "Number: stations clustered together"),
+    "legend_coverage": ("圆：服务半径", "Circle: service radius"),
+    "legend_heat": ("颜色越暖，未覆盖需求越多", "Warmer = more uncovered demand"),
+    "legend_gap": ("覆盖空白区", "Coverage gap"),
+    "legend_site": ("建议新址（数字为排名）", "Suggested site (number = rank)"),
+    "legend_district": ("覆盖率", "Coverage share"),
+    "legend_bus": ("清凉车（随时间滑块移动）", "Cooling bus (moves with the time slider)"),
+    "legend_bus_stop": ("清凉车停靠点", "Cooling-bus stop"),
+    "legend_you": ("您的位置", "Your position"),
+    "legend_line": ("直线距离（非步行路线）", "Straight line (not a walking route)"),
+    # popup fields
+    "f_name": ("名称", "Name"),
+    "f_id": ("编号", "ID"),
+    "f_category": ("类型", "Category"),
+    "f_status": ("状态", "Status"),
+    "f_hours": ("开放时间", "Opening hours"),
+    "f_open_now": ("现在", "Now"),
+    "f_amenities": ("设施", "Amenities"),
+    "f_operator": ("运营方", "Operator"),
+    "f_district": ("区县", "District"),
+    "f_address": ("地址", "Address"),
+    "f_last_verified": ("最近核实", "Last verified"),
+    "f_distance": ("距离", "Distance"),
+    "f_rank": ("排名", "Rank"),
+    "f_gain": ("新增覆盖需求", "Demand gained"),
+    "f_covered_after": ("新增后覆盖需求", "Covered after adding"),
+    "f_share": ("覆盖率", "Coverage share"),
+    "f_demand": ("需求", "Demand"),
+    "f_covered": ("已覆盖需求", "Covered demand"),
+    "f_area": ("面积", "Area"),
+    "f_bus": ("清凉车", "Cooling bus"),
+    "f_plate": ("车牌", "Plate"),
+    "f_stop": ("停靠点", "Stop"),
+    # values
+    "open": ("开放中", "Open"),
+    "closed": ("已关闭", "Closed"),
+    "unknown": ("未知", "Unknown"),
+    "none": ("无", "none"),
+    "guessed": ("推测", "guessed"),
+    "gap": ("覆盖空白区", "Coverage gap"),
+    "site": ("建议新址", "Suggested site"),
+    "uncategorised": ("未分类", "Uncategorised"),
+    # controls
+    "search_placeholder": ("搜索驿站名称…", "Search station name…"),
+    "search_none": ("未找到", "No match"),
+    "search_title": ("按名称搜索驿站", "Search stations by name"),
+    "fullscreen": ("全屏", "Full screen"),
+    "fullscreen_exit": ("退出全屏", "Exit full screen"),
+    "locate": ("显示我的位置", "Show my location"),
+    "locate_popup": (
+        "您在此点 {distance} {unit} 范围内",
+        "You are within {distance} {unit} of this point",
+    ),
+    "locate_outside": ("您似乎不在地图范围内", "You seem to be outside the map"),
+    "time": ("时间", "Time"),
+    "play": ("播放", "Play"),
+    "pause": ("暂停", "Pause"),
+    "buses_in_service": ("在岗清凉车", "Buses in service"),
+    "timeline_date": ("日期", "Date"),
+    "straight_line_note": (
+        "直线距离，实际步行路程更长",
+        "Straight-line distance; the walk is longer",
+    ),
+    "rank_n": ("第 {n} 近", "#{n} nearest"),
+}
+
+CATEGORY_LABELS: Final[dict[str, tuple[str, str]]] = {
+    Category.union_station.value: ("工会驿站", "Union station"),
+    Category.bank_outlet.value: ("银行网点", "Bank outlet"),
+    Category.cooling_center.value: ("避暑纳凉点", "Cooling centre"),
+    Category.hydration_point.value: ("饮水点", "Hydration point"),
+    Category.smart_station.value: ("智慧驿站", "Smart station"),
+    Category.other.value: ("其他", "Other"),
+}
+
+STATUS_LABELS: Final[dict[str, tuple[str, str]]] = {
+    Status.operational.value: ("运营中", "Operational"),
+    Status.temporarily_closed.value: ("暂停服务", "Temporarily closed"),
+    Status.planned.value: ("规划中", "Planned"),
+    Status.removed.value: ("已撤除", "Removed"),
+}
+
+AMENITY_LABELS: Final[dict[str, tuple[str, str]]] = {
+    Amenity.drinking_water.value: ("饮用水", "drinking water"),
+    Amenity.toilet.value: ("卫生间", "toilet"),
+    Amenity.seating.value: ("座椅", "seating"),
+    Amenity.air_conditioning.value: ("空调", "air conditioning"),
+    Amenity.heating.value: ("取暖", "heating"),
+    Amenity.microwave.value: ("微波炉", "microwave"),
+    Amenity.hot_meals.value: ("热餐", "hot meals"),
+    Amenity.phone_charging.value: ("手机充电", "phone charging"),
+    Amenity.ebike_charging.value: ("电动车充电", "e-bike charging"),
+    Amenity.wifi.value: ("无线网络", "Wi-Fi"),
+    Amenity.first_aid.value: ("急救包", "first aid"),
+    Amenity.heatstroke_medicine.value: ("防暑药品", "heatstroke medicine"),
+    Amenity.aed.value: ("AED 除颤器", "AED defibrillator"),
+    Amenity.nursing_room.value: ("母婴室", "nursing room"),
+    Amenity.child_care.value: ("儿童托管", "child care"),
+    Amenity.shower.value: ("淋浴", "shower"),
+    Amenity.lockers.value: ("储物柜", "lockers"),
+    Amenity.rain_gear.value: ("雨具", "rain gear"),
+    Amenity.repair_tools.value: ("维修工具", "repair tools"),
+    Amenity.wheelchair_accessible.value: ("无障碍", "wheelchair accessible"),
+    Amenity.truck_parking.value: ("货车停车", "truck parking"),
+    Amenity.ebike_parking.value: ("电动车停放", "e-bike parking"),
+    Amenity.reading.value: ("阅读", "reading"),
+}
+
+#: Eight compass points, clockwise from north.
+COMPASS: Final[tuple[tuple[str, str], ...]] = (
+    ("北", "N"),
+    ("东北", "NE"),
+    ("东", "E"),
+    ("东南", "SE"),
+    ("南", "S"),
+    ("西南", "SW"),
+    ("西", "W"),
+    ("西北", "NW"),
+)
+
+
+def check_lang(lang: object) -> Lang:
+    """Return *lang* if it is a supported language code.
+
+    Parameters
+    ----------
+    lang : object
+        The value passed by the caller.
+
+    Returns
+    -------
+    {"zh", "en"}
+        The same value, typed.
+
+    Raises
+    ------
+    InvalidInputError
+        ``lang: Expected one of zh, en, got 'fr'``.
+    """
+    if lang == "zh":
+        return "zh"
+    if lang == "en":
+        return "en"
+    raise InvalidInputError("lang", f"Expected one of {', '.join(LANGS)}, got {lang!r}")
+
+
+def _pick(pair: tuple[str, str], lang: Lang) -> str:
+    return pair[0] if lang == "zh" else pair[1]
+
+
+def label(key: str, lang: Lang, **fmt: object) -> str:
+    """The interface text *key* in *lang*, formatted with *fmt*.
+
+    Parameters
+    ----------
+    key : str
+        A key of :data:`LABELS`.
+    lang : {"zh", "en"}
+        Language.
+    **fmt
+        Values for ``{placeholders}`` in the text.
+
+    Returns
+    -------
+    str
+        The text.
+    """
+    text = _pick(LABELS[key], lang)
+    return text.format(**fmt) if fmt else text
+
+
+def category_label(code: str | None, lang: Lang) -> str:
+    """Display name of a station category (``None`` means uncategorised)."""
+    if code is None or code not in CATEGORY_LABELS:
+        return label("uncategorised", lang)
+    return _pick(CATEGORY_LABELS[code], lang)
+
+
+def status_label(code: str, lang: Lang) -> str:
+    """Display name of a station status."""
+    return _pick(STATUS_LABELS[code], lang)
+
+
+def amenity_label(code: str, lang: Lang) -> str:
+    """Display name of an amenity."""
+    return _pick(AMENITY_LABELS[code], lang)
+
+
+def compass_point(bearing_deg: float, lang: Lang) -> str:
+    """The nearest of eight compass points for a bearing (degrees clockwise from north)."""
+    return _pick(COMPASS[round((bearing_deg % 360.0) / 45.0) % 8], lang)
+
+
+def format_distance(metres: float, lang: Lang) -> str:
+    """A distance for people: ``"350 m"`` below 1 km, ``"1.2 km"`` above (``"350 米"`` in Chinese)."""
+    if metres < 1000:
+        # Round to 10 m: positions are not more precise than that.
+        value = f"{round(metres / 10.0) * 10:.0f}"
+        return f"{value} 米" if lang == "zh" else f"{value} m"
+    value = f"{metres / 1000.0:.1f}" if metres < 10_000 else f"{metres / 1000.0:.0f}"
+    return f"{value} 公里" if lang == "zh" else f"{value} km"
+
+
+def js_labels(lang: Lang) -> dict[str, object]:
+    """Every label in *lang*, in the shape the map's JavaScript reads."""
+    return {
+        "lang": lang,
+        "text": {k: _pick(v, lang) for k, v in LABELS.items()},
+        "categories": {k: _pick(v, lang) for k, v in CATEGORY_LABELS.items()},
+        "statuses": {k: _pick(v, lang) for k, v in STATUS_LABELS.items()},
+        "amenities": {k: _pick(v, lang) for k, v in AMENITY_LABELS.items()},
+    }

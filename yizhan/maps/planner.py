@@ -1,0 +1,607 @@
+"""The planner's map: every station, coverage, gaps, suggested sites, districts and buses.
+
+Stations are shipped as compressed column arrays and turned into canvas circle markers
+in the browser (clustered), so 100,000 stations make a page of a few megabytes that
+builds in about a second, instead of one folium object per station.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import folium
+import numpy as np
+from folium import plugins
+
+from yizhan.errors import InvalidInputError
+from yizhan.maps._core import (
+    BUS_COLORS,
+    CATEGORY_COLORS,
+    HEAT_JS,
+    MARKERCLUSTER_CSS,
+    MARKERCLUSTER_JS,
+    SHARE_BINS,
+    SHARE_COLORS,
+    SHARE_MISSING,
+    UNCATEGORISED_COLOR,
+    JsControl,
+    JsLayer,
+    meta_for,
+    new_map,
+    pack,
+)
+from yizhan.maps.assets import DEFAULT_BASE_URL, check_mode, normalize_base_url
+from yizhan.maps.i18n import Lang, category_label, check_lang, format_distance, label
+from yizhan.stations.registry import CATEGORIES, KINDS, STATUSES, Registry
+from yizhan.stations.vocab import Amenity, Kind
+
+#: Where Yizhan's stations are: opening hours and bus timelines are local time here.
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+#: Properties whose "guessed" flag popups show (bit order of the ``g`` column).
+GUESS_FIELDS: tuple[str, ...] = (
+    "category",
+    "status",
+    "opening_hours",
+    "amenities",
+    "operator",
+    "district",
+    "last_verified_at",
+)
+
+#: Above this many stations, coverage circles start hidden (drawing them all costs time).
+COVERAGE_SHOWN_MAX = 20_000
+
+BusInterval = tuple[datetime, datetime, float, float, str]
+
+
+class _Codes:
+    """Dictionary encoding of a column of repeated strings (``-1`` for none)."""
+
+    def __init__(self) -> None:
+        self.table: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def code(self, value: object) -> int:
+        if value is None or value == "":
+            return -1
+        s = str(value)
+        i = self._index.get(s)
+        if i is None:
+            i = self._index[s] = len(self.table)
+            self.table.append(s)
+        return i
+
+
+def _date_text(value: object) -> object:
+    s = str(value) if value is not None else ""
+    return s[:10] if len(s) >= 10 and s[4] == "-" and s[7] == "-" else (s or None)
+
+
+def station_columns(
+    registry: Registry, open_now: Mapping[str, bool | None] | None = None
+) -> dict[str, Any]:
+    """The registry's stations as the column arrays the map's JavaScript reads.
+
+    Only features of kind ``station`` are included. Coordinates are rounded to 1e-6°
+    (about 0.1 m); strings that repeat (hours, dates, operators, districts) are
+    dictionary-encoded.
+
+    Parameters
+    ----------
+    registry : Registry
+        The stations.
+    open_now : mapping of str to bool or None, optional
+        Station id -> open now (``None``: unknown). Without it popups omit the line.
+
+    Returns
+    -------
+    dict
+        ``lat``, ``lon``, ``id``, ``name``, ``name_en`` (or ``None``), ``cat``, ``st``,
+        ``am`` (amenity bits), ``hours``/``hours_tab``, ``ver``/``ver_tab``,
+        ``op``/``op_tab``, ``dist``/``dist_tab``, ``g`` (guessed bits) and ``open``.
+    """
+    idx = np.flatnonzero(registry.kind == KINDS.index(Kind.station.value))
+    feats = registry.features
+    hours, ver, op, dist = _Codes(), _Codes(), _Codes(), _Codes()
+    guess_bit = {f: 1 << k for k, f in enumerate(GUESS_FIELDS)}
+    names: list[str] = []
+    names_en: list[str] = []
+    ids: list[str] = []
+    h_col: list[int] = []
+    v_col: list[int] = []
+    o_col: list[int] = []
+    d_col: list[int] = []
+    g_col: list[int] = []
+    open_col: list[int] | None = [] if open_now is not None else None
+    for i in idx.tolist():
+        f = feats[i]
+        p = f["properties"]
+        ids.append(str(f["id"]))
+        names.append(str(p.get("name") or ""))
+        names_en.append(str(p.get("name_en") or ""))
+        h_col.append(hours.code(p.get("opening_hours")))
+        v_col.append(ver.code(_date_text(p.get("last_verified_at"))))
+        o_col.append(op.code(p.get("operator")))
+        d_col.append(dist.code(p.get("district")))
+        g = 0
+        for name in p.get("guessed") or ():
+            g |= guess_bit.get(str(name), 0)
+        g_col.append(g)
+        if open_col is not None and open_now is not None:
+            state = open_now.get(str(f["id"]))
+            open_col.append(-1 if state is None else int(bool(state)))
+    cat = registry.category[idx].astype(np.int64)
+    cat[cat < 0] = len(CATEGORIES)  # uncategorised: the last colour
+    return {
+        "lat": np.round(registry.lat[idx], 6).tolist(),
+        "lon": np.round(registry.lon[idx], 6).tolist(),
+        "id": ids,
+        "name": names,
+        "name_en": names_en if any(names_en) else None,
+        "cat": cat.tolist(),
+        "st": registry.status[idx].astype(np.int64).tolist(),
+        "am": registry.amenity_bits[idx].astype(np.int64).tolist(),
+        "hours": h_col,
+        "hours_tab": hours.table,
+        "ver": v_col,
+        "ver_tab": ver.table,
+        "op": o_col,
+        "op_tab": op.table,
+        "dist": d_col,
+        "dist_tab": dist.table,
+        "g": g_col,
+        "open": open_col,
+    }
+
+
+# -- cooling buses ---------------------------------------------------------------------------
+
+
+def _bus_id(bus: Mapping[str, Any], i: int) -> str:
+    bid = bus.get("id")
+    if bid is None:
+        bid = (bus.get("properties") or {}).get("name")
+    return str(bid) if bid is not None else f"bus-{i}"
+
+
+def _local_naive(t: datetime) -> datetime:
+    return t.astimezone(LOCAL_TZ).replace(tzinfo=None) if t.tzinfo is not None else t
+
+
+def derive_bus_timeline(
+    buses: Sequence[Mapping[str, Any]], day: date
+) -> dict[str, list[BusInterval]]:
+    """Where each cooling bus stands during *day*, from its stops' opening hours.
+
+    Each stop's ``opening_hours`` (OSM syntax) is evaluated with opening-hours-py over
+    the day (local time, Asia/Shanghai); every open interval puts the bus at that stop.
+    Stops with ``valid_from``/``valid_to`` dates count only on days inside them. When
+    two stops of one bus are open at the same time, the later-starting stop wins and the
+    earlier interval is cut where it starts (a bus is in one place at a time). Operator
+    placements are not known here: pass ``bus_timeline`` to :func:`planner_map` for them.
+
+    Parameters
+    ----------
+    buses : sequence of dict
+        Bus Features; ``properties.stops`` is a list of ``{stop_id, name, location:
+        [lon, lat], opening_hours}``.
+    day : datetime.date
+        The day to evaluate.
+
+    Returns
+    -------
+    dict
+        Bus id (Feature ``id``, else its name) -> ``[(start, end, lon, lat, stop_name)]``
+        sorted by start, naive local datetimes.
+
+    Raises
+    ------
+    InvalidInputError
+        A stop has no valid location or unparseable opening hours (the message names it).
+    """
+    import opening_hours
+
+    start = datetime.combine(day, time())
+    end = start + timedelta(days=1)
+    out: dict[str, list[BusInterval]] = {}
+    for i, bus in enumerate(buses):
+        props = bus.get("properties") or {}
+        spans: list[BusInterval] = []
+        for j, stop in enumerate(props.get("stops") or []):
+            where = f"buses[{i}].properties.stops[{j}]"
+            lon, lat = _stop_lon_lat(stop, where)
+            expr = stop.get("opening_hours")
+            if not expr or not _valid_on(stop, day, where):
+                continue
+            try:
+                oh = opening_hours.OpeningHours(str(expr))
+                intervals = list(oh.intervals(start, end))
+            except Exception as exc:
+                raise InvalidInputError(
+                    f"{where}.opening_hours", f"cannot evaluate {expr!r}: {exc}"
+                ) from exc
+            for a, b, state, _comment in intervals:
+                if str(state).rsplit(".", 1)[-1].upper() != "OPEN":
+                    continue
+                a, b = max(_local_naive(a), start), min(_local_naive(b), end)
+                if a < b:
+                    spans.append(
+                        (a, b, lon, lat, str(stop.get("name") or stop.get("stop_id") or ""))
+                    )
+        spans.sort(key=lambda s: s[0])
+        clean: list[BusInterval] = []
+        for s in spans:
+            if clean and clean[-1][1] > s[0]:
+                prev = clean.pop()
+                if prev[0] < s[0]:
+                    clean.append((prev[0], s[0], *prev[2:]))
+            clean.append(s)
+        out[_bus_id(bus, i)] = clean
+    return out
+
+
+def _valid_on(stop: Mapping[str, Any], day: date, where: str) -> bool:
+    """Whether *day* is inside the stop's optional ``valid_from``/``valid_to`` dates."""
+    bounds: dict[str, date] = {}
+    for key in ("valid_from", "valid_to"):
+        value = stop.get(key)
+        if value is None:
+            continue
+        try:
+            bounds[key] = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+        except ValueError as exc:
+            raise InvalidInputError(f"{where}.{key}", f"Expected a date, got {value!r}") from exc
+    return bounds.get("valid_from", day) <= day <= bounds.get("valid_to", day)
+
+
+def _stop_lon_lat(stop: Mapping[str, Any], where: str) -> tuple[float, float]:
+    loc = stop.get("location")
+    try:
+        lon, lat = float(loc[0]), float(loc[1])  # type: ignore[index]
+    except (TypeError, ValueError, IndexError, KeyError) as exc:
+        raise InvalidInputError(f"{where}.location", f"Expected [lon, lat], got {loc!r}") from exc
+    if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+        raise InvalidInputError(f"{where}.location", f"Expected [lon, lat] in degrees, got {loc!r}")
+    return lon, lat
+
+
+def _bus_payload(
+    buses: Sequence[Mapping[str, Any]],
+    timeline: Mapping[str, Sequence[BusInterval]],
+    day: date,
+) -> dict[str, Any]:
+    midnight = datetime.combine(day, time())
+    items = []
+    first = 1440.0
+    for i, bus in enumerate(buses):
+        props = bus.get("properties") or {}
+        stops = []
+        for j, stop in enumerate(props.get("stops") or []):
+            lon, lat = _stop_lon_lat(stop, f"buses[{i}].properties.stops[{j}]")
+            stops.append(
+                {
+                    "name": str(stop.get("name") or stop.get("stop_id") or ""),
+                    "lat": round(lat, 6),
+                    "lon": round(lon, 6),
+                    "hours": stop.get("opening_hours"),
+                }
+            )
+        spans = []
+        for a, b, lon, lat, stop_name in timeline.get(_bus_id(bus, i), ()):
+            s = (_local_naive(a) - midnight).total_seconds() / 60.0
+            e = (_local_naive(b) - midnight).total_seconds() / 60.0
+            s, e = max(s, 0.0), min(e, 1440.0)
+            if s < e:
+                spans.append(
+                    [
+                        round(s, 1),
+                        round(e, 1),
+                        round(float(lat), 6),
+                        round(float(lon), 6),
+                        str(stop_name),
+                    ]
+                )
+                first = min(first, s)
+        items.append(
+            {
+                "name": str(props.get("name") or _bus_id(bus, i)),
+                "plate": props.get("plate"),
+                "operator": props.get("operator"),
+                "color": BUS_COLORS[i % len(BUS_COLORS)],
+                "stops": stops,
+                "timeline": spans,
+            }
+        )
+    start = int(first // 5 * 5) if first < 1440 else 12 * 60
+    return {"buses": items, "start": start, "date": day.isoformat()}
+
+
+# -- inputs ------------------------------------------------------------------------------------
+
+
+def _as_features(geo: Any, field: str) -> dict[str, Any]:
+    """A FeatureCollection from a FeatureCollection, Feature or bare geometry."""
+    if not isinstance(geo, Mapping) or "type" not in geo:
+        raise InvalidInputError(field, f"Expected a GeoJSON object, got {type(geo).__name__}")
+    kind = geo["type"]
+    if kind == "FeatureCollection":
+        return dict(geo)
+    if kind == "Feature":
+        return {"type": "FeatureCollection", "features": [dict(geo)]}
+    return {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "geometry": dict(geo), "properties": {}}],
+    }
+
+
+def _uncovered_columns(uncovered: Any) -> dict[str, Any]:
+    try:
+        lon, lat, w = (np.asarray(a, dtype=np.float64).ravel() for a in uncovered)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(
+            "uncovered", "Expected (lon_array, lat_array, weight_array)"
+        ) from exc
+    if not lon.shape == lat.shape == w.shape:
+        raise InvalidInputError(
+            "uncovered", f"arrays differ in length: {lon.size}, {lat.size}, {w.size}"
+        )
+    ok = np.isfinite(lon) & np.isfinite(lat) & np.isfinite(w) & (w > 0)
+    lon, lat, w = lon[ok], lat[ok], w[ok]
+    top = float(w.max()) if w.size else 1.0
+    return {
+        "lat": np.round(lat, 5).tolist(),
+        "lon": np.round(lon, 5).tolist(),
+        "w": np.round(w / top, 4).tolist(),
+    }
+
+
+def _bounds(lat: Sequence[float], lon: Sequence[float]) -> list[list[float]] | None:
+    if not lat:
+        return None
+    la, lo = np.asarray(lat), np.asarray(lon)
+    if la.size > 200:  # a few stray points must not zoom the map out to the world
+        q = (0.5, 99.5)
+        la_lo, la_hi = np.percentile(la, q)
+        lo_lo, lo_hi = np.percentile(lo, q)
+    else:
+        la_lo, la_hi, lo_lo, lo_hi = la.min(), la.max(), lo.min(), lo.max()
+    return [[float(la_lo), float(lo_lo)], [float(la_hi), float(lo_hi)]]
+
+
+def _share_legend(lang: Lang) -> list[list[Any]]:
+    rows: list[list[Any]] = [["title", label("legend_district", lang)]]
+    edges = (0.0, *SHARE_BINS, 100.0)
+    for k, color in enumerate(SHARE_COLORS):
+        rows.append(["box", f"{edges[k]:.0f}–{edges[k + 1]:.0f}%", color])
+    rows.append(["box", label("unknown", lang), SHARE_MISSING])
+    return rows
+
+
+# -- the map -------------------------------------------------------------------------------------
+
+
+def planner_map(
+    registry: Registry,
+    *,
+    lang: str = "zh",
+    open_now: Mapping[str, bool | None] | None = None,
+    radius_m: float | None = None,
+    uncovered: tuple[Any, Any, Any] | None = None,
+    gaps: dict[str, Any] | None = None,
+    sites: dict[str, Any] | None = None,
+    districts: dict[str, Any] | None = None,
+    buses: list[dict[str, Any]] | None = None,
+    timeline_date: date | None = None,
+    bus_timeline: Mapping[str, Sequence[BusInterval]] | None = None,
+    assets: str = "local",
+    asset_base_url: str = DEFAULT_BASE_URL,
+    tiles: str | None = "OpenStreetMap",
+    attr: str | None = None,
+) -> folium.Map:
+    """Build the planner's map.
+
+    Layers (each toggled in the layer control, labels in *lang*): stations (clustered
+    canvas circle markers coloured by category, hollow when not operational, popups with
+    name, category, status, hours, open-now, amenities, operator, district, last
+    verification and id; values listed in ``guessed`` are marked as guessed), and, when
+    given, coverage circles, uncovered demand (heat map), coverage gaps, suggested
+    sites, district coverage share (choropleth, hidden at first) and cooling buses (stops,
+    route and a time slider through *timeline_date*). Also: legend, full screen,
+    locate-me, and search by station name, English name or id.
+
+    Parameters
+    ----------
+    registry : Registry
+        The stations (features of kind ``station`` are drawn).
+    lang : {"zh", "en"}
+        Language of every label.
+    open_now : mapping of str to bool or None, optional
+        Station id -> open now; shown in popups when given.
+    radius_m : float, optional
+        Service radius; draws a circle around each operational station.
+    uncovered : (lon, lat, weight) arrays, optional
+        Demand not covered, as a heat map (weights are scaled to their maximum).
+    gaps : dict, optional
+        GeoJSON (FeatureCollection, Feature or geometry) of gap polygons, WGS-84.
+        Properties ``demand``/``uncovered_demand``, ``area_km2`` and ``name`` are shown.
+    sites : dict, optional
+        GeoJSON FeatureCollection of suggested sites (Points) with ``rank``, ``gain``
+        and ``covered_after``.
+    districts : dict, optional
+        GeoJSON FeatureCollection of district polygons with ``name``, ``share_pct``,
+        ``demand`` and ``covered``.
+    buses : list of dict, optional
+        Cooling-bus Features whose ``properties.stops`` list ``{stop_id, name,
+        location: [lon, lat], opening_hours}``; ``name``, ``plate`` and ``operator``
+        are shown.
+    timeline_date : datetime.date, optional
+        Day of the bus time slider (default: the first day in *bus_timeline*, else
+        today in China).
+    bus_timeline : mapping, optional
+        Bus id -> ``[(start, end, lon, lat, stop_name)]``. Derived from the stops'
+        opening hours with :func:`derive_bus_timeline` when not given.
+    assets : {"local", "inline", "cdn"}
+        ``local``: JS/CSS from *asset_base_url*; ``inline``: embedded (a standalone
+        file that works offline; needs ``python -m yizhan.maps.assets fetch``);
+        ``cdn``: public CDNs.
+    asset_base_url : str
+        Where the vendored assets are served (``local``).
+    tiles : str or None
+        Basemap (a folium tiles name or URL template); ``None`` for none. Must be
+        WGS-84 (not GCJ-02 AMap/Gaode tiles).
+    attr : str, optional
+        Attribution for a custom *tiles* URL.
+
+    Returns
+    -------
+    folium.Map
+        Save it with ``.save(path)``; JS/CSS links follow *assets* when it is rendered.
+
+    Raises
+    ------
+    InvalidInputError
+        An argument is not acceptable (the message names it), e.g.
+        ``lang: Expected one of zh, en, got 'fr'``.
+    """
+    lng = check_lang(lang)
+    mode = check_mode(assets)
+    base = normalize_base_url(asset_base_url)
+    if radius_m is not None and not (
+        isinstance(radius_m, int | float) and math.isfinite(radius_m) and radius_m > 0
+    ):
+        raise InvalidInputError(
+            "radius_m", f"Expected a positive number of metres, got {radius_m!r}"
+        )
+
+    cols = station_columns(registry, open_now)
+    n = len(cols["lat"])
+    meta = meta_for(
+        lng,
+        colors=[*(CATEGORY_COLORS[c] for c in CATEGORIES), UNCATEGORISED_COLOR],
+        categories=list(CATEGORIES),
+        statuses=list(STATUSES),
+        amenities=[a.value for a in Amenity],
+        guess_fields=list(GUESS_FIELDS),
+        share_bins=list(SHARE_BINS),
+        share_colors=list(SHARE_COLORS),
+        share_missing=SHARE_MISSING,
+    )
+    m = new_map(
+        lang=lng,
+        assets=mode,
+        asset_base_url=base,
+        title_key="planner_title",
+        tiles=tiles,
+        attr=attr,
+    )
+
+    legend: list[list[Any]] = [["title", label("layer_stations", lng)]]
+    present = sorted(set(cols["cat"]))
+    for c in present:
+        code = CATEGORIES[c] if c < len(CATEGORIES) else None
+        legend.append(["dot", category_label(code, lng), meta["colors"][c]])
+    if any(s != 0 for s in cols["st"]):
+        legend.append(["hollow", label("legend_not_operational", lng)])
+    legend.append(["cluster", label("legend_cluster", lng)])
+
+    # Script order = layer-control order; the stations come first because coverage
+    # circles and search read their data. Drawing order is separate: the vector layers
+    # share one canvas and yz.restack keeps districts, circles and gaps under stations.
+    stations = JsLayer(
+        "stations",
+        meta,
+        pack(cols),
+        name=label("layer_stations", lng),
+        links=(MARKERCLUSTER_JS, *MARKERCLUSTER_CSS),
+    )
+    stations.add_to(m)
+    if radius_m is not None:
+        JsLayer(
+            "coverage",
+            meta,
+            stations,
+            float(radius_m),
+            name=label("layer_coverage", lng, radius=format_distance(float(radius_m), lng)),
+            show=n <= COVERAGE_SHOWN_MAX,
+        ).add_to(m)
+        legend.append(
+            ["ring", label("legend_coverage", lng) + f" {format_distance(float(radius_m), lng)}"]
+        )
+    if uncovered is not None:
+        JsLayer(
+            "heat",
+            meta,
+            pack(_uncovered_columns(uncovered)),
+            name=label("layer_uncovered", lng),
+            links=(HEAT_JS,),
+        ).add_to(m)
+        legend.append(["heat", label("legend_heat", lng)])
+    if gaps is not None:
+        JsLayer("gaps", meta, _as_features(gaps, "gaps"), name=label("layer_gaps", lng)).add_to(m)
+        legend.append(["gap", label("legend_gap", lng)])
+    site_pts: list[tuple[float, float]] = []
+    if sites is not None:
+        fc = _as_features(sites, "sites")
+        JsLayer("sites", meta, fc, name=label("layer_sites", lng)).add_to(m)
+        legend.append(["site", label("legend_site", lng)])
+        for f in fc.get("features") or []:
+            g = (f or {}).get("geometry") or {}
+            if g.get("type") == "Point":
+                site_pts.append((float(g["coordinates"][1]), float(g["coordinates"][0])))
+    if districts is not None:
+        JsLayer(
+            "districts",
+            meta,
+            _as_features(districts, "districts"),
+            name=label("layer_districts", lng),
+            show=False,
+        ).add_to(m)
+    bus_pts: list[tuple[float, float]] = []
+    if buses:
+        day = timeline_date or _first_day(bus_timeline) or datetime.now(LOCAL_TZ).date()
+        tl = bus_timeline if bus_timeline is not None else derive_bus_timeline(buses, day)
+        data = _bus_payload(buses, tl, day)
+        layer = JsLayer("buses", meta, data, name=label("layer_buses", lng))
+        layer.add_to(m)
+        JsControl("busSlider", meta, layer, data).add_to(m)
+        legend.append(["bus", label("legend_bus", lng)])
+        legend.append(["stop", label("legend_bus_stop", lng), BUS_COLORS[0]])
+        bus_pts = [(s["lat"], s["lon"]) for b in data["buses"] for s in b["stops"]]
+    if districts is not None:
+        legend.extend(_share_legend(lng))
+
+    JsControl("search", meta, stations).add_to(m)
+    JsControl("legend", meta, legend, "bottomright").add_to(m)
+    plugins.Fullscreen(  # type: ignore[no-untyped-call]
+        position="topleft",
+        title=label("fullscreen", lng),
+        title_cancel=label("fullscreen_exit", lng),
+    ).add_to(m)
+    plugins.LocateControl(  # type: ignore[no-untyped-call]
+        position="topleft",
+        strings={
+            "title": label("locate", lng),
+            "popup": label("locate_popup", lng),
+            "outsideMapBoundsMsg": label("locate_outside", lng),
+        },
+    ).add_to(m)
+    folium.LayerControl(position="topright", collapsed=False).add_to(m)
+
+    pts_lat = list(cols["lat"]) + [p[0] for p in site_pts + bus_pts]
+    pts_lon = list(cols["lon"]) + [p[1] for p in site_pts + bus_pts]
+    b = _bounds(pts_lat, pts_lon)
+    if b is not None:
+        m.fit_bounds(b, padding=(20, 20), max_zoom=15)
+    return m
+
+
+def _first_day(timeline: Mapping[str, Sequence[BusInterval]] | None) -> date | None:
+    if not timeline:
+        return None
+    starts = [_local_naive(s[0]) for spans in timeline.values() for s in spans]
+    return min(starts).date() if starts else None
