@@ -44,8 +44,13 @@ def test_coverage_json_reports_share_per_district(capsys: pytest.CaptureFixture[
     assert sum(r["demand"] for r in out["per_district"]) == pytest.approx(out["total_weight"])
 
 
-def test_coverage_of_weighted_points_equals_brute_force(workers_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["coverage", REG, "--demand", str(workers_csv), "--weight", "workers", "--json", "-q"]) == 0
+def test_coverage_of_weighted_points_equals_brute_force(
+    workers_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["coverage", REG, "--demand", str(workers_csv), "--weight", "workers", "--json", "-q"])
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     reg = load_registry(REG)
     covered = 0.0
@@ -72,14 +77,18 @@ def test_coverage_summary_is_readable(capsys: pytest.CaptureFixture[str]) -> Non
         (["--districts", "/nonexistent.geojson"], "districts: no such file"),
     ],
 )
-def test_coverage_bad_inputs_exit_1_with_message(args: list[str], words: str, workers_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_coverage_bad_inputs_exit_1_with_message(
+    args: list[str], words: str, workers_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     args = [str(workers_csv) if a == "WEIGHTS" else a for a in args]
     assert main(["coverage", REG, *args]) == 1
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err
 
 
-def test_coverage_needs_demand_for_another_registry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_coverage_needs_demand_for_another_registry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     other = tmp_path / "r.geojson"
     other.write_text(Path(REG).read_text(encoding="utf-8"), encoding="utf-8")
     assert main(["coverage", str(other)]) == 1
@@ -108,12 +117,45 @@ def test_gaps_writes_gap_polygons_and_uncovered_demand(tmp_path: Path) -> None:
         assert float(haversine_m(lon, lat, reg.lon, reg.lat).min()) > 1000 - 1e-6
 
 
-def test_site_writes_suggestions_that_raise_coverage(tmp_path: Path, workers_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_site_writes_suggestions_that_raise_coverage(
+    tmp_path: Path, workers_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "sites.geojson"
-    assert main(["site", REG, "--demand", str(workers_csv), "--weight", "workers", "--new", "2", "-o", str(out), "-q"]) == 0
+    assert (
+        main(
+            [
+                "site",
+                REG,
+                "--demand",
+                str(workers_csv),
+                "--weight",
+                "workers",
+                "--new",
+                "2",
+                "-o",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
     fc = json.loads(out.read_text(encoding="utf-8"))
     assert [f["properties"]["rank"] for f in fc["features"]] == [1, 2]
     # Both uncovered points get a station: gains 300 then 50.
     assert [f["properties"]["gain"] for f in fc["features"]] == [300, 50]
     text = capsys.readouterr().out
     assert "22.2 % now, 100.0 % with 2 new stations (trivial)" in text  # 2 candidates for 2 sites
+
+
+def test_map_writes_a_standalone_planner_map(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "map.html"
+    assert main(["map", REG, "-o", str(out), "--sites", "2", "--lang", "en"]) == 0
+    html = out.read_text(encoding="utf-8")
+    # Offline: no CDN URLs, the assets are inlined.
+    assert "cdn.jsdelivr.net" not in html and "unpkg.com" not in html
+    for label in ("Coverage gaps", "Suggested sites", "Uncovered demand"):
+        assert label in html
+    err = capsys.readouterr().err
+    assert "[7/7] writing" in err  # registry, demand, coverage, gaps, sites, map, write

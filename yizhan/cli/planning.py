@@ -132,6 +132,27 @@ def add_parsers(sub: Any) -> None:
     )
     p.set_defaults(func=cmd_site)
 
+    p = sub.add_parser(
+        "map",
+        help="write the planner map (HTML) with coverage, gaps and suggested sites",
+        description="One HTML map with toggleable layers: stations, coverage circles, uncovered "
+        "demand (heat map), gap polygons, suggested sites, district coverage share, cooling buses.",
+    )
+    _study_arguments(p)
+    p.add_argument("-o", "--output", required=True, type=Path, help="HTML file to write")
+    p.add_argument("--lang", choices=["zh", "en"], default="zh", help="label language (default zh)")
+    p.add_argument(
+        "--sites", type=int, default=0, metavar="N", help="also suggest N new sites (default 0)"
+    )
+    p.add_argument(
+        "--assets",
+        choices=["inline", "local", "cdn"],
+        default="inline",
+        help="inline: one file that opens offline (default); local: links /static/vendor/ "
+        "as served by `yizhan serve`; cdn: public CDNs",
+    )
+    p.set_defaults(func=cmd_map)
+
 
 def _spec(args: argparse.Namespace, registry: Registry) -> StudySpec:
     districts = args.districts
@@ -305,4 +326,35 @@ def cmd_site(args: argparse.Namespace) -> int:
     ):
         print(f"{rank:>3}. {float(lon):.6f}, {float(lat):.6f}  +{float(gain):,.1f}")
     print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    from yizhan.maps.study_map import coverage_map
+
+    if args.sites < 0:
+        raise InvalidInputError("--sites", f"Expected a whole number >= 0, got {args.sites}")
+    steps = Steps(7, quiet=args.quiet)
+    registry, study = _prepare(args, steps)
+    # coverage, [gaps], [sites], map, write
+    steps.total = steps.n + 3 + (study.area is not None) + (args.sites > 0)
+    fmap, result, _ = coverage_map(
+        registry,
+        study,
+        radius_m=args.radius_m,
+        flt=filter_from_args(args),
+        n_sites=args.sites,
+        lang=args.lang,
+        assets=args.assets,
+        step=steps.step,
+    )
+    with steps.step(f"writing {args.output}"):
+        html = fmap.get_root().render()
+        tmp = args.output.with_name(f".{args.output.name}.tmp")
+        tmp.write_text(html, encoding="utf-8")
+        tmp.replace(args.output)
+    print(
+        f"{args.output}: planner map, {len(registry)} stations, {result.covered_weight_pct:.1f} % of demand "
+        f"covered within {args.radius_m:g} m ({len(html) / 1e6:.1f} MB)"
+    )
     return 0

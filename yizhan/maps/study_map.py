@@ -1,0 +1,139 @@
+"""The planner map of a coverage study: analysis and map in one call.
+
+Both ``yizhan map`` and ``GET /maps/coverage`` call :func:`coverage_map`, so the file a
+planner writes and the page the server shows are the same map.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
+from typing import Any
+
+import numpy as np
+import shapely
+
+from yizhan.geo.coverage import CoverageResult, coverage, gap_polygons, gaps_geojson
+from yizhan.geo.siting import SitingResult, site_mclp
+from yizhan.geo.study import Study
+from yizhan.stations.registry import Registry, StationFilter
+
+
+def districts_geojson(
+    study: Study, result: CoverageResult, precision: int = 5
+) -> dict[str, Any] | None:
+    """District polygons with ``name``, ``share_pct``, ``demand``, ``covered``, ``stations``."""
+    if study.districts is None:
+        return None
+    rows = {r["district"]: r for r in result.per_district}
+    feats = []
+    for name, geom in zip(study.districts.names, study.districts.geometries, strict=True):
+        row = rows.get(name, {})
+        feats.append(
+            {
+                "type": "Feature",
+                "geometry": shapely.geometry.mapping(shapely.set_precision(geom, 10**-precision)),
+                "properties": {
+                    "name": name,
+                    "share_pct": row.get("share_pct"),
+                    "demand": row.get("demand"),
+                    "covered": row.get("covered"),
+                    "stations": row.get("stations"),
+                },
+            }
+        )
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def coverage_map(
+    registry: Registry,
+    study: Study,
+    *,
+    radius_m: float = 1000.0,
+    flt: StationFilter | None = None,
+    n_sites: int = 0,
+    lang: str = "zh",
+    assets: str = "local",
+    asset_base_url: str = "/static/vendor/",
+    open_now: Mapping[str, bool | None] | None = None,
+    buses: list[dict[str, Any]] | None = None,
+    bus_timeline: Mapping[str, Sequence[Any]] | None = None,
+    timeline_date: date | None = None,
+    step: Callable[[str], Any] | None = None,
+) -> tuple[Any, CoverageResult, SitingResult | None]:
+    """Run coverage (and optionally siting) over *study* and build the planner map.
+
+    Parameters
+    ----------
+    registry : Registry
+        Stations.
+    study : Study
+        Demand and districts.
+    radius_m : float
+        Coverage radius, metres.
+    flt : StationFilter, optional
+        Which stations count (default: operational).
+    n_sites : int
+        Suggest this many new sites (0: none).
+    lang, assets, asset_base_url
+        Passed to :func:`yizhan.maps.planner_map`.
+    open_now, buses, bus_timeline, timeline_date
+        Passed to :func:`yizhan.maps.planner_map`.
+    step : callable, optional
+        Context-manager factory called with a label around each long step (progress).
+
+    Returns
+    -------
+    (folium.Map, CoverageResult, SitingResult or None)
+    """
+    from contextlib import nullcontext
+
+    from yizhan.maps.planner import planner_map
+
+    def stage(label: str) -> Any:
+        return step(label) if step is not None else nullcontext()
+
+    flt = flt or StationFilter()
+    mask = registry.mask(flt)
+    with stage(f"coverage of {study.demand.n:,} demand points"):
+        result = coverage(registry, study.demand, radius_m, mask)
+    gaps = None
+    if study.area is not None:
+        with stage("gap polygons"):
+            gaps = gaps_geojson(
+                gap_polygons(study.area, registry.lon[mask], registry.lat[mask], radius_m),
+                study.demand,
+                districts=study.districts,
+                precision=5,
+            )
+    sites = None
+    siting = None
+    if n_sites > 0:
+        with stage(f"siting {n_sites} new stations"):
+            siting = site_mclp(
+                study.demand,
+                registry.lon[mask],
+                registry.lat[mask],
+                n_new=n_sites,
+                radius_m=radius_m,
+                time_limit_s=30,
+            )
+            sites = siting.to_geojson()
+    unc = result.uncovered_demand()
+    with stage("building the map"):
+        fmap = planner_map(
+            registry,
+            lang=lang,
+            open_now=open_now,
+            radius_m=radius_m,
+            uncovered=(unc.lon, unc.lat, np.asarray(unc.weight)),
+            gaps=gaps,
+            sites=sites,
+            districts=districts_geojson(study, result),
+            buses=buses,
+            bus_timeline=bus_timeline,
+            timeline_date=timeline_date,
+            assets=assets,
+            asset_base_url=asset_base_url,
+        )
+    return fmap, result, siting
