@@ -49,3 +49,55 @@ def small_doc() -> dict[str, Any]:
     feats[3]["properties"]["status"] = "temporarily_closed"
     feats[7]["properties"]["category"] = "bank_outlet"
     return make_doc(feats, name="test registry")
+
+
+def make_stop(stop_id: str, lon: float, lat: float, hours: str, **extra: Any) -> dict[str, Any]:
+    """A cooling-bus stop standing at ``[lon, lat]`` during ``hours``."""
+    return {
+        "stop_id": stop_id,
+        "name": f"Stop {stop_id}",
+        "location": [lon, lat],
+        "opening_hours": hours,
+        **extra,
+    }
+
+
+def make_bus(
+    fid: str, stops: list[dict[str, Any]], operator: str = "op-a", **props: Any
+) -> Feature:
+    """A cooling bus Feature whose geometry is the MultiPoint of its stops."""
+    properties: dict[str, Any] = {
+        "name": f"Bus {fid}",
+        "kind": "cooling_bus",
+        "operator": operator,
+        "stops": stops,
+    }
+    properties.update(props)
+    return {
+        "type": "Feature",
+        "id": fid,
+        "geometry": {"type": "MultiPoint", "coordinates": [list(s["location"]) for s in stops]},
+        "properties": properties,
+    }
+
+
+@pytest.fixture
+def bus_doc(small_doc: dict[str, Any]) -> dict[str, Any]:
+    """``small_doc`` plus two buses: ``bus-1`` (op-a) moves between two stops every day
+    (10:00-12:00 at s1 near zz-02, 13:00-16:00 at s2 near zz-07); ``bus-2`` (op-b) stands
+    at one stop on weekdays 09:00-17:00."""
+    doc = {**small_doc, "features": list(small_doc["features"])}
+    doc["features"].append(
+        make_bus(
+            "bus-1",
+            [
+                make_stop("s1", 113.621, 34.751, "Mo-Su 10:00-12:00"),
+                make_stop("s2", 113.671, 34.751, "Mo-Su 13:00-16:00"),
+            ],
+            amenities=["drinking_water", "air_conditioning"],
+        )
+    )
+    doc["features"].append(
+        make_bus("bus-2", [make_stop("t1", 113.70, 34.76, "Mo-Fr 09:00-17:00")], operator="op-b")
+    )
+    return doc

@@ -112,6 +112,12 @@ BAD_REQUESTS = [
     ("/nearest", {"lon": 113.6, "lat": 34, "status": "open"}, "status"),
     ("/nearest", {"lon": 113.6, "lat": 34, "crs": "mars"}, "crs"),
     ("/nearest", {"lon": 113.6, "lat": 34, "out_crs": "utm"}, "out_crs"),
+    ("/nearest", {"lon": 113.6, "lat": 34, "open_at": "tomorrow"}, "open_at"),
+    ("/nearest", {"lon": 113.6, "lat": 34, "open_at": "2026-07-15T25:00"}, "open_at"),
+    ("/nearest", {"lon": 113.6, "lat": 34, "open_for_min": -1}, "open_for_min"),
+    ("/nearest", {"lon": 113.6, "lat": 34, "open_for_min": 1441}, "open_for_min"),
+    ("/nearest", {"lon": 113.6, "lat": 34, "open_for_min": "long"}, "open_for_min"),
+    ("/buses/bus-1/timeline", {"date": "15/07/2026"}, "date"),
     ("/stations", {"bbox": "1,2,3"}, "bbox"),
     ("/stations", {"bbox": "a,b,c,d"}, "bbox"),
     ("/stations", {"bbox": "1,2,3,nan"}, "bbox"),
@@ -208,3 +214,57 @@ def test_settings_come_from_yizhan_env(
     with TestClient(create_app()) as c:
         r = c.get("/nearest", params={"lon": 113.6, "lat": 34.75, "k": 9})
     assert len(r.json()["features"]) == 2
+
+
+@pytest.fixture
+def hours_client(small_doc: dict[str, Any]) -> Iterator[TestClient]:
+    hours = ["08:00-20:00", "24/7", "Mo-Fr 09:00-17:00; PH off", None, "Mo-Su 22:00-06:00"]
+    for i, f in enumerate(small_doc["features"]):
+        if hours[i % 5]:
+            f["properties"]["opening_hours"] = hours[i % 5]
+    with TestClient(create_app(Settings(), registry=from_document(small_doc))) as c:
+        yield c
+
+
+def test_nearest_open_at_filters_and_reports_state(hours_client: TestClient) -> None:
+    r = hours_client.get(
+        "/nearest", params={"lon": 113.6, "lat": 34.75, "k": 10, "open_at": "2026-07-15T23:00"}
+    )
+    fc = r.json()
+    assert fc["query"]["open_at"] == "2026-07-15T23:00:00+08:00"
+    # At 23:00 only 24/7 and overnight stations (zz-03 is temporarily closed).
+    assert [f["id"] for f in fc["features"]] == ["zz-01", "zz-04", "zz-06", "zz-09"]
+    states = {
+        f["id"]: (f["properties"]["open_now"], f["properties"]["next_change"])
+        for f in fc["features"]
+    }
+    assert states["zz-01"] == (True, None)
+    assert states["zz-04"] == (True, "2026-07-16T06:00+08:00")
+
+
+def test_nearest_without_open_at_is_not_filtered_but_has_state(hours_client: TestClient) -> None:
+    r = hours_client.get("/nearest", params={"lon": 113.6, "lat": 34.75, "k": 4})
+    fc = r.json()
+    assert [f["id"] for f in fc["features"]] == ["zz-00", "zz-01", "zz-02", "zz-04"]
+    assert fc["query"]["open_at"] is None and fc["query"]["time"]
+    for f in fc["features"]:
+        assert f["properties"]["open_now"] in (True, False) and "next_change" in f["properties"]
+
+
+def test_open_for_min_alone_means_from_now(hours_client: TestClient) -> None:
+    r = hours_client.get(
+        "/nearest", params={"lon": 113.6, "lat": 34.75, "k": 10, "open_for_min": 30}
+    )
+    assert r.status_code == 200
+    fc = r.json()
+    assert fc["query"]["open_for_min"] == 30 and fc["query"]["open_at"] is not None
+    assert all(f["properties"]["open_now"] is True for f in fc["features"])
+
+
+def test_stations_carry_open_now_and_unknown_hours_are_null(hours_client: TestClient) -> None:
+    fc = hours_client.get("/stations", params={"limit": 10}).json()
+    by_id = {f["id"]: f["properties"] for f in fc["features"]}
+    assert by_id["zz-03"]["open_now"] is None and by_id["zz-03"]["next_change"] is None
+    assert by_id["zz-01"]["open_now"] is True
+    one = hours_client.get("/stations/zz-00").json()["properties"]
+    assert isinstance(one["open_now"], bool) and one["next_change"].startswith("20")

@@ -153,3 +153,78 @@ def test_serve_refuses_invalid_registry(
     assert main(["serve", "--registry", str(path)]) == 1
     err = capsys.readouterr().err
     assert "error: feature 2 (id 'zz-02'): properties.status" in err and "not serving" in err
+
+
+@pytest.fixture
+def hours_file(tmp_path: Path, bus_doc: dict[str, Any]) -> Path:
+    for i, f in enumerate(bus_doc["features"][:10]):
+        f["properties"]["opening_hours"] = ["08:00-12:30", "24/7"][i % 2]
+    bus_doc["features"][2]["properties"].pop("opening_hours")
+    path = tmp_path / "h.geojson"
+    path.write_text(json.dumps(bus_doc, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def test_nearest_open_at_shows_state_and_buses(
+    hours_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["nearest", "--registry", str(hours_file), "--lon", "113.62", "--lat", "34.751"]
+    assert main([*args, "-k", "3", "--open-at", "2026-07-15T11:00"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "bus-1" in lines[0] and "[cooling bus at s1 (Stop s1), leaves 12:00]" in lines[0]
+    assert "zz-01" in lines[1] and "[open, no change within a year]" in lines[1]
+    assert "zz-00" in lines[2] and "[open until 12:30]" in lines[2]
+    # Must stay open 2 hours: the 08:00-12:30 stations and the bus (leaves 12:00) drop out.
+    assert main([*args, "-k", "3", "--open-at", "2026-07-15T11:00", "--open-for-min", "120"]) == 0
+    out = capsys.readouterr().out
+    assert "bus-1" not in out and "zz-00" not in out and "zz-01" in out
+    # Without --open-at stations are not filtered; unknown hours are shown as such.
+    assert main([*args, "-k", "2", "--kind", "station"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "zz-02" in lines[0] and "[hours unknown]" in lines[0]
+    assert (
+        main([*args, "-k", "1", "--open-at", "2026-07-15T13:00", "--kind", "station", "--json"])
+        == 0
+    )
+    [f] = json.loads(capsys.readouterr().out)["features"]
+    assert f["id"] == "zz-01" and f["properties"]["open_now"] is True
+
+
+def test_nearest_closed_state_text(hours_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Nothing filtered: zz-02 has no hours, zz-00 closed at 13:00 and opens tomorrow 08:00.
+    args = [
+        "nearest",
+        "--registry",
+        str(hours_file),
+        "--lon",
+        "113.60",
+        "--lat",
+        "34.75",
+        "-k",
+        "1",
+    ]
+    assert main([*args, "--kind", "station"]) == 0
+    line = capsys.readouterr().out
+    assert "zz-00" in line and ("[open until" in line or "[closed, opens" in line)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (["--open-at", "tomorrow"], 1, "--open-at: Expected 'now' or an ISO 8601 time"),
+        (["--open-for-min", "-5"], 2, "argument --open-for-min: Expected a whole number of minutes 0..1440, got '-5'"),
+        (["--open-for-min", "2000"], 2, "argument --open-for-min"),
+    ],
+)  # fmt: skip
+def test_nearest_bad_time_arguments(
+    hours_file: Path, args: list[str], code: int, words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["nearest", "--registry", str(hours_file), "--lon", "113.6", "--lat", "34.75"]
+    if code == 2:
+        with pytest.raises(SystemExit) as info:
+            main([*base, *args])
+        assert info.value.code == 2
+    else:
+        assert main([*base, *args]) == code
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -128,3 +130,99 @@ def test_filter_rejects_unknown_values_naming_the_field(kwargs: dict[str, Any], 
         StationFilter.make(**kwargs)
     assert info.value.field == field
     assert "Expected one of" in info.value.message
+
+
+# -- time-aware search ----------------------------------------------------------------------
+
+HOURS_MIX = [
+    "24/7",
+    "08:00-20:00",
+    "Mo-Fr 09:00-17:00; PH off",
+    "Mo-Su 22:00-06:00",
+    "Jul-Sep Mo-Su 10:00-16:00",
+    "Jun-Sep 07:00-22:00; Oct-May 08:00-18:00",
+    "Mo-Fr 08:30-12:00,13:30-17:30",
+    None,
+]
+
+
+def hours_registry(n: int, seed: int) -> Registry:
+    rng = np.random.default_rng(seed)
+    feats = []
+    for i in range(n):
+        props: dict[str, Any] = {
+            "amenities": ["toilet"] if rng.random() < 0.4 else [],
+            "status": "operational" if rng.random() < 0.9 else "planned",
+        }
+        h = HOURS_MIX[int(rng.integers(0, len(HOURS_MIX)))]
+        if h is not None:
+            props["opening_hours"] = h
+        lon = float(np.round(rng.uniform(113.5, 113.8), 3))
+        lat = float(np.round(rng.uniform(34.6, 34.9), 3))
+        feats.append(make_feature(f"h{i:04d}", lon, lat, **props))
+    return from_document(make_doc(feats))
+
+
+def brute_open(
+    reg: Registry, flt: StationFilter, lon: float, lat: float, when: datetime, open_for_s: float
+) -> list[int]:
+    import opening_hours
+
+    d = haversine_m(lon, lat, reg.lon, reg.lat)
+    out = []
+    for i in np.flatnonzero(reg.mask(flt)).tolist():
+        expr = reg.features[i]["properties"].get("opening_hours")
+        if not expr:
+            continue
+        oh = opening_hours.OpeningHours(expr, timezone=SH, country="CN")
+        if not oh.is_open(when):
+            continue
+        nxt = oh.next_change(when)
+        if nxt is not None and nxt.timestamp() < when.timestamp() + open_for_s:
+            continue
+        out.append(i)
+    return sorted(out, key=lambda i: (round(float(d[i]), 6), reg.ids[i]))
+
+
+SH = ZoneInfo("Asia/Shanghai")
+TIMES = ["2026-07-15T13:00", "2026-07-15T03:00", "2026-10-01T10:00", "2026-12-05T19:30"]
+
+
+@pytest.mark.parametrize("when", TIMES)
+@pytest.mark.parametrize("seed", [4, 5])
+def test_open_nearest_equals_brute_force(when: str, seed: int) -> None:
+    reg = hours_registry(300, seed)
+    search = StationSearch(reg)
+    t = datetime.fromisoformat(when).replace(tzinfo=SH)
+    rng = np.random.default_rng(seed)
+    for q in range(12):
+        flt = StationFilter.make(amenities=["toilet"] if q % 3 == 0 else None)
+        open_for = [0.0, 900.0, 3 * 3600.0][q % 3]
+        lon, lat = float(rng.uniform(113.4, 113.9)), float(rng.uniform(34.5, 35.0))
+        k = int(rng.integers(1, 12))
+        radius = None if q % 4 else 15_000.0
+        expected = brute_open(reg, flt, lon, lat, t, open_for)
+        if radius is not None:
+            d = haversine_m(lon, lat, reg.lon, reg.lat)
+            expected = [i for i in expected if d[i] <= radius]
+        hits = search.nearest_open(lon, lat, k, flt, t.timestamp(), open_for, radius)
+        assert [h.index for h in hits] == expected[:k], (when, q)
+
+
+def test_rare_open_station_found_far_out_by_the_evaluate_all_path() -> None:
+    # 3,000 closed stations near the query; the only open one is 50 km away.
+    feats = [
+        make_feature(f"n{i:04d}", 113.65 + (i % 60) * 0.001, 34.76 + (i // 60) * 0.001,
+                     opening_hours="Mo-Fr 09:00-17:00")
+        for i in range(3000)
+    ]  # fmt: skip
+    feats.append(make_feature("far", 114.2, 34.76, opening_hours="24/7"))
+    search = StationSearch(from_document(make_doc(feats)))
+    night = datetime(2026, 7, 15, 3, 0, tzinfo=SH).timestamp()
+    [hit] = search.nearest_open(113.65, 34.76, 3, StationFilter(), night)
+    assert search.registry.ids[hit.index] == "far"
+    assert hit.distance_m == pytest.approx(50_267, rel=1e-3)
+    # Again, after the open share was learnt to be tiny.
+    assert [h.index for h in search.nearest_open(113.65, 34.76, 3, StationFilter(), night)] == [
+        hit.index
+    ]

@@ -27,9 +27,8 @@ from yizhan.errors import (
     RegistryInvalidError,
     YizhanError,
 )
-from yizhan.geo.search import StationSearch
-from yizhan.routes import nearest, stations
-from yizhan.routes.deps import FastJSONResponse, RegistryDep
+from yizhan.routes import alerts, buses, nearest, stations
+from yizhan.routes.deps import FastJSONResponse, RegistryDep, build_search
 from yizhan.settings import Settings
 from yizhan.stations.registry import Registry, load_registry
 
@@ -81,11 +80,19 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        reg = registry if registry is not None else load_registry(settings.registry)
+        reg = (
+            registry
+            if registry is not None
+            else load_registry(
+                settings.registry,
+                timezone=settings.timezone,
+                holiday_country=settings.holiday_country,
+            )
+        )
         for w in reg.warnings:
             log.warning(w.format())
         app.state.registry = reg
-        app.state.search = StationSearch(reg)
+        app.state.search = build_search(settings, reg)  # with placements and heat alerts
         log.info("serving %d stations from %s", len(reg), reg.path or "memory")
         yield
 
@@ -113,4 +120,6 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
 
     app.include_router(stations.router)
     app.include_router(nearest.router)
+    app.include_router(buses.router)
+    app.include_router(alerts.router)
     return app

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from yizhan.stations.hours import AUTO_COUNTRY, timezone_error
 
 #: The bundled registry: real Zhengzhou union stations (see data/SOURCES.md).
 DEFAULT_REGISTRY = Path(__file__).resolve().parent.parent / "data" / "zhengzhou.geojson"
@@ -15,7 +17,8 @@ class Settings(BaseSettings):
     """Everything the API and CLI can be configured with.
 
     Each field can be set with an environment variable ``YIZHAN_<FIELD>``, e.g.
-    ``YIZHAN_REGISTRY=/srv/stations.geojson``.
+    ``YIZHAN_REGISTRY=/srv/stations.geojson``. Dictionaries and lists are JSON, e.g.
+    ``YIZHAN_OPERATOR_TOKENS='{"s3cret-token": "郑州公交"}'``.
     """
 
     model_config = SettingsConfigDict(env_prefix="YIZHAN_", extra="ignore")
@@ -29,3 +32,63 @@ class Settings(BaseSettings):
     max_limit: int = Field(1000, ge=1, description="Larger limit is clamped to this.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS.")
     timezone: str = Field("Asia/Shanghai", description="Time zone of the registry's opening hours.")
+    holiday_country: str | None = Field(
+        "CN",
+        description="ISO country whose public holidays `PH` means (the registry's region); "
+        "`auto`: each feature's country, from its location.",
+    )
+    operator_tokens: dict[str, str] = Field(
+        default_factory=dict,
+        description="Bearer token -> operator name (as in the buses' `operator`); such a "
+        "token may move that operator's buses.",
+    )
+    admin_tokens: list[str] = Field(
+        default_factory=list,
+        description="Bearer tokens that may declare heat alerts and move any bus.",
+    )
+    state_dir: Path | None = Field(
+        None,
+        description="Where placements and alerts are kept (default: next to the registry).",
+    )
+    max_placement_days: int = Field(7, ge=1, le=31, description="Longest placement window.")
+    max_alert_days: int = Field(14, ge=1, le=92, description="Longest heat-alert window.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        err = timezone_error(value)
+        if err:
+            raise ValueError(err)
+        return value
+
+    @field_validator("holiday_country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        v = value.strip()
+        if v.lower() == AUTO_COUNTRY:
+            return AUTO_COUNTRY
+        import opening_hours
+
+        try:
+            opening_hours.OpeningHours("PH", country=v.upper())
+        except Exception:
+            raise ValueError(
+                f"Expected an ISO 3166 country code with a holiday calendar (such as CN) or "
+                f"'auto', got {value!r}"
+            ) from None
+        return v.upper()
+
+    def state_file(self, registry_path: Path | None, kind: str) -> Path | None:
+        """Where the *kind* (``placements``/``alerts``) of a registry are kept.
+
+        ``<state_dir>/<registry file name>.<kind>.json`` when ``state_dir`` is set, else
+        next to the registry; ``None`` (memory only) for a registry without a file.
+        """
+        name = registry_path.name if registry_path is not None else "registry"
+        if self.state_dir is not None:
+            return self.state_dir / f"{name}.{kind}.json"
+        if registry_path is None:
+            return None
+        return registry_path.with_name(f"{name}.{kind}.json")

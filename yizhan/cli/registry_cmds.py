@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import sys
+from datetime import datetime
 from typing import Any
 
 from yizhan.geo.crs import CRS_NAMES, parse_crs, point_to_wgs84
@@ -33,6 +34,20 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"Expected a whole number >= 1, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"Expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _minutes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"Expected a whole number of minutes 0..1440, got {text!r}"
+        ) from None
+    if not 0 <= value <= 1440:
+        raise argparse.ArgumentTypeError(
+            f"Expected a whole number of minutes 0..1440, got {text!r}"
+        )
     return value
 
 
@@ -104,6 +119,18 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("--out-crs", type=_crs, default="wgs84", help="system of output coordinates")
     add_filter_arguments(p)
+    p.add_argument(
+        "--open-at",
+        metavar="TIME",
+        help="only stations open then: 'now' or ISO 8601 (2026-07-15T13:00; without offset "
+        "in the registry's time zone); buses where they stand then",
+    )
+    p.add_argument(
+        "--open-for-min",
+        type=_minutes,
+        metavar="N",
+        help="each result must stay open at least N minutes more (implies --open-at now)",
+    )
     p.add_argument("--json", action="store_true", help="print a GeoJSON FeatureCollection")
     p.set_defaults(func=cmd_nearest)
 
@@ -123,7 +150,10 @@ def add_parsers(sub: Any) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    report, _ = check_file(args.path)
+    settings = _settings()
+    report, _ = check_file(
+        args.path, timezone=settings.timezone, holiday_country=settings.holiday_country
+    )
     if args.json:
         print(
             json.dumps(
@@ -156,28 +186,84 @@ def _load(path: str | None) -> Any:
     return load_registry(path or settings.registry)
 
 
-def cmd_nearest(args: argparse.Namespace) -> int:
-    from yizhan.geo.search import StationSearch, hit_feature
+def _clock(iso: str, at: datetime) -> str:
+    """``HH:MM`` of an ISO time on the day of *at* (in its zone), else ``MM-DD HH:MM``."""
+    t = datetime.fromisoformat(iso)
+    same_day = t.tzinfo is None or t.date() == at.astimezone(t.tzinfo).date()
+    return f"{t:%H:%M}" if same_day else f"{t:%m-%d %H:%M}"
 
-    registry = _load(args.registry)
+
+def _state_text(props: dict[str, Any], at: datetime) -> str:
+    """``open until 20:00``, ``closed, opens 07-16 08:00``, ``hours unknown``, or for a bus
+    ``cooling bus at s2 (name), leaves 16:00``."""
+    if props.get("kind") == "cooling_bus":
+        place = props.get("stop_id") or props.get("placement_id")
+        leaves = props.get("leaves_at")
+        when = f", leaves {_clock(leaves, at)}" if leaves else ""
+        return f"cooling bus at {place} ({props.get('stop_name')}){when}"
+    is_open, change = props.get("open_now"), props.get("next_change")
+    if is_open is None:
+        return "hours unknown"
+    if change is None:
+        return "open, no change within a year" if is_open else "closed"
+    return f"open until {_clock(change, at)}" if is_open else f"closed, opens {_clock(change, at)}"
+
+
+def cmd_nearest(args: argparse.Namespace) -> int:
+    from yizhan.geo.search import BusHit, StationSearch, bus_hit_feature, hit_feature
+    from yizhan.stations.alerts import AlertStore
+    from yizhan.stations.hours import parse_time
+    from yizhan.stations.placements import PlacementStore
+
+    settings = _settings()
+    registry = load_registry(
+        args.registry or settings.registry,
+        timezone=settings.timezone,
+        holiday_country=settings.holiday_country,
+    )
     flt = filter_from_args(args)
     lon, lat = point_to_wgs84(args.lon, args.lat, args.crs)
-    hits = StationSearch(registry).nearest(lon, lat, args.k, flt, max_distance_m=args.radius_m)
+    filtered = args.open_at is not None or args.open_for_min is not None
+    at = parse_time(args.open_at or "now", settings.timezone, field="--open-at")
+    ts = at.timestamp()
+    search = StationSearch(
+        registry,
+        timezone=settings.timezone,
+        holiday_country=settings.holiday_country,
+        placements=PlacementStore(settings.state_file(registry.path, "placements"), read_only=True),
+        alerts=AlertStore(settings.state_file(registry.path, "alerts"), read_only=True),
+    )
+    hits = search.nearest_at(
+        lon,
+        lat,
+        args.k,
+        flt,
+        ts,
+        open_for_s=60.0 * (args.open_for_min or 0),
+        max_distance_m=args.radius_m,
+        only_open=filtered,
+    )
+    features = []
+    for h in hits:
+        if isinstance(h, BusHit):
+            features.append(bus_hit_feature(search, h, args.out_crs))
+        else:
+            is_open, change = search.status(h.index, ts)
+            extra = {"open_now": is_open, "next_change": change}
+            features.append(hit_feature(registry, h, args.out_crs, extra))
     if args.json:
-        fc = {
-            "type": "FeatureCollection",
-            "features": [hit_feature(registry, h, args.out_crs) for h in hits],
-        }
+        fc = {"type": "FeatureCollection", "features": features}
         print(json.dumps(fc, ensure_ascii=False, indent=2))
         return 0
     if not hits:
-        print("no station matches", file=sys.stderr)
+        what = f"open at {at.isoformat(timespec='minutes')}" if filtered else "matches"
+        print(f"no station {what}", file=sys.stderr)
         return 0
-    for rank, h in enumerate(hits, 1):
-        f = registry.features[h.index]
+    for rank, (h, f) in enumerate(zip(hits, features, strict=True), 1):
         props = f["properties"]
         print(
-            f"{rank:>2}. {h.distance_m:>9.0f} m  {h.bearing_deg:5.1f}°  {f['id']}  {props['name']}"
+            f"{rank:>2}. {h.distance_m:>9.0f} m  {h.bearing_deg:5.1f}°  {f['id']}  "
+            f"{props['name']}  [{_state_text(props, at)}]"
         )
     return 0
 
@@ -196,15 +282,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.port:
         updates["port"] = args.port
     settings = settings.model_copy(update=updates)
-    report, doc = check_file(settings.registry)
+    tz, country = settings.timezone, settings.holiday_country
+    report, doc = check_file(settings.registry, timezone=tz, holiday_country=country)
     for p in report.errors + report.warnings:
         print(p.format(), file=sys.stderr)
     if not report.ok:
         print(f"{settings.registry}: {report.summary()}; not serving", file=sys.stderr)
         return 1
-    registry = from_document(doc, path=settings.registry)
+    registry = from_document(doc, path=settings.registry, timezone=tz, holiday_country=country)
+    buses = f" and {len(registry.buses)} cooling buses" if registry.buses else ""
     print(
-        f"yizhan: serving {len(registry)} stations from {settings.registry} "
+        f"yizhan: serving {len(registry)} stations{buses} from {settings.registry} "
         f"on http://{settings.host}:{settings.port} (docs at /docs)",
         file=sys.stderr,
     )

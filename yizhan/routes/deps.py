@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import hmac
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from yizhan.errors import AuthenticationError, InvalidInputError
 from yizhan.geo.search import StationSearch
 from yizhan.settings import Settings
+from yizhan.stations.alerts import AlertStore
+from yizhan.stations.placements import PlacementStore
 from yizhan.stations.registry import Registry
 
 
@@ -31,6 +38,85 @@ def get_search(request: Request) -> StationSearch:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 SearchDep = Annotated[StationSearch, Depends(get_search)]
+
+
+def build_search(settings: Settings, registry: Registry) -> StationSearch:
+    """The search over *registry*, with its placements and alerts stores.
+
+    Placements and alerts are read from (and written to) the files
+    :meth:`Settings.state_file` names; expired entries are dropped.
+    """
+    placements = PlacementStore(settings.state_file(registry.path, "placements"))
+    alerts = AlertStore(settings.state_file(registry.path, "alerts"))
+    search = StationSearch(
+        registry,
+        timezone=settings.timezone,
+        holiday_country=settings.holiday_country,
+        placements=placements,
+        alerts=alerts,
+    )
+    _ = search.fleet  # build the hours keys and the buses now, not on the first request
+    return search
+
+
+# -- authentication ------------------------------------------------------------------------
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="An operator token (`YIZHAN_OPERATOR_TOKENS`) or an admin token "
+    "(`YIZHAN_ADMIN_TOKENS`).",
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who sent a request: an operator (by name) or an admin."""
+
+    name: str
+    admin: bool = False
+
+
+def _matches(token: str, candidate: str) -> bool:
+    return hmac.compare_digest(token.encode(), candidate.encode())
+
+
+def get_principal(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    """The operator or admin a bearer token belongs to.
+
+    Raises
+    ------
+    AuthenticationError
+        No bearer token, or a token the server does not know (401).
+    """
+    if credentials is None or not credentials.credentials:
+        raise AuthenticationError(
+            "missing bearer token: send 'Authorization: Bearer <token>' with an operator "
+            "or admin token"
+        )
+    token = credentials.credentials
+    for candidate in settings.admin_tokens:
+        if _matches(token, candidate):
+            return Principal("admin", admin=True)
+    found: str | None = None
+    for candidate, operator in settings.operator_tokens.items():
+        if _matches(token, candidate):
+            found = operator
+    if found is None:
+        raise AuthenticationError("invalid bearer token: it is not an operator or admin token")
+    return Principal(found)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def body_error(exc: InvalidInputError) -> RequestValidationError:
+    """A 422 naming the request body member *exc* is about."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("body", exc.field), "msg": exc.message, "input": None}]
+    )
 
 
 class GeoJSONResponse(Response):

@@ -1,13 +1,13 @@
-"""``GET /nearest``: the nearest stations to a point, as GeoJSON ordered by distance."""
+"""``GET /nearest``: the nearest stations (and cooling buses) to a point, as GeoJSON."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from yizhan.geo.crs import point_to_wgs84
-from yizhan.geo.search import hit_feature
+from yizhan.geo.search import BusHit, bus_hit_feature, hit_feature
 from yizhan.routes.deps import GeoJSONResponse, SearchDep, SettingsDep
 from yizhan.routes.params import (
     AmenityParam,
@@ -16,9 +16,12 @@ from yizhan.routes.params import (
     KindParam,
     Lat,
     Lon,
+    OpenAtParam,
+    OpenForMinParam,
     OutCrs,
     StatusParam,
 )
+from yizhan.stations.hours import parse_time
 from yizhan.stations.registry import StationFilter
 
 router = APIRouter(tags=["nearest"])
@@ -31,7 +34,9 @@ router = APIRouter(tags=["nearest"])
     responses={
         200: {
             "description": "A GeoJSON FeatureCollection ordered by distance; each Feature keeps its `id` "
-            "and has `distance_m` and `bearing_deg` in its properties.",
+            "and has `distance_m`, `bearing_deg`, `open_now` (true/false/null: unknown) and "
+            "`next_change` (ISO time it next opens or closes) in its properties. A cooling bus "
+            "is a Point where it stands, with `stop_id` (or `placement_id`) and `leaves_at`.",
             "content": {"application/geo+json": {}},
         }
     },
@@ -52,10 +57,17 @@ async def nearest(
     kind: KindParam = None,
     category: CategoryParam = None,
     status: StatusParam = None,
+    open_at: OpenAtParam = None,
+    open_for_min: OpenForMinParam = None,
     crs: InCrs = "wgs84",
     out_crs: OutCrs = "wgs84",
 ) -> GeoJSONResponse:
-    """Exact great-circle nearest stations. By default only `operational` stations are returned."""
+    """Exact great-circle nearest stations. By default only `operational` stations are returned.
+
+    With `open_at` (or `open_for_min`) only stations open then (and staying open
+    `open_for_min` minutes) are returned; unknown hours never count as open. Cooling
+    buses appear where they stand at that time (at the current time without `open_at`).
+    """
     k_used = min(k, settings.max_k)
     flt = StationFilter.make(
         amenities=amenity,
@@ -63,10 +75,30 @@ async def nearest(
         categories=category,
         statuses=status if status else ("operational",),
     )
+    filtered = open_at is not None or open_for_min is not None
+    at = parse_time(open_at or "now", settings.timezone)
+    ts = at.timestamp()
     qlon, qlat = point_to_wgs84(lon, lat, crs)
-    hits = search.nearest(qlon, qlat, k_used, flt, max_distance_m=radius_m)
+    hits = search.nearest_at(
+        qlon,
+        qlat,
+        k_used,
+        flt,
+        ts,
+        open_for_s=60.0 * (open_for_min or 0),
+        max_distance_m=radius_m,
+        only_open=filtered,
+    )
     registry = search.registry
-    features = [hit_feature(registry, h, out_crs) for h in hits]
+    features: list[dict[str, Any]] = []
+    for h in hits:
+        if isinstance(h, BusHit):
+            features.append(bus_hit_feature(search, h, out_crs))
+        else:
+            is_open, change = search.status(h.index, ts)
+            features.append(
+                hit_feature(registry, h, out_crs, {"open_now": is_open, "next_change": change})
+            )
     return GeoJSONResponse(
         {
             "type": "FeatureCollection",
@@ -84,6 +116,9 @@ async def nearest(
                 "kind": sorted(flt.kinds) if flt.kinds else None,
                 "category": sorted(flt.categories) if flt.categories else None,
                 "status": sorted(flt.statuses) if flt.statuses else None,
+                "open_at": at.isoformat(timespec="seconds") if filtered else None,
+                "open_for_min": open_for_min,
+                "time": at.isoformat(timespec="seconds"),
                 "out_crs": out_crs,
             },
         }

@@ -47,3 +47,21 @@ AmenityParam = Annotated[
 KindParam = Annotated[list[Kind] | None, Query(description="Kind of feature; repeatable.")]
 CategoryParam = Annotated[list[Category] | None, Query(description="Station category; repeatable.")]
 StatusParam = Annotated[list[Status] | None, Query(description="Status; repeatable.")]
+OpenAtParam = Annotated[
+    str | None,
+    Query(
+        description="Only stations open at this time: `now` or ISO 8601 (`2026-07-15T13:00`; "
+        "a time without offset is in the registry's time zone). Buses are found where they "
+        "stand then. Without it stations are not filtered by hours (buses: where they stand now).",
+        examples=["now", "2026-07-15T13:00"],
+    ),
+]
+OpenForMinParam = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        le=1440,
+        description="Each result must stay open (a bus: stay where it stands) at least this "
+        "many minutes after `open_at` (default `now`).",
+    ),
+]

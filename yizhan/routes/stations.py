@@ -1,8 +1,13 @@
-"""``GET /stations`` (filtered, paged listing) and ``GET /stations/{id}``."""
+"""``GET /stations`` (filtered, paged listing) and ``GET /stations/{id}``.
+
+Every station returned carries ``open_now`` (true/false, null when its hours are unknown)
+and ``next_change`` (ISO time it next opens or closes), evaluated at the request's time.
+"""
 
 from __future__ import annotations
 
 import math
+import time
 from typing import Annotated, Any
 
 import numpy as np
@@ -11,7 +16,7 @@ from numpy.typing import NDArray
 
 from yizhan.errors import InvalidInputError, NotFoundError
 from yizhan.geo.search import geometry_in
-from yizhan.routes.deps import GeoJSONResponse, RegistryDep, SettingsDep
+from yizhan.routes.deps import GeoJSONResponse, RegistryDep, SearchDep, SettingsDep
 from yizhan.routes.params import AmenityParam, CategoryParam, KindParam, OutCrs, StatusParam
 from yizhan.stations.registry import Registry, StationFilter
 
@@ -53,10 +58,22 @@ def bbox_mask(registry: Registry, bbox: tuple[float, float, float, float]) -> ND
     return np.asarray(lat_ok & lon_ok)
 
 
-def feature_out(feature: dict[str, Any], out_crs: str) -> dict[str, Any]:
-    if out_crs == "wgs84":
+def feature_out(
+    feature: dict[str, Any], out_crs: str, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """*feature* with its geometry in *out_crs* and *extra* properties added (a copy)."""
+    if out_crs == "wgs84" and not extra:
         return feature
-    return {**feature, "geometry": geometry_in(feature["geometry"], out_crs)}
+    out = {**feature, "geometry": geometry_in(feature["geometry"], out_crs)}
+    if extra:
+        out["properties"] = {**feature["properties"], **extra}
+    return out
+
+
+def hours_now(search: Any, i: int, ts: float) -> dict[str, Any]:
+    """``open_now`` and ``next_change`` of station *i* at POSIX time *ts*."""
+    is_open, change = search.status(i, ts)
+    return {"open_now": is_open, "next_change": change}
 
 
 @router.get(
@@ -73,6 +90,7 @@ def feature_out(feature: dict[str, Any], out_crs: str) -> dict[str, Any]:
 async def list_stations(
     request: Request,
     registry: RegistryDep,
+    search: SearchDep,
     settings: SettingsDep,
     bbox: Annotated[
         str | None,
@@ -112,7 +130,8 @@ async def list_stations(
     matched = matched[np.argsort(registry.id_rank[matched], kind="stable")]
     page_size = min(limit or settings.default_limit, settings.max_limit)
     page = matched[offset : offset + page_size].tolist()
-    features = [feature_out(registry.features[i], out_crs) for i in page]
+    ts = time.time()
+    features = [feature_out(registry.features[i], out_crs, hours_now(search, i, ts)) for i in page]
     links = []
     if offset + page_size < len(matched):
         links.append(
@@ -160,11 +179,18 @@ async def list_stations(
 )
 async def get_station(
     registry: RegistryDep,
+    search: SearchDep,
     station_id: Annotated[str, Path(description="The station's id.")],
     out_crs: OutCrs = "wgs84",
 ) -> GeoJSONResponse:
     """The station with this id, as a GeoJSON Feature."""
     i = registry.index_of.get(station_id)
     if i is None:
+        if any(b["id"] == station_id for b in registry.buses):
+            raise NotFoundError(
+                f"no station with id {station_id!r}; it is a cooling bus: see /buses/{station_id}"
+            )
         raise NotFoundError(f"no station with id {station_id!r}")
-    return GeoJSONResponse(feature_out(registry.features[i], out_crs))
+    return GeoJSONResponse(
+        feature_out(registry.features[i], out_crs, hours_now(search, i, time.time()))
+    )

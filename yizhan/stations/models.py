@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from yizhan.stations.hours import hours_error
+from yizhan.stations.hours import hours_error, timezone_error
 from yizhan.stations.vocab import Amenity, Category, CoordOrigin, Kind, Status
 
 NonEmptyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -70,7 +70,15 @@ KNOWN_PROPERTIES = (
     "external_ids",
     "created_at",
     "updated_at",
+    "timezone",
+    "activation",
 )
+
+#: Properties only a cooling bus has (``docs/registry.md``, "Cooling buses").
+BUS_PROPERTIES = ("plate", "stops")
+
+#: How a feature is activated: ``heat_alert`` features are open only during a heat alert.
+Activation = Literal["heat_alert"]
 
 
 def check_lon_lat(value: Any) -> tuple[float, float]:
@@ -154,42 +162,82 @@ class StationProperties(BaseModel):
     external_ids: dict[str, str] | None = None
     created_at: IsoDateOrTime | None = None
     updated_at: IsoDateOrTime | None = None
+    timezone: str | None = Field(
+        default=None,
+        description="IANA time zone of `opening_hours` when not the registry's (e.g. `Asia/Urumqi`).",
+    )
+    activation: Activation | None = Field(
+        default=None,
+        description="`heat_alert`: open only while a heat alert covers the feature's district "
+        "(and within its own hours).",
+    )
 
     @field_validator("amenities")
     @classmethod
     def _unique_amenities(cls, value: list[Amenity]) -> list[Amenity]:
-        seen: set[str] = set()
-        for a in value:
-            if a in seen:
-                raise ValueError(f"amenity {str(a)!r} is listed twice")
-            seen.add(a)
-        return value
+        return _check_unique_amenities(value)
 
     @field_validator("opening_hours")
     @classmethod
     def _hours(cls, value: str | None) -> str | None:
-        if value is not None:
-            err = hours_error(value)
-            if err:
-                raise ValueError(err)
-        return value
+        return _check_hours(value)
 
     @field_validator("guessed")
     @classmethod
     def _guessed_known(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if name not in KNOWN_PROPERTIES or name in ("name", "kind", "guessed"):
-                raise ValueError(f"guessed names a property the format defines, got {name!r}")
-        return value
+        return _check_guessed(value, KNOWN_PROPERTIES)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        return _check_timezone(value)
 
     @model_validator(mode="after")
     def _kind_supported(self) -> StationProperties:
         if self.kind == Kind.cooling_bus:
             raise ValueError(
-                "kind 'cooling_bus' is reserved for mobile units and not supported by this "
-                "version of the registry format"
+                "a feature of kind 'cooling_bus' needs MultiPoint geometry and stops "
+                "(see BusProperties); it cannot be validated as a station"
             )
         return self
+
+
+def _check_unique_amenities(value: list[Amenity]) -> list[Amenity]:
+    seen: set[str] = set()
+    for a in value:
+        if a in seen:
+            raise ValueError(f"amenity {str(a)!r} is listed twice")
+        seen.add(a)
+    return value
+
+
+def _check_id(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError(f"Expected a string id, got {value!r}")
+    return value
+
+
+def _check_guessed(value: list[str], known: tuple[str, ...]) -> list[str]:
+    for name in value:
+        if name not in known or name in ("name", "kind", "guessed"):
+            raise ValueError(f"guessed names a property the format defines, got {name!r}")
+    return value
+
+
+def _check_timezone(value: str | None) -> str | None:
+    if value is not None:
+        err = timezone_error(value)
+        if err:
+            raise ValueError(err)
+    return value
+
+
+def _check_hours(value: str | None) -> str | None:
+    if value is not None:
+        err = hours_error(value)
+        if err:
+            raise ValueError(err)
+    return value
 
 
 class StationFeature(BaseModel):
@@ -205,13 +253,174 @@ class StationFeature(BaseModel):
     @field_validator("id", mode="before")
     @classmethod
     def _id_is_string(cls, value: Any) -> Any:
-        if not isinstance(value, str):
-            raise ValueError(f"Expected a string id, got {value!r}")
+        return _check_id(value)
+
+
+class MultiPointGeometry(BaseModel):
+    """A GeoJSON MultiPoint: a cooling bus's stops, ``[[lon, lat], ...]``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["MultiPoint"]
+    coordinates: list[list[float]]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _multipoint(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValueError(f"Expected a GeoJSON MultiPoint object, got {data!r}")
+        if data.get("type") != "MultiPoint":
+            raise ValueError(
+                "a cooling bus's geometry must be the MultiPoint of its stops, "
+                f"got {data.get('type')!r}"
+            )
+        return data
+
+    @field_validator("coordinates", mode="before")
+    @classmethod
+    def _positions(cls, value: Any) -> Any:
+        if not isinstance(value, list) or not value:
+            raise ValueError(f"Expected a non-empty list of positions [lon, lat], got {value!r}")
+        for pos in value:
+            check_lon_lat(pos)
         return value
 
 
+class BusStop(BaseModel):
+    """Where a cooling bus stands, and when (``opening_hours``: when it stands there)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    stop_id: NonEmptyStr = Field(description="Unique within the bus, e.g. `s1`.")
+    name: NonEmptyStr = Field(description="Name of the place, e.g. a truck park or building site.")
+    location: list[float] = Field(description="`[lon, lat]`, WGS-84.")
+    opening_hours: str = Field(
+        description="When the bus stands here, OSM syntax, e.g. `Jul-Sep Mo-Su 10:00-16:00`."
+    )
+    opening_hours_text: str | None = None
+    address: str | None = None
+    valid_from: date | None = Field(default=None, description="First day this stop is served.")
+    valid_to: date | None = Field(default=None, description="Last day this stop is served.")
+
+    @field_validator("location", mode="before")
+    @classmethod
+    def _location(cls, value: Any) -> Any:
+        check_lon_lat(value)
+        return value
+
+    @field_validator("opening_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        _check_hours(value)
+        return value
+
+    @model_validator(mode="after")
+    def _dates(self) -> BusStop:
+        if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
+            raise ValueError(
+                f"valid_to {self.valid_to.isoformat()} is before valid_from "
+                f"{self.valid_from.isoformat()}"
+            )
+        return self
+
+
+class BusProperties(BaseModel):
+    """Properties of a cooling bus (纳凉公交): the vehicle and its ``stops``."""
+
+    model_config = ConfigDict(extra="allow", use_enum_values=True)
+
+    name: NonEmptyStr
+    kind: Literal["cooling_bus"]
+    name_en: str | None = None
+    category: Category | None = None
+    operator: NonEmptyStr = Field(
+        description="Who runs the bus; an operator token may move only its own buses."
+    )
+    network: str | None = None
+    plate: str | None = Field(default=None, description="Licence plate, e.g. `豫A·12345`.")
+    capacity: Annotated[int, Field(ge=0)] | None = None
+    phone: str | None = None
+    amenities: list[Amenity] = Field(default_factory=list)
+    stops: list[BusStop] = Field(min_length=1)
+    district: str | None = None
+    status: Status = Status.operational
+    last_verified_at: IsoDateOrTime | None = None
+    source: str | None = None
+    guessed: list[str] = Field(default_factory=list)
+    external_ids: dict[str, str] | None = None
+    created_at: IsoDateOrTime | None = None
+    updated_at: IsoDateOrTime | None = None
+    timezone: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_own_hours(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "opening_hours" in data:
+            raise ValueError(
+                "a cooling bus has no opening_hours of its own: give each stop its "
+                "opening_hours (when the bus stands there)"
+            )
+        return data
+
+    @field_validator("amenities")
+    @classmethod
+    def _unique_amenities(cls, value: list[Amenity]) -> list[Amenity]:
+        return _check_unique_amenities(value)
+
+    @field_validator("stops")
+    @classmethod
+    def _unique_stops(cls, value: list[BusStop]) -> list[BusStop]:
+        seen: dict[str, int] = {}
+        for j, stop in enumerate(value):
+            if stop.stop_id in seen:
+                raise ValueError(
+                    f"stop_id {stop.stop_id!r} is used by stops {seen[stop.stop_id]} and {j}"
+                )
+            seen[stop.stop_id] = j
+        return value
+
+    @field_validator("guessed")
+    @classmethod
+    def _guessed_known(cls, value: list[str]) -> list[str]:
+        return _check_guessed(value, KNOWN_PROPERTIES + BUS_PROPERTIES)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        return _check_timezone(value)
+
+
+class BusFeature(BaseModel):
+    """A cooling bus: a Feature whose geometry is the MultiPoint of its stops' locations."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["Feature"]
+    id: NonEmptyStr
+    geometry: MultiPointGeometry
+    properties: BusProperties
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_is_string(cls, value: Any) -> Any:
+        return _check_id(value)
+
+
+def is_bus(feature: Any) -> bool:
+    """Whether a raw feature says it is a cooling bus (``properties.kind``)."""
+    if not isinstance(feature, dict):
+        return False
+    props = feature.get("properties")
+    return isinstance(props, dict) and props.get("kind") == Kind.cooling_bus.value
+
+
+def bus_geometry(stops: list[dict[str, Any]]) -> dict[str, Any]:
+    """The MultiPoint geometry a bus with these stops must have."""
+    return {"type": "MultiPoint", "coordinates": [list(s["location"][:2]) for s in stops]}
+
+
 class StationCollection(BaseModel):
-    """The registry: a GeoJSON FeatureCollection of stations (used for the JSON Schema)."""
+    """The registry: a GeoJSON FeatureCollection of stations and cooling buses (for the JSON Schema)."""
 
     model_config = ConfigDict(
         extra="allow",
@@ -222,7 +431,7 @@ class StationCollection(BaseModel):
     )
 
     type: Literal["FeatureCollection"]
-    features: list[StationFeature]
+    features: list[StationFeature | BusFeature]
     name: str | None = None
 
     @model_validator(mode="before")

@@ -1,7 +1,9 @@
 """The in-memory registry: validated features plus columnar arrays for fast filtering.
 
 Features are kept as the GeoJSON dictionaries that were loaded, so properties the
-format does not define survive a load/save round trip unchanged.
+format does not define survive a load/save round trip unchanged. Stations (Points) are
+in ``features`` and indexed in columns; cooling buses (MultiPoints of their stops) are
+kept apart in ``buses``, so that no station index ever holds a bus stop.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ import orjson
 from numpy.typing import NDArray
 
 from yizhan.errors import InvalidInputError, RegistryInvalidError
-from yizhan.stations.validate import Problem, ValidationReport, normalize_name, validate_document
+from yizhan.stations.models import is_bus
+from yizhan.stations.validate import (
+    DEFAULT_HOLIDAY_COUNTRY,
+    DEFAULT_TIMEZONE,
+    Problem,
+    ValidationReport,
+    normalize_name,
+    validate_document,
+)
 from yizhan.stations.vocab import AMENITY_BIT, Amenity, Category, Kind, Status, amenity_mask
 
 KINDS = [k.value for k in Kind]
@@ -80,12 +90,17 @@ class StationFilter:
 
 @dataclass
 class Registry:
-    """Validated stations, with the columns that searches filter on."""
+    """Validated stations, with the columns that searches filter on, and cooling buses.
+
+    ``features`` holds the stations only (every column is over them); ``buses`` holds
+    the ``cooling_bus`` Features.
+    """
 
     features: list[dict[str, Any]]
     meta: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     warnings: list[Problem] = field(default_factory=list)
+    buses: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         n = len(self.features)
@@ -160,25 +175,50 @@ class Registry:
         """The GeoJSON Feature with this id (``KeyError`` if absent)."""
         return self.features[self.index_of[station_id]]
 
+    def districts(self) -> set[str]:
+        """Every district named by a station or a bus."""
+        names = {str(d) for d in self.district.tolist() if d}
+        names.update(
+            str(b["properties"]["district"]) for b in self.buses if b["properties"].get("district")
+        )
+        return names
+
     # -- I/O ---------------------------------------------------------------------------
     def to_geojson(self) -> dict[str, Any]:
-        """The registry as a GeoJSON FeatureCollection (unknown members kept)."""
-        return {"type": "FeatureCollection", **self.meta, "features": self.features}
+        """The registry as a GeoJSON FeatureCollection (stations, then buses; unknown members kept)."""
+        return {
+            "type": "FeatureCollection",
+            **self.meta,
+            "features": self.features + self.buses if self.buses else self.features,
+        }
 
 
-def from_document(doc: Any, path: Path | None = None, source: str = "registry") -> Registry:
+def from_document(
+    doc: Any,
+    path: Path | None = None,
+    source: str = "registry",
+    *,
+    timezone: str = DEFAULT_TIMEZONE,
+    holiday_country: str | None = DEFAULT_HOLIDAY_COUNTRY,
+) -> Registry:
     """Validate a parsed document and build a :class:`Registry`.
+
+    ``timezone`` and ``holiday_country`` are those the bus stops' hours are checked in.
 
     Raises
     ------
     RegistryInvalidError
         With the full :class:`ValidationReport` when there is any error.
     """
-    report = validate_document(doc)
+    report = validate_document(doc, timezone=timezone, holiday_country=holiday_country)
     if not report.ok:
         raise RegistryInvalidError(report, source)
     meta = {k: v for k, v in doc.items() if k not in ("type", "features")}
-    return Registry(features=doc["features"], meta=meta, path=path, warnings=report.warnings)
+    feats = doc["features"]
+    buses = [f for f in feats if is_bus(f)]
+    if buses:
+        feats = [f for f in feats if not is_bus(f)]
+    return Registry(features=feats, meta=meta, path=path, warnings=report.warnings, buses=buses)
 
 
 def read_document(path: Path) -> Any:
@@ -193,14 +233,24 @@ def read_document(path: Path) -> Any:
         raise InvalidInputError(str(path), f"not valid JSON: {exc}") from exc
 
 
-def check_file(path: str | os.PathLike[str]) -> tuple[ValidationReport, Any]:
+def check_file(
+    path: str | os.PathLike[str],
+    *,
+    timezone: str = DEFAULT_TIMEZONE,
+    holiday_country: str | None = DEFAULT_HOLIDAY_COUNTRY,
+) -> tuple[ValidationReport, Any]:
     """Validate the registry file at *path*; returns the report and the parsed document."""
     p = Path(path)
     doc = read_document(p)
-    return validate_document(doc), doc
+    return validate_document(doc, timezone=timezone, holiday_country=holiday_country), doc
 
 
-def load_registry(path: str | os.PathLike[str]) -> Registry:
+def load_registry(
+    path: str | os.PathLike[str],
+    *,
+    timezone: str = DEFAULT_TIMEZONE,
+    holiday_country: str | None = DEFAULT_HOLIDAY_COUNTRY,
+) -> Registry:
     """Load and fully validate the registry at *path*.
 
     Raises
@@ -211,7 +261,13 @@ def load_registry(path: str | os.PathLike[str]) -> Registry:
         The document has validation errors (all of them are in the report).
     """
     p = Path(path)
-    return from_document(read_document(p), path=p, source=str(p))
+    return from_document(
+        read_document(p),
+        path=p,
+        source=str(p),
+        timezone=timezone,
+        holiday_country=holiday_country,
+    )
 
 
 def write_json_atomic(path: str | os.PathLike[str], obj: Any, indent: bool = True) -> None:

@@ -18,12 +18,17 @@ from pydantic import TypeAdapter, ValidationError
 from scipy.spatial import cKDTree
 
 from yizhan.geo.distance import haversine_m, m_to_chord, unit_vectors
-from yizhan.stations.models import StationFeature
+from yizhan.stations.models import BusFeature, StationFeature, is_bus
 
 #: Two stations closer than this with the same normalised name are reported as likely duplicates.
 DUPLICATE_DISTANCE_M = 10.0
 
+#: Time zone and holiday country used to check bus stops when the caller gives none.
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+DEFAULT_HOLIDAY_COUNTRY = "CN"
+
 _FEATURES = TypeAdapter(list[StationFeature])
+_BUSES = TypeAdapter(list[BusFeature])
 
 
 @dataclass(frozen=True)
@@ -97,13 +102,26 @@ def _pydantic_message(err: Any) -> str:
     return msg
 
 
-def validate_document(doc: Any) -> ValidationReport:
+def validate_document(
+    doc: Any,
+    *,
+    timezone: str = DEFAULT_TIMEZONE,
+    holiday_country: str | None = DEFAULT_HOLIDAY_COUNTRY,
+) -> ValidationReport:
     """Validate a parsed GeoJSON registry document.
+
+    Stations (Point features) and cooling buses (``kind: cooling_bus``, MultiPoint of
+    their stops) are validated by their own models; a bus is also checked for a
+    geometry that matches its stops and for stops whose hours overlap.
 
     Parameters
     ----------
     doc : object
         The parsed JSON.
+    timezone : str
+        Zone of bus stop hours without their own ``timezone``.
+    holiday_country : str or None
+        Country of ``PH`` in bus stop hours (``auto``: from each stop's location).
 
     Returns
     -------
@@ -147,23 +165,39 @@ def validate_document(doc: Any) -> ValidationReport:
         return None
 
     bad: set[int] = set()
-    try:
-        _FEATURES.validate_python(features)
-    except ValidationError as exc:
-        for err in exc.errors():
-            loc = err["loc"]
-            i = int(loc[0]) if loc and isinstance(loc[0], int) else None
-            if i is not None:
-                bad.add(i)
-            report.errors.append(
-                Problem(
-                    "error",
-                    _pydantic_message(err),
-                    index=i,
-                    id=fid(i) if i is not None else None,
-                    field=_loc_field(loc[1:]) or None,
+    bus_at = [i for i, f in enumerate(features) if is_bus(f)]
+    parts: list[tuple[TypeAdapter[Any], list[int] | None]] = [(_FEATURES, None)]
+    if bus_at:  # validate stations and buses apart, mapping positions back
+        buses = set(bus_at)
+        parts = [
+            (_FEATURES, [i for i in range(len(features)) if i not in buses]),
+            (_BUSES, bus_at),
+        ]
+    for adapter, positions in parts:
+        part = features if positions is None else [features[i] for i in positions]
+        try:
+            adapter.validate_python(part)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = err["loc"]
+                i = int(loc[0]) if loc and isinstance(loc[0], int) else None
+                if i is not None and positions is not None:
+                    i = positions[i]
+                if i is not None:
+                    bad.add(i)
+                report.errors.append(
+                    Problem(
+                        "error",
+                        _pydantic_message(err),
+                        index=i,
+                        id=fid(i) if i is not None else None,
+                        field=_loc_field(loc[1:]) or None,
+                    )
                 )
-            )
+    for i in bus_at:
+        if i not in bad:
+            for fld, msg in _bus_problems(features[i], timezone, holiday_country):
+                report.errors.append(Problem("error", msg, index=i, id=fid(i), field=fld))
 
     # Duplicate ids.
     seen: dict[str, int] = {}
@@ -184,11 +218,46 @@ def validate_document(doc: Any) -> ValidationReport:
         else:
             seen[key] = i
 
-    good = [i for i in range(len(features)) if i not in bad]
+    skip = bad | set(bus_at)
+    good = [i for i in range(len(features)) if i not in skip]
     if good:
         _spatial_warnings(features, good, report)
     report.errors.sort(key=lambda p: p.index if p.index is not None else -1)
     return report
+
+
+def _bus_problems(
+    feature: dict[str, Any], timezone: str, holiday_country: str | None
+) -> list[tuple[str, str]]:
+    """``(field, message)`` for a bus whose geometry is not its stops, or whose stops overlap."""
+    from yizhan.stations.buses import stop_overlaps
+
+    props = feature["properties"]
+    stops = props["stops"]
+    coords = feature["geometry"]["coordinates"]
+    out: list[tuple[str, str]] = []
+    if len(coords) != len(stops):
+        out.append(
+            (
+                "geometry.coordinates",
+                f"Expected the MultiPoint of the bus's {len(stops)} stop locations in order, "
+                f"got {len(coords)} positions",
+            )
+        )
+    else:
+        for j, (pos, stop) in enumerate(zip(coords, stops, strict=True)):
+            if [float(v) for v in pos[:2]] != [float(v) for v in stop["location"][:2]]:
+                out.append(
+                    (
+                        f"geometry.coordinates.{j}",
+                        f"Expected stop {stop['stop_id']!r}'s location {stop['location'][:2]} "
+                        f"(the MultiPoint lists the stops in order), got {pos[:2]}",
+                    )
+                )
+    tz = props.get("timezone") or timezone
+    for ov in stop_overlaps(stops, tz, holiday_country):
+        out.append(("properties.stops", ov.message()))
+    return out
 
 
 def _spatial_warnings(features: list[Any], good: list[int], report: ValidationReport) -> None:

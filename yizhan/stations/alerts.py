@@ -1,0 +1,209 @@
+"""Heat alerts: an admin declares an alert for districts and a time window.
+
+Features with ``activation: heat_alert`` (for example a cooling centre opened only in a
+heat wave) count as open only while an alert covers their district *and* their own
+``opening_hours`` say open. Alerts are kept like placements, in
+``<registry>.alerts.json`` (atomic writes, expired entries dropped).
+
+An alert's ``districts`` are names as written in the features' ``district`` property;
+``"*"`` covers every district (and features without one).
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from yizhan.errors import InvalidInputError, NotFoundError
+from yizhan.stations.placements import Clock, JsonStateFile, _iso, _parse_iso, check_window, utc_now
+
+#: Longest alert window.
+MAX_ALERT = timedelta(days=14)
+
+#: District wildcard: the alert covers the whole registry.
+ALL_DISTRICTS = "*"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A heat alert over ``districts`` from ``start`` until ``until`` (aware datetimes)."""
+
+    alert_id: str
+    districts: tuple[str, ...]
+    start: datetime
+    until: datetime
+    created_by: str
+    created_at: datetime
+    note: str | None = None
+
+    def covers(self, district: str | None) -> bool:
+        """Whether the alert applies to a feature in *district*."""
+        return ALL_DISTRICTS in self.districts or (
+            district is not None and district in self.districts
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form: ``alert_id, districts, from, until, note, created_by, created_at``."""
+        return {
+            "alert_id": self.alert_id,
+            "districts": list(self.districts),
+            "from": _iso(self.start),
+            "until": _iso(self.until),
+            "note": self.note,
+            "created_by": self.created_by,
+            "created_at": _iso(self.created_at),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = "alert") -> Alert:
+        """Read the JSON form (raises :class:`InvalidInputError` naming the bad member)."""
+        try:
+            return cls(
+                alert_id=str(d["alert_id"]),
+                districts=tuple(str(x) for x in d["districts"]),
+                start=_parse_iso(d["from"], f"{where}.from"),
+                until=_parse_iso(d["until"], f"{where}.until"),
+                created_by=str(d["created_by"]),
+                created_at=_parse_iso(d["created_at"], f"{where}.created_at"),
+                note=d.get("note"),
+            )
+        except (KeyError, TypeError) as exc:
+            raise InvalidInputError(where, f"Expected a stored alert, got {d!r:.120}") from exc
+
+
+class AlertStore:
+    """Every heat alert not yet over.
+
+    Parameters
+    ----------
+    path : Path, optional
+        JSON file to keep them in; ``None`` keeps them in memory only.
+    clock : callable, optional
+        Returns the current aware time.
+    read_only : bool
+        Never write the file (the CLI reads the server's alerts).
+    """
+
+    def __init__(
+        self, path: Path | None = None, clock: Clock = utc_now, read_only: bool = False
+    ) -> None:
+        stored = JsonStateFile(path, "alerts").load()
+        self.file = JsonStateFile(None if read_only else path, "alerts")
+        self.clock = clock
+        now = clock()
+        loaded = [Alert.from_dict(d, f"{path}: alerts[{i}]") for i, d in enumerate(stored)]
+        self._alerts = sorted((a for a in loaded if a.until > now), key=lambda a: a.start)
+        if len(self._alerts) != len(loaded):
+            self._save()
+
+    @property
+    def version(self) -> int:
+        """Changes whenever an alert is added or removed."""
+        return self.file.version
+
+    def __bool__(self) -> bool:
+        return bool(self._alerts)
+
+    def _save(self) -> None:
+        now = self.clock()
+        self._alerts = [a for a in self._alerts if a.until > now]
+        self.file.save([a.as_dict() for a in self._alerts])
+
+    def add(
+        self,
+        districts: Iterable[str],
+        start: datetime,
+        until: datetime,
+        created_by: str,
+        note: str | None = None,
+        known_districts: Iterable[str] | None = None,
+        maximum: timedelta = MAX_ALERT,
+    ) -> Alert:
+        """Declare an alert.
+
+        Raises
+        ------
+        InvalidInputError
+            No district, an unknown district (when *known_districts* is given), or a bad
+            window (field ``until``).
+        """
+        names = tuple(dict.fromkeys(str(d).strip() for d in districts if str(d).strip()))
+        if not names:
+            raise InvalidInputError(
+                "districts", f"Expected at least one district name or {ALL_DISTRICTS!r}, got none"
+            )
+        if known_districts is not None:
+            known = set(known_districts)
+            unknown = [d for d in names if d != ALL_DISTRICTS and d not in known]
+            if unknown:
+                listed = ", ".join(sorted(known)[:30]) or "none"
+                raise InvalidInputError(
+                    "districts",
+                    f"Expected districts named in the registry ({listed}) or "
+                    f"{ALL_DISTRICTS!r}, got {unknown[0]!r}",
+                )
+        now = self.clock()
+        check_window(start, until, now, maximum, what="alert")
+        alert = Alert(
+            alert_id="al-" + secrets.token_hex(5),
+            districts=names,
+            start=start,
+            until=until,
+            created_by=created_by,
+            created_at=now.replace(microsecond=0),
+            note=note,
+        )
+        with self.file.lock:
+            self._alerts.append(alert)
+            self._alerts.sort(key=lambda a: a.start)
+            self._save()
+        return alert
+
+    def remove(self, alert_id: str) -> Alert:
+        """End an alert now by deleting it (``NotFoundError`` if there is none)."""
+        with self.file.lock:
+            for a in self._alerts:
+                if a.alert_id == alert_id:
+                    self._alerts.remove(a)
+                    self._save()
+                    return a
+        raise NotFoundError(f"no alert {alert_id!r}")
+
+    def all(self, now: datetime | None = None) -> list[Alert]:
+        """Alerts that have not ended (active and upcoming), by start."""
+        t = now or self.clock()
+        return [a for a in self._alerts if a.until > t]
+
+    def cover_until(self, district: str | None, ts: float) -> float | None:
+        """End of the alert cover of *district* at POSIX time *ts* (``None``: not covered).
+
+        Overlapping or back-to-back alerts are merged into one cover.
+        """
+        windows = sorted(
+            (a.start.timestamp(), a.until.timestamp()) for a in self._alerts if a.covers(district)
+        )
+        end: float | None = None
+        for s, u in windows:
+            if end is None:
+                if s <= ts < u:
+                    end = u
+            elif s <= end:
+                end = max(end, u)
+        return end
+
+    def next_cover(self, district: str | None, ts: float) -> tuple[float, float] | None:
+        """The next alert cover of *district* starting after *ts*: ``(start, end)`` POSIX times."""
+        start = math.inf
+        for a in self._alerts:
+            s = a.start.timestamp()
+            if a.covers(district) and ts < s < start:
+                start = s
+        if math.isinf(start):
+            return None
+        end = self.cover_until(district, start)
+        return start, end if end is not None else start

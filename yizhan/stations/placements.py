@@ -1,0 +1,293 @@
+"""Placements: an operator puts a cooling bus at a place for a time window.
+
+A placement overrides the bus's schedule for its window and expires by itself. Placements
+are kept in a small JSON file next to the registry (``<registry>.placements.json``),
+written atomically after every change and read at start-up; expired entries are dropped
+on load and on every write, and ignored by every read in between.
+
+This module is plain Python (no web framework): the HTTP routes and the CLI call it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from yizhan.errors import ConflictError, InvalidInputError, NotFoundError
+from yizhan.stations.registry import read_document, write_json_atomic
+
+#: Longest placement window.
+MAX_PLACEMENT = timedelta(days=7)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The current time, aware (UTC)."""
+    return datetime.now(UTC)
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat(timespec="seconds")
+
+
+def _parse_iso(value: Any, where: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise InvalidInputError(where, f"Expected an ISO 8601 time, got {value!r}") from None
+    if when.tzinfo is None:
+        raise InvalidInputError(where, f"Expected a time with a UTC offset, got {value!r}")
+    return when
+
+
+def check_window(
+    start: datetime, until: datetime, now: datetime, maximum: timedelta, what: str = "placement"
+) -> None:
+    """Check a time window ``[start, until)`` (aware datetimes).
+
+    Raises
+    ------
+    InvalidInputError
+        ``until`` not after ``from``, already over, or longer than *maximum*.
+    """
+    if until <= start:
+        raise InvalidInputError(
+            "until", f"Expected a time after from ({_iso(start)}), got {_iso(until)}"
+        )
+    if until <= now:
+        raise InvalidInputError(
+            "until",
+            f"the {what} window is in the past: until {_iso(until)} is not after now "
+            f"({_iso(now.astimezone(until.tzinfo))})",
+        )
+    if until - start > maximum:
+        hours = (until - start).total_seconds() / 3600
+        raise InvalidInputError(
+            "until",
+            f"Expected a {what} window of at most {maximum.days} days "
+            f"({maximum.total_seconds() / 3600:g} h), got {hours:g} h",
+        )
+
+
+class JsonStateFile:
+    """A list of entries kept in a JSON file (or only in memory when *path* is ``None``)."""
+
+    def __init__(self, path: Path | None, kind: str) -> None:
+        self.path = path
+        self.kind = kind
+        self.lock = threading.Lock()
+        #: Bumped on every change, so that caches built from the entries can tell.
+        self.version = 0
+
+    def load(self) -> list[dict[str, Any]]:
+        """Entries stored in the file (``[]`` when there is no file)."""
+        if self.path is None or not self.path.exists():
+            return []
+        doc = read_document(self.path)
+        entries = doc.get(self.kind) if isinstance(doc, dict) else None
+        if not isinstance(entries, list):
+            raise InvalidInputError(
+                str(self.path), f"Expected an object with a list {self.kind!r}, got {doc!r:.80}"
+            )
+        return [e for e in entries if isinstance(e, dict)]
+
+    def save(self, entries: list[dict[str, Any]]) -> None:
+        """Write the entries atomically (no-op in memory)."""
+        self.version += 1
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(self.path, {"type": f"yizhan-{self.kind}", self.kind: entries})
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A bus at ``[lon, lat]`` from ``start`` until ``until`` (aware datetimes)."""
+
+    placement_id: str
+    bus_id: str
+    lon: float
+    lat: float
+    start: datetime
+    until: datetime
+    operator: str
+    created_at: datetime
+    note: str | None = None
+
+    @property
+    def start_ts(self) -> float:
+        return self.start.timestamp()
+
+    @property
+    def until_ts(self) -> float:
+        return self.until.timestamp()
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form: ``placement_id, bus_id, location, from, until, note, operator, created_at``."""
+        return {
+            "placement_id": self.placement_id,
+            "bus_id": self.bus_id,
+            "location": [self.lon, self.lat],
+            "from": _iso(self.start),
+            "until": _iso(self.until),
+            "note": self.note,
+            "operator": self.operator,
+            "created_at": _iso(self.created_at),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = "placement") -> Placement:
+        """Read the JSON form (raises :class:`InvalidInputError` naming the bad member)."""
+        try:
+            lon, lat = (float(v) for v in d["location"][:2])
+            return cls(
+                placement_id=str(d["placement_id"]),
+                bus_id=str(d["bus_id"]),
+                lon=lon,
+                lat=lat,
+                start=_parse_iso(d["from"], f"{where}.from"),
+                until=_parse_iso(d["until"], f"{where}.until"),
+                operator=str(d["operator"]),
+                created_at=_parse_iso(d["created_at"], f"{where}.created_at"),
+                note=d.get("note"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, InvalidInputError):
+                raise
+            raise InvalidInputError(where, f"Expected a stored placement, got {d!r:.120}") from exc
+
+
+class PlacementStore:
+    """Every placement not yet expired, by bus.
+
+    Parameters
+    ----------
+    path : Path, optional
+        JSON file to keep them in; ``None`` keeps them in memory only.
+    clock : callable, optional
+        Returns the current aware time (tests pass a fixed clock).
+    read_only : bool
+        Never write the file (the CLI reads the server's placements).
+    """
+
+    def __init__(
+        self, path: Path | None = None, clock: Clock = utc_now, read_only: bool = False
+    ) -> None:
+        stored = JsonStateFile(path, "placements").load()
+        self.file = JsonStateFile(None if read_only else path, "placements")
+        self.clock = clock
+        self._by_bus: dict[str, list[Placement]] = {}
+        now = clock()
+        loaded = [Placement.from_dict(d, f"{path}: placements[{i}]") for i, d in enumerate(stored)]
+        for p in loaded:
+            if p.until > now:
+                self._by_bus.setdefault(p.bus_id, []).append(p)
+        for lst in self._by_bus.values():
+            lst.sort(key=lambda p: p.start)
+        if len(loaded) != sum(len(v) for v in self._by_bus.values()):
+            self._save()
+
+    @property
+    def version(self) -> int:
+        """Changes whenever a placement is added or removed."""
+        return self.file.version
+
+    def _save(self) -> None:
+        now = self.clock()
+        for bus_id in list(self._by_bus):
+            self._by_bus[bus_id] = [p for p in self._by_bus[bus_id] if p.until > now]
+            if not self._by_bus[bus_id]:
+                del self._by_bus[bus_id]
+        self.file.save([p.as_dict() for lst in self._by_bus.values() for p in lst])
+
+    def add(
+        self,
+        bus_id: str,
+        lon: float,
+        lat: float,
+        start: datetime,
+        until: datetime,
+        operator: str,
+        note: str | None = None,
+        maximum: timedelta = MAX_PLACEMENT,
+    ) -> Placement:
+        """Place bus *bus_id* at ``(lon, lat)`` for ``[start, until)``.
+
+        Raises
+        ------
+        InvalidInputError
+            The window is empty, over, or longer than *maximum* (field ``until``).
+        ConflictError
+            Another placement of this bus overlaps the window.
+        """
+        now = self.clock()
+        check_window(start, until, now, maximum)
+        with self.file.lock:
+            for p in self.for_bus(bus_id):
+                if p.start < until and start < p.until:
+                    raise ConflictError(
+                        f"bus {bus_id!r} is already placed at {[p.lon, p.lat]} from "
+                        f"{_iso(p.start)} until {_iso(p.until)} (placement {p.placement_id!r}); "
+                        "delete it first or choose a window that does not overlap"
+                    )
+            placement = Placement(
+                placement_id="pl-" + secrets.token_hex(5),
+                bus_id=bus_id,
+                lon=lon,
+                lat=lat,
+                start=start,
+                until=until,
+                operator=operator,
+                created_at=now.replace(microsecond=0),
+                note=note,
+            )
+            lst = self._by_bus.setdefault(bus_id, [])
+            lst.append(placement)
+            lst.sort(key=lambda p: p.start)
+            self._save()
+        return placement
+
+    def remove(self, bus_id: str, placement_id: str) -> Placement:
+        """Delete one placement of bus *bus_id* (``NotFoundError`` if there is none)."""
+        with self.file.lock:
+            for p in self._by_bus.get(bus_id, []):
+                if p.placement_id == placement_id:
+                    self._by_bus[bus_id].remove(p)
+                    self._save()
+                    return p
+        raise NotFoundError(f"bus {bus_id!r} has no placement {placement_id!r}")
+
+    def for_bus(self, bus_id: str, now: datetime | None = None) -> list[Placement]:
+        """Placements of *bus_id* that have not ended, by start time."""
+        t = now or self.clock()
+        return [p for p in self._by_bus.get(bus_id, []) if p.until > t]
+
+    def all(self, now: datetime | None = None) -> list[Placement]:
+        """Every placement that has not ended."""
+        t = now or self.clock()
+        return [p for lst in self._by_bus.values() for p in lst if p.until > t]
+
+    def active(self, bus_id: str, ts: float) -> Placement | None:
+        """The placement of *bus_id* in force at POSIX time *ts*, if any."""
+        for p in self._by_bus.get(bus_id, ()):
+            if p.start_ts <= ts < p.until_ts:
+                return p
+        return None
+
+    def next_start(self, bus_id: str, ts: float) -> float | None:
+        """When the next placement of *bus_id* after *ts* starts (POSIX time), if any."""
+        for p in self._by_bus.get(bus_id, ()):
+            if p.start_ts > ts:
+                return p.start_ts
+        return None
+
+    def overlapping(self, bus_id: str, start_ts: float, end_ts: float) -> list[Placement]:
+        """Placements of *bus_id* that overlap ``[start_ts, end_ts)``."""
+        return [
+            p for p in self._by_bus.get(bus_id, ()) if p.start_ts < end_ts and start_ts < p.until_ts
+        ]
