@@ -43,6 +43,14 @@ ZZ_CSV = DATA / "zhengzhou_union_stations_gcj02.csv"
 KR_CSV = DATA / "korea_shelters_sample.csv"
 ZZ_TOML = ROOT / "data" / "zhengzhou-import.toml"
 BUNDLED = ROOT / "data" / "zhengzhou.geojson"
+SAMPLE_BUSES = ROOT / "data" / "sample-buses.geojson"
+
+
+def bundled_stations() -> dict[str, Any]:
+    """The bundled registry without the sample buses appended to it (``--append``)."""
+    doc = json.loads(BUNDLED.read_text(encoding="utf-8"))
+    doc["features"] = [f for f in doc["features"] if f["properties"]["kind"] == "station"]
+    return doc
 
 Main = Callable[[Sequence[str]], int]
 
@@ -220,12 +228,17 @@ def test_zhengzhou_provenance_counts(zz: ImportResult, zz_raw: dict[str, dict[st
 
 
 def test_bundled_registry_equals_a_fresh_import(zz: ImportResult) -> None:
-    bundled = json.loads(BUNDLED.read_text(encoding="utf-8"))
+    full = json.loads(BUNDLED.read_text(encoding="utf-8"))
+    assert validate_document(full).errors == []
+    bundled = bundled_stations()
     assert bundled == json.loads(json.dumps(zz.document()))
-    assert validate_document(bundled).errors == []
     assert {"name", "license", "attribution"} <= set(bundled)
     water = [f for f in bundled["features"] if "drinking_water" in f["properties"]["amenities"]]
     assert len(water) == 82
+    # The rest of the file is exactly the sample buses, appended after the stations.
+    buses = json.loads(SAMPLE_BUSES.read_text(encoding="utf-8"))["features"]
+    assert full["features"][82:] == buses
+    assert all("sample" in f["properties"]["source"] for f in buses)
 
 
 # --- Korean shelters: real broken rows ------------------------------------------------------
@@ -655,12 +668,14 @@ def test_cli_zhengzhou(cli: Main, tmp_path: Path, capsys: pytest.CaptureFixture[
     args = ["import", str(ZZ_CSV), "--mapping", str(ZZ_TOML), "-o", str(out)]
     assert cli([*args, "--report", str(report)]) == 0
     err = capsys.readouterr().err
-    assert "wrote 82 stations" in err
+    assert "wrote 82 features" in err
     assert "note: row 46: opening_hours: unconverted_hours" in err
     assert "Traceback" not in err
-    assert json.loads(out.read_text(encoding="utf-8")) == json.loads(
-        BUNDLED.read_text(encoding="utf-8")
-    )
+    assert json.loads(out.read_text(encoding="utf-8")) == bundled_stations()
+    # The bundled file is exactly this command with the sample buses appended.
+    both = tmp_path / "both.geojson"
+    assert cli([*args[:-1], str(both), "--append", str(SAMPLE_BUSES), "-q"]) == 0
+    assert json.loads(both.read_text(encoding="utf-8")) == json.loads(BUNDLED.read_text(encoding="utf-8"))
     rep = json.loads(report.read_text(encoding="utf-8"))
     assert rep["accepted"] == 82 and rep["rejected"] == []
     assert rep["counts"]["notes"] == {"masked_phone": 7, "unconverted_hours": 2}
@@ -670,7 +685,7 @@ def test_cli_options_reproduce_the_mapping_file(
     cli: Main, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "zz.geojson"
-    meta = json.loads(BUNDLED.read_text(encoding="utf-8"))
+    meta = bundled_stations()
     argv = [
         "import", str(ZZ_CSV), "-o", str(out), "--crs", "gcj02", "--id-prefix", "zz-",
         "--map", "lon=lng_gcj02", "--map", "lat=lat_gcj02", "--map", "operator=manager_inferred",
@@ -703,7 +718,7 @@ def test_cli_korean_rows_report_csv_and_strict(
         "lon '-1.#IND' and lat '-1.#IND' are not numbers"
     )
     assert "6 rejected (non_numeric_coordinate 4, far_outlier 2)" in err
-    assert "wrote 24 stations" in err and "(6 rows rejected)" in err
+    assert "wrote 24 features" in err and "(6 rows rejected)" in err
     assert "위도(EPSG4326)" in err
     with report.open(encoding="utf-8-sig", newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["type"] == "rejected"]

@@ -26,7 +26,7 @@ from yizhan.stations.importer import (
     load_spec,
     run_import,
 )
-from yizhan.stations.registry import write_json_atomic
+from yizhan.stations.registry import read_document, write_json_atomic
 from yizhan.stations.validate import validate_document
 
 #: Show progress when stderr is not a terminal only for files at least this large.
@@ -144,6 +144,13 @@ def add_parsers(sub: Any) -> None:
         "--strict", action="store_true", help="write nothing and exit 1 if any row is rejected"
     )
     p.add_argument("--dry-run", action="store_true", help="read and report only; write no registry")
+    p.add_argument(
+        "--append",
+        metavar="REGISTRY",
+        action="append",
+        help="add the features of this registry file after the imported ones (e.g. "
+        "data/sample-buses.geojson); repeatable; the result is validated as a whole",
+    )
     p.add_argument(
         "-q", "--quiet", action="store_true", help="print only the summary, not one line per row"
     )
@@ -354,7 +361,18 @@ def _run(args: argparse.Namespace) -> int:
         print("yizhan import: no station accepted; nothing written", file=err)
         return 1
     doc = result.document()
+    for extra in args.append or ():
+        added = read_document(Path(extra))
+        if not isinstance(added, dict) or not isinstance(added.get("features"), list):
+            print(f"yizhan import: --append {extra}: Expected a GeoJSON FeatureCollection", file=err)
+            return 1
+        doc["features"] = [*doc["features"], *added["features"]]
     report = validate_document(doc)
+    if not report.ok and args.append:
+        for p in report.errors:
+            print(p.format(), file=err)
+        print("yizhan import: the result with --append does not validate; nothing written", file=err)
+        return 1
     if not report.ok:  # pragma: no cover - the importer only returns valid features
         for p in report.errors:
             print(p.format(), file=err)
@@ -369,7 +387,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"yizhan import: cannot write {args.output}: {exc}", file=err)
         return 1
     print(
-        f"yizhan import: wrote {len(result.features)} stations to {args.output} "
+        f"yizhan import: wrote {len(doc['features'])} features to {args.output} "
         f"({n_rej} {result.row_unit}s rejected)",
         file=err,
     )
