@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from yizhan import __version__
 from yizhan.errors import (
@@ -27,7 +28,8 @@ from yizhan.errors import (
     RegistryInvalidError,
     YizhanError,
 )
-from yizhan.routes import alerts, buses, nearest, stations
+from yizhan.maps.assets import vendor_dir
+from yizhan.routes import alerts, buses, maps, nearest, planning, stations
 from yizhan.routes.deps import FastJSONResponse, RegistryDep, build_search
 from yizhan.settings import Settings
 from yizhan.stations.registry import Registry, load_registry
@@ -109,7 +111,10 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"]
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
         )
     app.add_exception_handler(YizhanError, _domain_error)
     app.add_exception_handler(Exception, _unexpected_error)
@@ -122,4 +127,8 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app.include_router(nearest.router)
     app.include_router(buses.router)
     app.include_router(alerts.router)
+    app.include_router(planning.router)
+    app.include_router(maps.router)
+    # The maps' JavaScript and CSS, fetched at set-up (`python -m yizhan.maps.assets fetch`).
+    app.mount("/static/vendor", StaticFiles(directory=vendor_dir(), check_dir=False), name="vendor")
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,6 +53,22 @@ class Settings(BaseSettings):
     )
     max_placement_days: int = Field(7, ge=1, le=31, description="Longest placement window.")
     max_alert_days: int = Field(14, ge=1, le=92, description="Longest heat-alert window.")
+    # -- planning (coverage analysis and maps) ------------------------------------------
+    demand: Path | None = Field(
+        None,
+        description="Demand for /coverage and the maps: points (CSV/GeoJSON) or polygons (GeoJSON).",
+    )
+    demand_weight: str | None = Field(None, description="Weight column of the demand file.")
+    demand_crs: Literal["wgs84", "gcj02", "bd09"] = Field(
+        "wgs84", description="System of the demand and district files."
+    )
+    districts: Path | None = Field(
+        None,
+        description="District polygons (GeoJSON) for per-district results; without a demand file a hexagon "
+        "grid over them is the demand. Default for the bundled registry: the bundled Zhengzhou districts.",
+    )
+    district_field: str = Field("name", description="Property holding the district name.")
+    hex_size_m: float = Field(500.0, gt=0, description="Hexagon size of grid demand, metres.")
 
     @field_validator("timezone")
     @classmethod

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from yizhan.geo.crs import point_to_wgs84
-from yizhan.geo.search import BusHit, bus_hit_feature, hit_feature
+from yizhan.geo.search import BusHit, StationSearch, bus_hit_feature, hit_feature
 from yizhan.routes.deps import GeoJSONResponse, SearchDep, SettingsDep
 from yizhan.routes.params import (
     AmenityParam,
@@ -21,6 +21,7 @@ from yizhan.routes.params import (
     OutCrs,
     StatusParam,
 )
+from yizhan.settings import Settings
 from yizhan.stations.hours import parse_time
 from yizhan.stations.registry import StationFilter
 
@@ -68,13 +69,34 @@ async def nearest(
     `open_for_min` minutes) are returned; unknown hours never count as open. Cooling
     buses appear where they stand at that time (at the current time without `open_at`).
     """
-    k_used = min(k, settings.max_k)
     flt = StationFilter.make(
         amenities=amenity,
         kinds=kind,
         categories=category,
         statuses=status if status else ("operational",),
     )
+    return GeoJSONResponse(
+        nearest_collection(
+            search, settings, lon, lat, k, flt, radius_m, open_at, open_for_min, crs, out_crs
+        )
+    )
+
+
+def nearest_collection(
+    search: StationSearch,
+    settings: Settings,
+    lon: float,
+    lat: float,
+    k: int,
+    flt: StationFilter,
+    radius_m: float | None = None,
+    open_at: str | None = None,
+    open_for_min: int | None = None,
+    crs: str = "wgs84",
+    out_crs: str = "wgs84",
+) -> dict[str, Any]:
+    """The `/nearest` answer as a GeoJSON FeatureCollection (also drawn by `/maps/nearest`)."""
+    k_used = min(k, settings.max_k)
     filtered = open_at is not None or open_for_min is not None
     at = parse_time(open_at or "now", settings.timezone)
     ts = at.timestamp()
@@ -99,27 +121,25 @@ async def nearest(
             features.append(
                 hit_feature(registry, h, out_crs, {"open_now": is_open, "next_change": change})
             )
-    return GeoJSONResponse(
-        {
-            "type": "FeatureCollection",
-            "features": features,
-            "numberReturned": len(features),
-            "query": {
-                "lon": lon,
-                "lat": lat,
-                "crs": crs,
-                "lon_wgs84": round(qlon, 7),
-                "lat_wgs84": round(qlat, 7),
-                "k": k_used,
-                "radius_m": radius_m,
-                "amenity": sorted(flt.amenities),
-                "kind": sorted(flt.kinds) if flt.kinds else None,
-                "category": sorted(flt.categories) if flt.categories else None,
-                "status": sorted(flt.statuses) if flt.statuses else None,
-                "open_at": at.isoformat(timespec="seconds") if filtered else None,
-                "open_for_min": open_for_min,
-                "time": at.isoformat(timespec="seconds"),
-                "out_crs": out_crs,
-            },
-        }
-    )
+    return {
+        "type": "FeatureCollection",
+        "features": features,
+        "numberReturned": len(features),
+        "query": {
+            "lon": lon,
+            "lat": lat,
+            "crs": crs,
+            "lon_wgs84": round(qlon, 7),
+            "lat_wgs84": round(qlat, 7),
+            "k": k_used,
+            "radius_m": radius_m,
+            "amenity": sorted(flt.amenities),
+            "kind": sorted(flt.kinds) if flt.kinds else None,
+            "category": sorted(flt.categories) if flt.categories else None,
+            "status": sorted(flt.statuses) if flt.statuses else None,
+            "open_at": at.isoformat(timespec="seconds") if filtered else None,
+            "open_for_min": open_for_min,
+            "time": at.isoformat(timespec="seconds"),
+            "out_crs": out_crs,
+        },
+    }

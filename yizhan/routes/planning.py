@@ -1,0 +1,174 @@
+"""Planners' endpoints: ``GET /coverage`` and ``POST /analysis/site``.
+
+The study (demand and districts) is read from the files the settings name
+(``YIZHAN_DEMAND``, ``YIZHAN_DISTRICTS`` …) on first use and kept in ``app.state``; for the
+bundled registry it defaults to a hexagon grid over the bundled Zhengzhou districts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from yizhan.errors import ConflictError, InvalidInputError
+from yizhan.geo.coverage import coverage
+from yizhan.geo.siting import site_mclp
+from yizhan.geo.study import DEFAULT_DISTRICTS, Study, StudySpec, load_study
+from yizhan.routes.deps import FastJSONResponse, RegistryDep, SettingsDep, body_error
+from yizhan.routes.params import AmenityParam, CategoryParam, KindParam, StatusParam
+from yizhan.settings import DEFAULT_REGISTRY, Settings
+from yizhan.stations.registry import Registry, StationFilter
+from yizhan.stations.vocab import Amenity, Category, Kind, Status
+
+router = APIRouter(tags=["planning"])
+_study_lock = threading.Lock()
+
+
+def study_spec(settings: Settings, registry: Registry) -> StudySpec | None:
+    """The study the settings describe, or ``None`` when there is no demand to analyse."""
+    districts = settings.districts
+    if districts is None and settings.demand is None:
+        if registry.path is not None and registry.path.resolve() == DEFAULT_REGISTRY.resolve():
+            districts = DEFAULT_DISTRICTS
+        else:
+            return None
+    return StudySpec(
+        demand=settings.demand,
+        weight=settings.demand_weight,
+        districts=districts,
+        district_field=settings.district_field,
+        crs=settings.demand_crs,
+        hex_size_m=settings.hex_size_m,
+    )
+
+
+def get_study(request: Request, settings: SettingsDep, registry: RegistryDep) -> Study:
+    """The study, loaded once (first use) and cached in ``app.state``."""
+    study: Study | None = getattr(request.app.state, "study", None)
+    if study is not None:
+        return study
+    spec = study_spec(settings, registry)
+    if spec is None:
+        raise ConflictError(
+            "no demand configured for this registry: set YIZHAN_DEMAND (points or polygons) "
+            "or YIZHAN_DISTRICTS (a hexagon grid over them)"
+        )
+    with _study_lock:
+        study = getattr(request.app.state, "study", None)
+        if study is None:
+            study = load_study(spec)
+            request.app.state.study = study
+    return study
+
+
+StudyDep = Annotated[Study, Depends(get_study)]
+
+RadiusParam = Annotated[
+    float,
+    Query(
+        gt=0,
+        le=100_000,
+        allow_inf_nan=False,
+        description="Coverage radius in metres (default 1000).",
+    ),
+]
+
+
+def station_filter(
+    amenity: AmenityParam = None,
+    kind: KindParam = None,
+    category: CategoryParam = None,
+    status: StatusParam = None,
+) -> StationFilter:
+    """Which stations count (default: operational ones), from query parameters."""
+    return StationFilter.make(
+        amenities=amenity, kinds=kind, categories=category, statuses=status or ("operational",)
+    )
+
+
+FilterDep = Annotated[StationFilter, Depends(station_filter)]
+
+
+@router.get("/coverage", summary="Share of demand within reach of a station, per district")
+async def get_coverage(
+    registry: RegistryDep, study: StudyDep, flt: FilterDep, radius_m: RadiusParam = 1000.0
+) -> FastJSONResponse:
+    """Weighted share of demand with a station within `radius_m` (same exact distances as
+    `/nearest`), per-district rows, and the distance-to-nearest distribution."""
+    result = await asyncio.to_thread(coverage, registry, study.demand, radius_m, flt)
+    out = result.to_dict()
+    out["demand"] = study.description
+    return FastJSONResponse(out)
+
+
+class SiteRequest(BaseModel):
+    """Where should `n_new` new stations go?"""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n_new: int = Field(ge=1, le=200, description="How many new stations.")
+    radius_m: float = Field(1000.0, gt=0, le=100_000, allow_inf_nan=False)
+    candidates: list[list[float]] | None = Field(
+        None,
+        description="Candidate sites as `[lon, lat]` (WGS-84); default: uncovered demand points.",
+    )
+    amenity: list[Amenity] | None = None
+    kind: list[Kind] | None = None
+    category: list[Category] | None = None
+    status: list[Status] | None = None
+    time_limit_s: float = Field(30.0, gt=0, le=300, allow_inf_nan=False)
+
+    @field_validator("candidates")
+    @classmethod
+    def _positions(cls, value: list[list[float]] | None) -> list[list[float]] | None:
+        from yizhan.stations.models import check_lon_lat
+
+        if value is not None:
+            if not value:
+                raise ValueError("Expected at least one candidate [lon, lat], got an empty list")
+            for i, pos in enumerate(value):
+                try:
+                    check_lon_lat(pos)
+                except ValueError as exc:
+                    raise ValueError(f"candidate {i}: {exc}") from None
+        return value
+
+
+@router.post("/analysis/site", summary="Suggest sites for new stations (maximal covering)")
+async def post_site(body: SiteRequest, registry: RegistryDep, study: StudyDep) -> FastJSONResponse:
+    """Exact maximal-covering answer (HiGHS) with existing stations kept, the greedy answer and
+    its gap, and each chosen site's marginal gain; `sites` is a GeoJSON FeatureCollection."""
+    try:
+        flt = StationFilter.make(
+            amenities=body.amenity,
+            kinds=body.kind,
+            categories=body.category,
+            statuses=body.status or ("operational",),
+        )
+    except InvalidInputError as exc:
+        raise body_error(exc) from None
+    mask = registry.mask(flt)
+    cand: Any = (None, None)
+    if body.candidates is not None:
+        arr = np.asarray([c[:2] for c in body.candidates], dtype=np.float64)
+        cand = (arr[:, 0], arr[:, 1])
+    result = await asyncio.to_thread(
+        site_mclp,
+        study.demand,
+        registry.lon[mask],
+        registry.lat[mask],
+        cand[0],
+        cand[1],
+        n_new=body.n_new,
+        radius_m=body.radius_m,
+        time_limit_s=body.time_limit_s,
+    )
+    out = result.to_dict()
+    out["sites"] = result.to_geojson()
+    out["demand"] = study.description
+    return FastJSONResponse(out)
