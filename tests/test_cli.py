@@ -228,3 +228,25 @@ def test_nearest_bad_time_arguments(
         assert main([*base, *args]) == code
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err
+
+
+def test_serve_starts_the_app_with_the_options(
+    registry_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`yizhan serve` validates, then hands uvicorn an app whose start-up works."""
+    import uvicorn
+    from fastapi.testclient import TestClient
+
+    started: dict[str, Any] = {}
+
+    def fake_run(app: Any, host: str, port: int, **kw: Any) -> None:
+        started.update(host=host, port=port)
+        with TestClient(app) as client:  # runs the lifespan, as uvicorn would
+            started["health"] = client.get("/health").json()
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setenv("YIZHAN_STATE_DIR", str(tmp_path))
+    assert main(["serve", "--registry", str(registry_file), "--host", "0.0.0.0", "--port", "8123"]) == 0
+    assert started["host"] == "0.0.0.0"
+    assert started["port"] == 8123
+    assert started["health"]["stations"] == 10

@@ -281,7 +281,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         updates["host"] = args.host
     if args.port:
         updates["port"] = args.port
-    settings = settings.model_copy(update=updates)
+    # Validate the overrides like the environment (model_copy would not: a str path stays str).
+    settings = type(settings).model_validate({**settings.model_dump(), **updates})
     tz, country = settings.timezone, settings.holiday_country
     report, doc = check_file(settings.registry, timezone=tz, holiday_country=country)
     for p in report.errors + report.warnings:

@@ -218,7 +218,13 @@ def from_document(
     buses = [f for f in feats if is_bus(f)]
     if buses:
         feats = [f for f in feats if not is_bus(f)]
-    return Registry(features=feats, meta=meta, path=path, warnings=report.warnings, buses=buses)
+    return Registry(
+        features=feats,
+        meta=meta,
+        path=Path(path) if path is not None else None,
+        warnings=report.warnings,
+        buses=buses,
+    )
 
 
 def read_document(path: Path) -> Any:
