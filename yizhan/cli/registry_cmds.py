@@ -9,8 +9,9 @@ import sys
 from datetime import datetime
 from typing import Any
 
+from yizhan.errors import RegistryInvalidError
 from yizhan.geo.crs import CRS_NAMES, parse_crs, point_to_wgs84
-from yizhan.stations.registry import StationFilter, check_file, from_document, load_registry
+from yizhan.stations.registry import StationFilter, check_file, load_registry
 from yizhan.stations.vocab import Amenity, Category, Kind, Status
 
 
@@ -283,14 +284,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         updates["port"] = args.port
     # Validate the overrides like the environment (model_copy would not: a str path stays str).
     settings = type(settings).model_validate({**settings.model_dump(), **updates})
-    tz, country = settings.timezone, settings.holiday_country
-    report, doc = check_file(settings.registry, timezone=tz, holiday_country=country)
-    for p in report.errors + report.warnings:
-        print(p.format(), file=sys.stderr)
-    if not report.ok:
-        print(f"{settings.registry}: {report.summary()}; not serving", file=sys.stderr)
+    try:
+        registry = load_registry(
+            settings.registry, timezone=settings.timezone, holiday_country=settings.holiday_country
+        )
+    except RegistryInvalidError as exc:
+        for p in exc.report.errors + exc.report.warnings:
+            print(p.format(), file=sys.stderr)
+        print(f"{settings.registry}: {exc.report.summary()}; not serving", file=sys.stderr)
         return 1
-    registry = from_document(doc, path=settings.registry, timezone=tz, holiday_country=country)
+    for w in registry.warnings:
+        print(w.format(), file=sys.stderr)
     buses = f" and {len(registry.buses)} cooling buses" if registry.buses else ""
     print(
         f"yizhan: serving {len(registry)} stations{buses} from {settings.registry} "

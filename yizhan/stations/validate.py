@@ -263,14 +263,16 @@ def _bus_problems(
 def _spatial_warnings(features: list[Any], good: list[int], report: ValidationReport) -> None:
     coords = np.array([features[i]["geometry"]["coordinates"][:2] for i in good], dtype=np.float64)
     lon, lat = coords[:, 0], coords[:, 1]
-    names = [normalize_name(str(features[i]["properties"]["name"])) for i in good]
+
+    def name(j: int) -> str:  # normalised only for stations that have a neighbour within 10 m
+        return normalize_name(str(features[good[j]]["properties"]["name"]))
 
     # Likely duplicates: same normalised name within 10 m.
     if len(good) > 1:
         tree = cKDTree(unit_vectors(lon, lat))
         pairs = tree.query_pairs(r=m_to_chord(DUPLICATE_DISTANCE_M) + 1e-12, output_type="ndarray")
-        for a, b in pairs:
-            if names[a] and names[a] == names[b]:
+        for a, b in pairs.tolist():
+            if name(a) and name(a) == name(b):
                 d = float(haversine_m(lon[a], lat[a], lon[b], lat[b]))
                 if d <= DUPLICATE_DISTANCE_M:
                     ia, ib = good[min(a, b)], good[max(a, b)]
