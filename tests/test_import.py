@@ -25,6 +25,7 @@ from yizhan.geo.distance import haversine_m
 from yizhan.stations.importer import (
     AMENITY_WORDS,
     GuessedWhen,
+    HoursSpec,
     ImportResult,
     ImportSpec,
     Rule,
@@ -51,6 +52,7 @@ def bundled_stations() -> dict[str, Any]:
     doc = json.loads(BUNDLED.read_text(encoding="utf-8"))
     doc["features"] = [f for f in doc["features"] if f["properties"]["kind"] == "station"]
     return doc
+
 
 Main = Callable[[Sequence[str]], int]
 
@@ -675,7 +677,9 @@ def test_cli_zhengzhou(cli: Main, tmp_path: Path, capsys: pytest.CaptureFixture[
     # The bundled file is exactly this command with the sample buses appended.
     both = tmp_path / "both.geojson"
     assert cli([*args[:-1], str(both), "--append", str(SAMPLE_BUSES), "-q"]) == 0
-    assert json.loads(both.read_text(encoding="utf-8")) == json.loads(BUNDLED.read_text(encoding="utf-8"))
+    assert json.loads(both.read_text(encoding="utf-8")) == json.loads(
+        BUNDLED.read_text(encoding="utf-8")
+    )
     rep = json.loads(report.read_text(encoding="utf-8"))
     assert rep["accepted"] == 82 and rep["rejected"] == []
     assert rep["counts"]["notes"] == {"masked_phone": 7, "unconverted_hours": 2}
@@ -809,3 +813,289 @@ def test_cp949_korean_csv_is_recognised(tmp_path: Path) -> None:
     assert result.columns_used["lat"] == "위도(EPSG4326)"
     assert len(result.features) == 24
     assert any("read it as CP949" in n.message for n in result.notes)
+
+
+# --- Hours from several columns ([hours], --hours-format) -----------------------------------
+
+MOIS_CSV = DATA / "mois_heat_shelters_sample_2025.csv"
+_DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def test_cli_mois_weekday_weekend_hours(
+    cli: Main, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real Korea MOIS heat-shelter sample: weekday/weekend HHMM with 2400."""
+    out = tmp_path / "mois.geojson"
+    argv = ["import", str(MOIS_CSV), "--header-row", "2", "--hours-format", "weekday_weekend"]
+    assert cli([*argv, "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "yizhan import: opening_hours (weekday_weekend) built from: '평일운영시작시간', "
+        "'평일운영종료시간', '주말휴일운영시작시간', '주말휴일운영종료시간', "
+        "'점검사항주말휴일개방여부', '점검사항야간개방여부'"
+    ) in err
+    assert "'평일운영시작시간'" not in err.split("not imported:")[1].splitlines()[0]
+    assert (
+        "yizhan import: 100 rows read, 100 accepted, 0 rejected; 27 notes (hours_interpreted 27)"
+        in err
+    )
+    assert (
+        "note: row 5: opening_hours: hours_interpreted: weekend/holiday: open flag N but times "
+        "1300-1700 given: the times are used"
+    ) in err
+    assert (
+        "note: row 17: opening_hours: hours_interpreted: weekend/holiday: open flag Y but no "
+        "times: hours unknown"
+    ) in err
+    assert (
+        "note: row 21: opening_hours: hours_interpreted: night opening flag Y: not expressed "
+        "(the source gives no night times)"
+    ) in err
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert validate_document(doc).ok
+    props = {f["properties"]["name"]: f["properties"] for f in doc["features"]}
+    # row 3: 0900-1800 on weekdays and at weekends, flags blank
+    assert props["은행아파트"]["opening_hours"] == "Mo-Fr 09:00-18:00; Sa,Su,PH 09:00-18:00"
+    assert props["은행아파트"]["opening_hours_text"] == (
+        "weekday 0900-1800; weekend/holiday 0900-1800"
+    )
+    # row 7: weekend times blank and weekend flag N -> closed at weekends
+    assert props["내기마을노인시설"]["opening_hours"] == "Mo-Fr 09:00-21:00; Sa,Su,PH off"
+    assert props["내기마을노인시설"]["opening_hours_text"] == (
+        "weekday 0900-2100; weekend/holiday blank; weekend/holiday open N; night open N"
+    )
+    # row 8: 1800-2400 (2400 = midnight)
+    assert props["월라마을야외쉼터"]["opening_hours"] == "Mo-Fr 18:00-24:00; Sa,Su,PH off"
+    hours = Counter(p.get("opening_hours") for p in props.values())
+    assert hours["Mo-Fr 09:00-18:00; Sa,Su,PH off"] == 40
+    assert hours["Mo-Fr 10:00-18:00; Sa,Su,PH unknown"] == 19  # blank flag: not assumed closed
+    assert hours["Mo-Fr 00:00-24:00; Sa,Su,PH unknown"] == 1  # 0000-2400
+    assert None not in hours
+
+
+def test_mois_english_column_names_are_the_defaults() -> None:
+    """Line 1 names the columns in English (line 2, the Korean labels, is then a bad row)."""
+    spec = ImportSpec(
+        mapping={"name": "RSTR_NM", "lon": "LO", "lat": "LA"},
+        hours=HoursSpec("weekday_weekend"),
+    )
+    result = run_import(MOIS_CSV, spec)
+    assert result.hours_columns == [
+        "WKDAY_OPER_BEGIN_TIME",
+        "WKDAY_OPER_END_TIME",
+        "WKEND_HDAY_OPER_BEGIN_TIME",
+        "WKEND_HDAY_OPER_END_TIME",
+        "CHCK_MATTER_WKEND_HDAY_OPN_AT",
+        "CHCK_MATTER_NIGHT_OPN_AT",
+    ]
+    assert rejected_rows(result) == {2: ("non_numeric_coordinate", "lon,lat")}
+    assert len(result.features) == 100
+    assert by_name(result)["월라마을야외쉼터"]["properties"]["opening_hours"] == (
+        "Mo-Fr 18:00-24:00; Sa,Su,PH off"
+    )
+    assert result.report()["hours_format"] == "weekday_weekend"
+
+
+def day_row(name: str, lon: float, *pairs: tuple[str, str]) -> list[Any]:
+    return [name, lon, 31.2, *(c for pair in pairs for c in pair)]
+
+
+DAY_HEADER = ["name", "lon", "lat", *(f"{d}_{w}" for d in _DAY_NAMES for w in ("open", "close"))]
+WK = ("0900", "1700")
+
+
+@pytest.fixture
+def day_csv(tmp_path: Path) -> Path:
+    return write_csv(
+        tmp_path / "days.csv",
+        [
+            DAY_HEADER,
+            day_row("甲", 121.40, *[WK] * 5, ("CLOSED", "CLOSED"), ("", "")),
+            day_row("乙", 121.41, *[("CALL", "CALL")] * 7),
+            day_row("丙", 121.42, *[("CLOSED", "CLOSED")] * 7),
+            day_row("丁", 121.43, *[("", "")] * 7),
+            day_row("戊", 121.44, ("9am", "5pm"), *[WK] * 6),
+            day_row("己", 121.45, *[WK] * 4, ("1800", "2400"), ("CALL", "CALL"), ("", "")),
+        ],
+    )
+
+
+def test_cli_day_columns(
+    cli: Main, tmp_path: Path, day_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.geojson"
+    assert cli(["import", str(day_csv), "--hours-format", "day_columns", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    built = ", ".join(f"'{d}_{w}'" for d in _DAY_NAMES for w in ("open", "close"))
+    assert f"yizhan import: opening_hours (day_columns) built from: {built}" in err
+    assert "not imported" not in err
+    notes = [line for line in err.splitlines() if line.startswith("note: ")]
+    assert notes == [
+        "note: row 2: opening_hours: hours_interpreted: Su: blank read as unknown",
+        "note: row 3: opening_hours: hours_interpreted: Mo-Su: CALL read as unknown",
+        "note: row 5: opening_hours: hours_interpreted: every day is blank: hours unknown",
+        "note: row 6: opening_hours: unconverted_hours: Mo '9am'-'5pm': not two clock times, "
+        "CLOSED, CALL or ALL_DAY; hours unknown, kept in opening_hours_text only",
+        "note: row 6: opening_hours: hours_interpreted: Mo: 9am read as unknown",
+        "note: row 7: opening_hours: hours_interpreted: Sa,Su: CALL, blank read as unknown",
+    ]
+    assert (
+        "yizhan import: 6 rows read, 6 accepted, 0 rejected; "
+        "6 notes (hours_interpreted 5, unconverted_hours 1)"
+    ) in err
+    props = {
+        f["properties"]["name"]: f["properties"]
+        for f in json.loads(out.read_text(encoding="utf-8"))["features"]
+    }
+    got = {n: (p.get("opening_hours"), p.get("opening_hours_text")) for n, p in props.items()}
+    week = "; ".join(f"{d} 0900-1700" for d in _DAY_NAMES[:5])
+    assert got == {
+        "甲": ("Mo-Fr 09:00-17:00; Sa off; Su unknown", f"{week}; sat CLOSED; sun blank"),
+        "乙": (None, "; ".join(f"{d} CALL" for d in _DAY_NAMES)),
+        "丙": ("off", "; ".join(f"{d} CLOSED" for d in _DAY_NAMES)),
+        "丁": (None, None),
+        "戊": (None, "mon 9am-5pm; " + "; ".join(f"{d} 0900-1700" for d in _DAY_NAMES[1:])),
+        "己": (
+            "Mo-Th 09:00-17:00; Fr 18:00-24:00; Sa,Su unknown",
+            "; ".join(f"{d} 0900-1700" for d in _DAY_NAMES[:4])
+            + "; fri 1800-2400; sat CALL; sun blank",
+        ),
+    }
+
+
+def test_day_columns_mapping_file_patterns_days_and_blank(tmp_path: Path) -> None:
+    """Toronto-style ``monOpen``/``monClose`` named by a pattern; blank read as closed."""
+    header = ["name", "lon", "lat", *(f"{d}{w}" for d in _DAY_NAMES for w in ("Open", "Close"))]
+    path = write_csv(
+        tmp_path / "t.csv",
+        [header, day_row("A", -79.4, *[WK] * 5, ("", ""), ("", ""))],
+    )
+    mapping = tmp_path / "m.toml"
+    mapping.write_text(
+        '[hours]\nformat = "day_columns"\nopen = "{day}Open"\nclose = "{day}Close"\n'
+        'days = "mon,tue,wed,thu,fri,sat,sun"\nblank = "closed"\n',
+        encoding="utf-8",
+    )
+    result = run_import(path, load_spec(mapping))
+    assert result.features[0]["properties"]["opening_hours"] == "Mo-Fr 09:00-17:00; Sa,Su off"
+    assert result.notes == []
+    # The same with options; --hours-days renames the days put into {day}.
+    renamed = write_csv(
+        tmp_path / "r.csv",
+        [
+            ["name", "lon", "lat", *(f"{d}_{w}" for d in "1234567" for w in ("a", "b"))],
+            day_row("A", -79.4, *[WK] * 7),
+        ],
+    )
+    out = tmp_path / "r.geojson"
+    argv = ["import", str(renamed), "-o", str(out), "--hours-format", "day_columns"]
+    argv += ["--hours-open", "{day}_a", "--hours-close", "{day}_b", "--hours-days", "1,2,3,4,5,6,7"]
+    assert main(argv) == 0
+    feature = json.loads(out.read_text(encoding="utf-8"))["features"][0]
+    assert feature["properties"]["opening_hours"] == "Mo-Su 09:00-17:00"
+
+
+def test_hours_columns_turn_off_the_single_hours_column(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "h.csv",
+        [[*DAY_HEADER, "hours"], [*day_row("A", 121.4, *[WK] * 7), "周一至周五 08:00-17:00"]],
+    )
+    assert import_file(path).columns_used["opening_hours"] == "hours"
+    result = run_import(path, ImportSpec(hours=HoursSpec("day_columns")))
+    assert "opening_hours" not in result.columns_used
+    assert result.features[0]["properties"]["opening_hours"] == "Mo-Su 09:00-17:00"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["{days}", "--hours-format", "day_columns", "--map", "opening_hours=mon_open"],
+            "hours: [hours] / --hours-format builds opening_hours, but opening_hours is also "
+            "mapped to the column 'mon_open' (map opening_hours)",
+        ),
+        (
+            ["{days}", "--hours-format", "day_columns", "--set", "opening_hours=24/7"],
+            "builds opening_hours; it cannot also be set",
+        ),
+        (
+            ["{mois}", "--header-row", "2", "--hours-format", "day_columns"],
+            "hours.open/close: no column 'mon_open', 'mon_close'",
+        ),
+        (
+            ["{days}", "--hours-format", "day_columns", "--hours-open", "{day}Open"],
+            "no column 'monOpen', 'tueOpen', 'wedOpen', 'thuOpen', 'friOpen', 'satOpen', "
+            "'sunOpen' in the source (patterns '{day}Open'/'{day}_close', days "
+            "mon,tue,wed,thu,fri,sat,sun); columns: 'name', 'lon', 'lat', 'mon_open'",
+        ),
+        (
+            ["{days}", "--hours-format", "weekday_weekend"],
+            "hours.weekday_begin: no column given and none of 'WKDAY_OPER_BEGIN_TIME', "
+            "'평일운영시작시간' in the source; name it with --hours-column "
+            "weekday_begin=COLUMN; columns: 'name', 'lon', 'lat'",
+        ),
+        (
+            [
+                *("{mois}", "--header-row", "2", "--hours-format", "weekday_weekend"),
+                *("--hours-column", "weekday_end=종료"),
+            ],
+            "hours.weekday_end: no column '종료' in the source; columns: '쉼터시설번호'",
+        ),
+        (["{days}", "--hours-open", "{day}Open"], "--hours-open: needs --hours-format"),
+        (
+            ["{days}", "--hours-format", "day_columns", "--hours-days", "mon,tue"],
+            "hours.days: Expected 7 different day names",
+        ),
+        (
+            ["{days}", "--hours-format", "day_columns", "--hours-open", "open"],
+            "hours.open: Expected a pattern with {day}",
+        ),
+        (
+            ["{days}", "--hours-format", "weekday_weekend", "--hours-blank", "closed"],
+            "hours.blank: only for format day_columns",
+        ),
+        (
+            ["{days}", "--hours-format", "weekday_weekend", "--hours-column", "begin=x"],
+            "hours.columns: Expected one of weekday_begin",
+        ),
+    ],
+)
+def test_cli_hours_refusals(
+    cli: Main,
+    tmp_path: Path,
+    day_csv: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
+) -> None:
+    out = tmp_path / "out.geojson"
+    names = {"{days}": str(day_csv), "{mois}": str(MOIS_CSV)}
+    code = cli(["import", *(names.get(a, a) for a in argv), "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert message in err
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
+def test_hours_mapping_file_refusals(tmp_path: Path, day_csv: Path) -> None:
+    bad = tmp_path / "m.toml"
+    bad.write_text(
+        '[map]\nopening_hours = "mon_open"\n\n[hours]\nformat = "day_columns"\n', encoding="utf-8"
+    )
+    with pytest.raises(InvalidInputError, match=r"also mapped to the column 'mon_open'"):
+        load_spec(bad)
+    bad.write_text('[hours]\nformat = "per_day"\n', encoding="utf-8")
+    with pytest.raises(InvalidInputError, match=r"hours\.format: Expected one of day_columns"):
+        load_spec(bad)
+    bad.write_text('[hours]\nopen = "{day}Open"\n', encoding="utf-8")
+    with pytest.raises(InvalidInputError, match=r"hours\.format is required"):
+        load_spec(bad)
+    bad.write_text('[hours]\nformat = "day_columns"\ncolour = "red"\n', encoding="utf-8")
+    with pytest.raises(InvalidInputError, match="hours: unknown key 'colour'"):
+        load_spec(bad)
+    bad.write_text(
+        '[hours]\nformat = "weekday_weekend"\nweekday_begin = "nope"\n', encoding="utf-8"
+    )
+    with pytest.raises(InvalidInputError, match=r"hours.weekday_begin: no column 'nope'.*'name'"):
+        run_import(day_csv, load_spec(bad))

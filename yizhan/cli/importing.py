@@ -19,7 +19,10 @@ from typing import Any, TextIO
 from yizhan.errors import InvalidInputError, YizhanError
 from yizhan.geo.crs import CRS_NAMES, parse_crs
 from yizhan.stations.importer import (
+    HOURS_FORMATS,
+    WEEKDAY_WEEKEND_COLUMNS,
     GuessedWhen,
+    HoursSpec,
     ImportResult,
     ImportSpec,
     Rule,
@@ -39,6 +42,10 @@ examples:
       --set category=union_station --set source="my list (2024)"
   yizhan import shelters.xlsx --sheet 2 --map name=시설명 -o registry.geojson --report rejected.csv
   yizhan import list.csv --mapping data/zhengzhou-import.toml -o data/zhengzhou.geojson
+  yizhan import tests/data/import/mois_heat_shelters_sample_2025.csv --header-row 2 \
+      --hours-format weekday_weekend --dry-run
+  yizhan import toronto.csv --hours-format day_columns \
+      --hours-open '{day}Open' --hours-close '{day}Close' -o registry.geojson
 
 FIELD is one of id, lon, lat, name, kind, name_en, category, operator, network,
 address, district, phone, amenities, opening_hours, opening_hours_text, status, capacity,
@@ -125,6 +132,43 @@ def add_parsers(sub: Any) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="top-level member of the registry, e.g. name=..., license=MIT",
+    )
+    p.add_argument(
+        "--hours-format",
+        choices=HOURS_FORMATS,
+        help="build opening_hours from several columns: day_columns (an open and a close "
+        "column per day) or weekday_weekend (weekday and weekend/holiday begin/end HHMM, "
+        "e.g. Korea MOIS)",
+    )
+    p.add_argument(
+        "--hours-open",
+        metavar="PATTERN",
+        help="day_columns: opening time columns, {day} = each day name (default {day}_open)",
+    )
+    p.add_argument(
+        "--hours-close",
+        metavar="PATTERN",
+        help="day_columns: closing time columns (default {day}_close)",
+    )
+    p.add_argument(
+        "--hours-days",
+        metavar="NAMES",
+        help="day_columns: the 7 names put into {day}, Monday first "
+        "(default mon,tue,wed,thu,fri,sat,sun)",
+    )
+    p.add_argument(
+        "--hours-blank",
+        choices=("unknown", "closed"),
+        help="day_columns: what a day with both cells blank means (default unknown)",
+    )
+    p.add_argument(
+        "--hours-column",
+        action="append",
+        default=[],
+        metavar="ROLE=COLUMN",
+        help="weekday_weekend: the column of ROLE, one of "
+        + ", ".join(WEEKDAY_WEEKEND_COLUMNS)
+        + " (default: the MOIS names or their Korean labels)",
     )
     p.add_argument("--sheet", metavar="SHEET", help="XLSX sheet name or number (default: first)")
     p.add_argument("--encoding", metavar="ENC", help="CSV encoding (default: UTF-8, else GB18030)")
@@ -236,8 +280,41 @@ def spec_from_args(args: argparse.Namespace) -> ImportSpec:
         spec.delimiter = "\t"
     if args.keep_outliers:
         spec.reject_outliers = False
+    _apply_hours_options(spec, args)
     spec.check()
     return spec
+
+
+def _apply_hours_options(spec: ImportSpec, args: argparse.Namespace) -> None:
+    """Put the ``--hours-*`` options over the mapping file's ``[hours]``."""
+    given = {
+        "--hours-open": args.hours_open,
+        "--hours-close": args.hours_close,
+        "--hours-days": args.hours_days,
+        "--hours-blank": args.hours_blank,
+        "--hours-column": args.hours_column or None,
+    }
+    if args.hours_format is not None:
+        if spec.hours is None or spec.hours.format != args.hours_format:
+            spec.hours = HoursSpec(format=args.hours_format)
+    elif spec.hours is None:
+        used = [k for k, v in given.items() if v is not None]
+        if used:
+            raise InvalidInputError(used[0], "needs --hours-format (or [hours] in --mapping)")
+        return
+    hours = spec.hours
+    assert hours is not None
+    if args.hours_open is not None:
+        hours.open = args.hours_open
+    if args.hours_close is not None:
+        hours.close = args.hours_close
+    if args.hours_days is not None:
+        hours.days = tuple(args.hours_days.split(","))
+    if args.hours_blank is not None:
+        hours.blank = args.hours_blank
+    for item in args.hours_column:
+        role, column = _split(item, "=", "--hours-column", "ROLE=COLUMN")
+        hours.columns[role] = column.strip()
 
 
 class _Progress:
@@ -270,7 +347,10 @@ def _print_report(result: ImportResult, quiet: bool, err: TextIO) -> None:
     if result.provenance_columns:
         cols = ", ".join(map(repr, result.provenance_columns))
         print(f"yizhan import: provenance and rules read from: {cols}", file=err)
-    seen = {*result.columns_used.values(), *result.provenance_columns}
+    if result.hours_columns:
+        cols = ", ".join(map(repr, result.hours_columns))
+        print(f"yizhan import: opening_hours ({result.hours_format}) built from: {cols}", file=err)
+    seen = {*result.columns_used.values(), *result.provenance_columns, *result.hours_columns}
     ignored = [c for c in result.columns if c not in seen]
     if ignored:
         print(f"yizhan import: not imported: {', '.join(map(repr, ignored))}", file=err)
@@ -364,14 +444,18 @@ def _run(args: argparse.Namespace) -> int:
     for extra in args.append or ():
         added = read_document(Path(extra))
         if not isinstance(added, dict) or not isinstance(added.get("features"), list):
-            print(f"yizhan import: --append {extra}: Expected a GeoJSON FeatureCollection", file=err)
+            print(
+                f"yizhan import: --append {extra}: Expected a GeoJSON FeatureCollection", file=err
+            )
             return 1
         doc["features"] = [*doc["features"], *added["features"]]
     report = validate_document(doc)
     if not report.ok and args.append:
         for p in report.errors:
             print(p.format(), file=err)
-        print("yizhan import: the result with --append does not validate; nothing written", file=err)
+        print(
+            "yizhan import: the result with --append does not validate; nothing written", file=err
+        )
         return 1
     if not report.ok:  # pragma: no cover - the importer only returns valid features
         for p in report.errors:

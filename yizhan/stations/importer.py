@@ -28,7 +28,7 @@ import unicodedata
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Final, Literal, NamedTuple
@@ -41,6 +41,13 @@ from yizhan.errors import InvalidInputError
 from yizhan.geo.crs import CRS_NAMES, parse_crs, transform
 from yizhan.geo.distance import haversine_m
 from yizhan.stations.hours import hours_error
+from yizhan.stations.hours_sources import (
+    MOIS_COLUMNS,
+    DayColumns,
+    HoursResult,
+    hours_from_day_columns,
+    hours_from_weekday_weekend,
+)
 from yizhan.stations.models import KNOWN_PROPERTIES
 from yizhan.stations.validate import normalize_name, swapped_positions, validate_document
 from yizhan.stations.vocab import Amenity, Category, CoordOrigin, Kind, Status
@@ -48,9 +55,11 @@ from yizhan.stations.vocab import Amenity, Category, CoordOrigin, Kind, Status
 __all__ = [
     "AMENITY_WORDS",
     "FIELDS",
+    "HOURS_FORMATS",
     "NOTE_KINDS",
     "REASONS",
     "GuessedWhen",
+    "HoursSpec",
     "ImportResult",
     "ImportSpec",
     "Note",
@@ -99,6 +108,7 @@ REASONS: Final[dict[str, str]] = {
 NOTE_KINDS: Final[dict[str, str]] = {
     "unknown_amenity": "a word in the amenities column maps to no amenity; it was left out",
     "unconverted_hours": "the hours could not be converted to OSM syntax; kept in opening_hours_text",
+    "hours_interpreted": "how hours columns were read ([hours]): CALL or blank as unknown, a midnight crossing, ...",
     "masked_phone": "a phone number masked with '*' was dropped",
     "unknown_flag": "an amenity flag column holds neither yes nor no",
     "likely_duplicate": "same normalised name within 10 m of another accepted row",
@@ -394,6 +404,10 @@ class ImportResult:
         The coordinate system the source was read in.
     provenance_columns : list of str
         Columns read by ``guessed_when`` and ``rules`` (not imported as properties).
+    hours_columns : list of str
+        Columns read by ``[hours]`` to build ``opening_hours``.
+    hours_format : str or None
+        The ``[hours]`` format, ``None`` without ``[hours]``.
     """
 
     source: str
@@ -410,6 +424,8 @@ class ImportResult:
     n_rows: int = 0
     n_blank: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
+    hours_columns: list[str] = field(default_factory=list)
+    hours_format: str | None = None
 
     @property
     def row_unit(self) -> str:
@@ -477,6 +493,8 @@ class ImportResult:
             "columns_used": self.columns_used,
             "auto_detected": self.auto_detected,
             "provenance_columns": self.provenance_columns,
+            "hours_format": self.hours_format,
+            "hours_columns": self.hours_columns,
             "counts": {"rejected": self.rejected_counts(), "notes": self.note_counts()},
             "rejected": [r.as_dict() for r in self.rejected],
             "notes": [n.as_dict() for n in self.notes],
@@ -536,6 +554,232 @@ class Rule:
         return self.contains is not None and self.contains in value
 
 
+#: Shapes of hours spread over several columns (``[hours] format`` / ``--hours-format``).
+HOURS_FORMATS: Final = ("day_columns", "weekday_weekend")
+
+#: Day names put into ``{day}`` of the ``day_columns`` patterns unless ``days`` is given.
+DEFAULT_DAY_NAMES: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+#: Columns of the ``weekday_weekend`` format: role -> default columns, the first one the
+#: source has is used (the MOIS heat-shelter column names, then their Korean labels).
+WEEKDAY_WEEKEND_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
+    "weekday_begin": (MOIS_COLUMNS["weekday_begin"], "평일운영시작시간"),
+    "weekday_end": (MOIS_COLUMNS["weekday_end"], "평일운영종료시간"),
+    "weekend_begin": (MOIS_COLUMNS["weekend_begin"], "주말휴일운영시작시간"),
+    "weekend_end": (MOIS_COLUMNS["weekend_end"], "주말휴일운영종료시간"),
+    "weekend_open": (MOIS_COLUMNS["weekend_open"], "점검사항주말휴일개방여부"),
+    "night_open": (MOIS_COLUMNS["night_open"], "점검사항야간개방여부"),
+}
+#: Roles that may be absent from the source (the converter takes them as optional).
+_OPTIONAL_ROLES: Final = frozenset({"weekend_open", "night_open"})
+
+
+@dataclass
+class HoursSpec:
+    """How ``opening_hours`` is built from several columns (``[hours]``, ``--hours-*``).
+
+    Attributes
+    ----------
+    format : {"day_columns", "weekday_weekend"}
+        ``day_columns``: an open and a close column per weekday (``mon_open``,
+        ``mon_close``, ...); ``weekday_weekend``: weekday and weekend/holiday begin and
+        end times written ``HHMM`` (Korea's MOIS heat-shelter schema).
+    open, close : str
+        ``day_columns``: column name patterns in which ``{day}`` is replaced by each
+        of ``days`` (``"{day}Open"`` reads ``monOpen``).
+    days : tuple of str
+        ``day_columns``: the seven names put into ``{day}``, Monday first.
+    blank : {"unknown", "closed"}
+        ``day_columns``: what a day whose two cells are blank means.
+    columns : dict
+        ``weekday_weekend``: role (``weekday_begin``, ``weekday_end``,
+        ``weekend_begin``, ``weekend_end``, ``weekend_open``, ``night_open``) -> column;
+        a role not given uses the first of :data:`WEEKDAY_WEEKEND_COLUMNS` the source has.
+    """
+
+    format: str
+    open: str = "{day}_open"
+    close: str = "{day}_close"
+    days: tuple[str, ...] = DEFAULT_DAY_NAMES
+    blank: str = "unknown"
+    columns: dict[str, str] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Check the options that do not depend on the source.
+
+        Raises
+        ------
+        InvalidInputError
+            Naming the option (``hours.format``, ``hours.days``, ...) and what is wrong.
+        """
+        if self.format not in HOURS_FORMATS:
+            raise InvalidInputError(
+                "hours.format",
+                f"Expected one of {', '.join(HOURS_FORMATS)}, got {self.format!r}",
+            )
+        if self.blank not in ("unknown", "closed"):
+            raise InvalidInputError(
+                "hours.blank", f"Expected unknown or closed, got {self.blank!r}"
+            )
+        if self.format == "day_columns":
+            if self.columns:
+                raise InvalidInputError(
+                    "hours.columns",
+                    f"{', '.join(self.columns)}: only for format weekday_weekend; "
+                    "day_columns takes open, close, days and blank",
+                )
+            for key, pattern in (("open", self.open), ("close", self.close)):
+                if "{day}" not in pattern:
+                    raise InvalidInputError(
+                        f"hours.{key}", f"Expected a pattern with {{day}}, got {pattern!r}"
+                    )
+                try:
+                    pattern.format(day="mon")
+                except (IndexError, KeyError, ValueError):
+                    raise InvalidInputError(
+                        f"hours.{key}", f"Expected a pattern with only {{day}}, got {pattern!r}"
+                    ) from None
+            names = [d.strip() for d in self.days]
+            if len(names) != 7 or not all(names) or len(set(names)) != 7:
+                raise InvalidInputError(
+                    "hours.days",
+                    f"Expected 7 different day names, Monday first, got {list(self.days)!r}",
+                )
+            self.days = tuple(names)
+        else:
+            changed = [
+                k
+                for k, default in (
+                    ("open", "{day}_open"),
+                    ("close", "{day}_close"),
+                    ("days", DEFAULT_DAY_NAMES),
+                    ("blank", "unknown"),
+                )
+                if getattr(self, k) != default
+            ]
+            if changed:
+                raise InvalidInputError(
+                    f"hours.{changed[0]}",
+                    "only for format day_columns; weekday_weekend takes the columns "
+                    + ", ".join(WEEKDAY_WEEKEND_COLUMNS),
+                )
+            for role, column in self.columns.items():
+                if role not in WEEKDAY_WEEKEND_COLUMNS:
+                    raise InvalidInputError(
+                        "hours.columns",
+                        f"Expected one of {', '.join(WEEKDAY_WEEKEND_COLUMNS)}, got {role!r}",
+                    )
+                if not column.strip():
+                    raise InvalidInputError(f"hours.{role}", "empty column name")
+
+    def resolve(self, columns: Sequence[str]) -> _HoursReader:
+        """The reader of one source's rows.
+
+        Raises
+        ------
+        InvalidInputError
+            A column the options name (or, for weekday_weekend, a required role's
+            default) is not in the source; the message lists the source's columns.
+        """
+        have = f"columns: {', '.join(map(repr, columns))}"
+        if self.format == "day_columns":
+            spec = DayColumns.pattern(
+                self.open, self.close, self.days, "closed" if self.blank == "closed" else "unknown"
+            )
+            missing = [c for pair in spec.columns.values() for c in pair if c not in columns]
+            if missing:
+                raise InvalidInputError(
+                    "hours.open/close",
+                    f"no column {', '.join(map(repr, missing))} in the source "
+                    f"(patterns {self.open!r}/{self.close!r}, days {','.join(self.days)}); {have}",
+                )
+            return _HoursReader(self, spec, {})
+        chosen: dict[str, str] = {}
+        for role, defaults in WEEKDAY_WEEKEND_COLUMNS.items():
+            if role in self.columns:
+                col = self.columns[role]
+                if col not in columns:
+                    raise InvalidInputError(
+                        f"hours.{role}", f"no column {col!r} in the source; {have}"
+                    )
+                chosen[role] = col
+                continue
+            found = next((c for c in defaults if c in columns), None)
+            if found is not None:
+                chosen[role] = found
+            elif role not in _OPTIONAL_ROLES:
+                raise InvalidInputError(
+                    f"hours.{role}",
+                    f"no column given and none of {', '.join(map(repr, defaults))} in the "
+                    f"source; name it with --hours-column {role}=COLUMN; {have}",
+                )
+        return _HoursReader(self, None, chosen)
+
+
+_WW_LABELS: Final = {
+    "weekday": ("weekday_begin", "weekday_end"),
+    "weekend/holiday": ("weekend_begin", "weekend_end"),
+}
+
+
+@dataclass
+class _HoursReader:
+    """:class:`HoursSpec` bound to the columns of one source."""
+
+    spec: HoursSpec
+    days: DayColumns | None
+    roles: dict[str, str]
+
+    @property
+    def columns(self) -> list[str]:
+        if self.days is not None:
+            return [c for pair in self.days.columns.values() for c in pair]
+        return list(self.roles.values())
+
+    def convert(self, values: Mapping[str, Any]) -> tuple[HoursResult, str | None]:
+        """The converted hours of a row and its cells as one readable text (``None``: all blank)."""
+
+        def cell(col: str | None) -> str:
+            return "" if col is None else (_scalar_text(values.get(col)) or "")
+
+        if self.days is not None:
+            parts = []
+            for name, (o_col, c_col) in zip(
+                self.spec.days, self.days.columns.values(), strict=True
+            ):
+                o, c = cell(o_col), cell(c_col)
+                if not o and not c:
+                    parts.append(f"{name} blank")
+                elif o.casefold() == c.casefold():
+                    parts.append(f"{name} {o}")
+                else:
+                    parts.append(f"{name} {o or 'blank'}-{c or 'blank'}")
+            texts = {cell(c) for c in self.columns}
+            text = "; ".join(parts) if texts - {""} else None
+            row = {c: cell(c) for c in self.columns}
+            return hours_from_day_columns(row, self.days), text
+        got = {role: cell(self.roles.get(role)) for role in WEEKDAY_WEEKEND_COLUMNS}
+        parts = []
+        for label, (b, e) in _WW_LABELS.items():
+            if got[b] or got[e]:
+                parts.append(f"{label} {got[b] or 'blank'}-{got[e] or 'blank'}")
+            else:
+                parts.append(f"{label} blank")
+        if got["weekend_open"]:
+            parts.append(f"weekend/holiday open {got['weekend_open']}")
+        if got["night_open"]:
+            parts.append(f"night open {got['night_open']}")
+        result = hours_from_weekday_weekend(
+            got["weekday_begin"],
+            got["weekday_end"],
+            got["weekend_begin"],
+            got["weekend_end"],
+            got["weekend_open"],
+            got["night_open"],
+        )
+        return result, ("; ".join(parts) if any(got.values()) else None)
+
+
 @dataclass
 class ImportSpec:
     """Everything that says how to read one source (see ``docs/import.md``).
@@ -569,6 +813,8 @@ class ImportSpec:
         delimiter; the row holding the column names).
     reject_outliers : bool
         Reject rows more than 1,000 km from the median position (``far_outlier``).
+    hours : HoursSpec or None
+        Build ``opening_hours`` from several columns (``[hours]``) instead of one.
     """
 
     mapping: dict[str, str | None] = field(default_factory=dict)
@@ -586,6 +832,7 @@ class ImportSpec:
     delimiter: str | None = None
     header_row: int = 1
     reject_outliers: bool = True
+    hours: HoursSpec | None = None
 
     def check(self) -> None:
         """Check names and values that do not depend on the source.
@@ -643,6 +890,27 @@ class ImportSpec:
             )
         if self.delimiter is not None and len(self.delimiter) != 1:
             raise InvalidInputError("delimiter", f"Expected one character, got {self.delimiter!r}")
+        if self.hours is not None:
+            self.hours.check()
+            self._check_hours_conflicts()
+
+    def _check_hours_conflicts(self) -> None:
+        """``[hours]`` builds opening_hours and opening_hours_text: nothing else may."""
+        for fld in ("opening_hours", "opening_hours_text"):
+            if self.mapping.get(fld):
+                raise InvalidInputError(
+                    "hours",
+                    f"[hours] / --hours-format builds {fld}, but {fld} is also mapped to the "
+                    f"column {self.mapping[fld]!r} (map {fld}); use one or the other",
+                )
+            if fld in self.defaults:
+                raise InvalidInputError(
+                    "hours", f"[hours] / --hours-format builds {fld}; it cannot also be set"
+                )
+            if any(fld in r.assign for r in self.rules):
+                raise InvalidInputError(
+                    "hours", f"[hours] / --hours-format builds {fld}; a rule cannot set it"
+                )
 
 
 def _check_field_name(name: str, option: str) -> None:
@@ -690,7 +958,12 @@ _SPEC_KEYS: Final = frozenset(
         "delimiter",
         "header_row",
         "reject_outliers",
+        "hours",
     }
+)
+
+_HOURS_KEYS: Final = frozenset(
+    {"format", "open", "close", "days", "blank", *WEEKDAY_WEEKEND_COLUMNS}
 )
 
 
@@ -703,7 +976,8 @@ def load_spec(path: str | Path) -> ImportSpec:
         The ``.toml`` file. Top-level keys: ``crs``, ``id_prefix``, ``guessed``,
         ``sheet``, ``encoding``, ``delimiter``, ``header_row``, ``reject_outliers``;
         tables ``[map]``, ``[set]``, ``[amenity_words]``, ``[recode.FIELD]``,
-        ``[meta]``; arrays of tables ``[[guessed_when]]`` (``field``, ``column``,
+        ``[meta]``, ``[hours]`` (``format``; ``open``, ``close``, ``days``, ``blank``
+        or the weekday_weekend column roles); arrays of tables ``[[guessed_when]]`` (``field``, ``column``,
         ``value`` or ``values``) and ``[[rules]]`` (``column``, ``contains`` or
         ``equals``, ``set``).
 
@@ -789,6 +1063,8 @@ def load_spec(path: str | Path) -> ImportSpec:
         if not isinstance(data["reject_outliers"], bool):
             raise InvalidInputError(where, "reject_outliers must be true or false")
         spec.reject_outliers = data["reject_outliers"]
+    if "hours" in data:
+        spec.hours = _hours_from_toml(table("hours"), where)
     gw = data.get("guessed_when", [])
     if not isinstance(gw, list):
         raise InvalidInputError(where, "guessed_when must be an array of tables [[guessed_when]]")
@@ -831,6 +1107,37 @@ def load_spec(path: str | Path) -> ImportSpec:
     except InvalidInputError as exc:
         raise InvalidInputError(where, str(exc)) from None
     return spec
+
+
+def _hours_from_toml(data: Mapping[str, Any], where: str) -> HoursSpec:
+    unknown = sorted(set(data) - _HOURS_KEYS)
+    if unknown:
+        raise InvalidInputError(
+            where,
+            f"hours: unknown key {unknown[0]!r}; expected one of {', '.join(sorted(_HOURS_KEYS))}",
+        )
+    for k, v in data.items():
+        if k != "days" and not isinstance(v, str):
+            raise InvalidInputError(where, f"hours.{k} must be a string, got {v!r}")
+    if "format" not in data:
+        raise InvalidInputError(
+            where, f"hours.format is required: one of {', '.join(HOURS_FORMATS)}"
+        )
+    hours = HoursSpec(format=data["format"])
+    for k in ("open", "close", "blank"):
+        if k in data:
+            setattr(hours, k, data[k])
+    if "days" in data:
+        days = data["days"]
+        if isinstance(days, str):
+            days = days.split(",")
+        if not isinstance(days, list) or not all(isinstance(d, str) for d in days):
+            raise InvalidInputError(
+                where, f'hours.days must be a list of 7 names or "mon,tue,...", got {days!r}'
+            )
+        hours.days = tuple(days)
+    hours.columns = {k: v for k, v in data.items() if k in WEEKDAY_WEEKEND_COLUMNS}
+    return hours
 
 
 # ---------------------------------------------------------------------------------------
@@ -1768,7 +2075,13 @@ def run_import(
     spec.check()
     p = Path(path)
     table = _read_table(p, spec)
-    columns_used, auto, col_notes = _resolve_columns(table, spec)
+    hours = spec.hours.resolve(table.columns) if spec.hours is not None else None
+    col_spec = spec
+    if hours is not None:  # the [hours] columns build opening_hours: detect no other column
+        col_spec = replace(
+            spec, mapping={"opening_hours": None, "opening_hours_text": None, **spec.mapping}
+        )
+    columns_used, auto, col_notes = _resolve_columns(table, col_spec)
     notes: list[Note] = [*table.notes, *col_notes]
     for g in spec.guessed_when:
         if g.column not in table.columns:
@@ -1784,7 +2097,7 @@ def run_import(
 
     _drop_unfit_auto_columns(table, spec, columns_used, auto, notes)
     crs = _decide_crs(table, spec, columns_used, notes)
-    importer = _RowImporter(spec, columns_used, table.format)
+    importer = _RowImporter(spec, columns_used, table.format, hours)
     rejected: list[Rejected] = []
     candidates: list[_Candidate] = []
     total = len(table.rows)
@@ -1823,6 +2136,8 @@ def run_import(
         provenance_columns=list(
             dict.fromkeys([*(g.column for g in spec.guessed_when), *(r.column for r in spec.rules)])
         ),
+        hours_columns=[] if hours is None else hours.columns,
+        hours_format=None if hours is None else hours.spec.format,
     )
 
 
@@ -1925,8 +2240,15 @@ def _decide_crs(table: _Table, spec: ImportSpec, used: Mapping[str, str], notes:
 class _RowImporter:
     """Turns one source row into a candidate feature or a rejection."""
 
-    def __init__(self, spec: ImportSpec, used: Mapping[str, str], fmt: str) -> None:
+    def __init__(
+        self,
+        spec: ImportSpec,
+        used: Mapping[str, str],
+        fmt: str,
+        hours: _HoursReader | None = None,
+    ) -> None:
         self.spec = spec
+        self.hours = hours
         self.used = used
         self.fmt = fmt
         self.id_counts: Counter[str] = Counter()
@@ -1944,6 +2266,27 @@ class _RowImporter:
     def cell(self, row: _Row, fld: str) -> Any:
         col = self.used.get(fld)
         return None if col is None else row.values.get(col)
+
+    def hours_props(self, row: _Row, props: dict[str, Any], notes: list[Note]) -> None:
+        """``opening_hours`` and ``opening_hours_text`` from the ``[hours]`` columns."""
+        assert self.hours is not None
+        result, text = self.hours.convert(row.values)
+        if result.opening_hours is not None:
+            props["opening_hours"] = result.opening_hours
+        if text is not None:
+            props["opening_hours_text"] = text
+        for problem in result.problems:
+            notes.append(
+                Note(
+                    row.number,
+                    "opening_hours",
+                    "unconverted_hours",
+                    text,
+                    f"{problem}; hours unknown, kept in opening_hours_text only",
+                )
+            )
+        for note in result.notes:
+            notes.append(Note(row.number, "opening_hours", "hours_interpreted", text, note))
 
     def row(self, row: _Row, notes: list[Note]) -> _Candidate | Rejected:
         """The candidate feature of *row*, or its rejection; appends notes."""
@@ -1985,6 +2328,9 @@ class _RowImporter:
             return v
 
         fields = [f for f in KNOWN_PROPERTIES if f != "guessed"]
+        if self.hours is not None:
+            fields = [f for f in fields if f not in ("opening_hours", "opening_hours_text")]
+            self.hours_props(row, props, notes)
         for fld in fields:
             raw = raw_for(fld)
             if fld in spec.recode and not isinstance(raw, list | dict):
