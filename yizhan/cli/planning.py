@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from yizhan.cli.registry_cmds import add_filter_arguments, filter_from_args
+from yizhan.cli.registry_cmds import add_filter_arguments, filter_from_args, positive_int
 from yizhan.cli.steps import Steps
 from yizhan.errors import InvalidInputError
 from yizhan.geo.coverage import CoverageResult, coverage, gap_polygons, gaps_geojson
 from yizhan.geo.crs import CRS_NAMES
 from yizhan.geo.siting import site_mclp
-from yizhan.geo.study import DEFAULT_DISTRICTS, Study, StudySpec, load_study
+from yizhan.geo.study import Study, StudySpec, default_districts, load_study
 from yizhan.stations.registry import Registry, load_registry, write_json_atomic
 
 
@@ -33,16 +33,6 @@ def _positive(kind: str) -> Any:
         return value
 
     return parse
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"Expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"Expected a whole number >= 1, got {text!r}")
-    return value
 
 
 def _study_arguments(p: argparse.ArgumentParser) -> None:
@@ -111,7 +101,7 @@ def add_parsers(sub: Any) -> None:
         "answer and its gap reported. Existing stations are kept.",
     )
     _study_arguments(p)
-    p.add_argument("--new", type=_count, required=True, help="how many new stations")
+    p.add_argument("--new", type=positive_int, required=True, help="how many new stations")
     p.add_argument(
         "--candidates",
         type=Path,
@@ -156,11 +146,8 @@ def add_parsers(sub: Any) -> None:
 
 def _spec(args: argparse.Namespace, registry: Registry) -> StudySpec:
     districts = args.districts
-    if districts is None and args.demand is None and registry.path is not None:
-        from yizhan.settings import DEFAULT_REGISTRY
-
-        if registry.path.resolve() == DEFAULT_REGISTRY.resolve():
-            districts = DEFAULT_DISTRICTS
+    if districts is None and args.demand is None:
+        districts = default_districts(registry.path)
     if districts is None and args.demand is None:
         raise InvalidInputError(
             "--demand",

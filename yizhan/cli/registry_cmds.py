@@ -28,7 +28,7 @@ def _finite(kind: str, lo: float, hi: float) -> Any:
     return parse
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -109,7 +109,7 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("--lon", required=True, type=_finite("longitude", -180, 180))
     p.add_argument("--lat", required=True, type=_finite("latitude", -90, 90))
-    p.add_argument("-k", type=_positive_int, default=5, help="how many stations (default 5)")
+    p.add_argument("-k", type=positive_int, default=5, help="how many stations (default 5)")
     p.add_argument(
         "--radius-m",
         type=_finite("radius in metres", 0, 2.1e7),
@@ -146,7 +146,7 @@ def add_parsers(sub: Any) -> None:
         help="registry GeoJSON (default: YIZHAN_REGISTRY or the bundled one)",
     )
     p.add_argument("--host", default=None, help="default 127.0.0.1 (YIZHAN_HOST)")
-    p.add_argument("--port", type=_positive_int, default=None, help="default 8000 (YIZHAN_PORT)")
+    p.add_argument("--port", type=positive_int, default=None, help="default 8000 (YIZHAN_PORT)")
     p.set_defaults(func=cmd_serve)
 
 

@@ -36,6 +36,15 @@ DEFAULT_DISTRICTS = (
 )
 
 
+def default_districts(registry_path: Path | None) -> Path | None:
+    """The bundled Zhengzhou districts for the bundled registry; ``None`` for any other."""
+    from yizhan.settings import DEFAULT_REGISTRY
+
+    if registry_path is not None and Path(registry_path).resolve() == DEFAULT_REGISTRY.resolve():
+        return DEFAULT_DISTRICTS
+    return None
+
+
 @dataclass(frozen=True)
 class StudySpec:
     """Where a study's inputs come from (all paths optional, see :func:`load_study`)."""

@@ -18,10 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from yizhan.errors import ConflictError, InvalidInputError
 from yizhan.geo.coverage import coverage
 from yizhan.geo.siting import site_mclp
-from yizhan.geo.study import DEFAULT_DISTRICTS, Study, StudySpec, load_study
+from yizhan.geo.study import Study, StudySpec, default_districts, load_study
 from yizhan.routes.deps import FastJSONResponse, RegistryDep, SettingsDep, body_error
 from yizhan.routes.params import AmenityParam, CategoryParam, KindParam, StatusParam
-from yizhan.settings import DEFAULT_REGISTRY, Settings
+from yizhan.settings import Settings
 from yizhan.stations.registry import Registry, StationFilter
 from yizhan.stations.vocab import Amenity, Category, Kind, Status
 
@@ -33,9 +33,8 @@ def study_spec(settings: Settings, registry: Registry) -> StudySpec | None:
     """The study the settings describe, or ``None`` when there is no demand to analyse."""
     districts = settings.districts
     if districts is None and settings.demand is None:
-        if registry.path is not None and registry.path.resolve() == DEFAULT_REGISTRY.resolve():
-            districts = DEFAULT_DISTRICTS
-        else:
+        districts = default_districts(registry.path)
+        if districts is None:
             return None
     return StudySpec(
         demand=settings.demand,
