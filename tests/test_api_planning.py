@@ -132,3 +132,30 @@ def test_worker_map_page(client: TestClient) -> None:
     assert r.status_code == 422
     r = client.get("/maps/nearest", params={"lon": 113.65, "lat": 34.7, "lang": "fr"})
     assert r.status_code == 422
+
+
+def test_coverage_at_a_time_counts_open_stations_and_standing_buses(client: TestClient) -> None:
+    day = client.get("/coverage", params={"open_at": "2026-07-15T13:00"}).json()
+    night = client.get("/coverage", params={"open_at": "2026-07-15T03:00"}).json()
+    always = client.get("/coverage").json()
+    assert "3 cooling buses standing then" in day["stations"]
+    assert "0 cooling buses" in night["stations"]
+    assert night["n_stations"] < day["n_stations"]
+    assert night["covered_weight_pct"] < day["covered_weight_pct"]
+    assert always["stations"] == "82 stations"
+    r = client.get("/coverage", params={"open_at": "tomorrow"})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["query", "open_at"]
+
+
+def test_where_buses_should_stand_this_afternoon(client: TestClient) -> None:
+    r = client.post(
+        "/analysis/site", json={"n_new": 2, "open_at": "2026-07-15T13:00", "open_for_min": 120}
+    )
+    assert r.status_code == 200
+    out = r.json()
+    assert "stations open at 2026-07-15T13:00" in out["stations"]
+    assert len(out["sites"]["features"]) == 2
+    r = client.post("/analysis/site", json={"n_new": 2, "open_at": "soon"})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "open_at"]

@@ -159,3 +159,14 @@ def test_map_writes_a_standalone_planner_map(
         assert label in html
     err = capsys.readouterr().err
     assert "[7/7] writing" in err  # registry, demand, coverage, gaps, sites, map, write
+
+
+def test_coverage_at_a_time(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["coverage", REG, "--open-at", "2026-07-15T03:00", "--json", "-q"]) == 0
+    night = json.loads(capsys.readouterr().out)
+    assert main(["coverage", REG, "--open-at", "2026-07-15T13:00", "--json", "-q"]) == 0
+    day = json.loads(capsys.readouterr().out)
+    assert "3 cooling buses standing then" in day["stations"]
+    assert night["n_stations"] < day["n_stations"] <= 82 + 3
+    assert main(["coverage", REG, "--open-at", "tomorrow", "-q"]) == 1
+    assert "--open-at: Expected 'now' or an ISO 8601 time" in capsys.readouterr().err

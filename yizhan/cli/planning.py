@@ -15,7 +15,13 @@ import numpy as np
 from yizhan.cli.registry_cmds import add_filter_arguments, filter_from_args, positive_int
 from yizhan.cli.steps import Steps
 from yizhan.errors import InvalidInputError
-from yizhan.geo.coverage import CoverageResult, coverage, gap_polygons, gaps_geojson
+from yizhan.geo.coverage import (
+    CoverageResult,
+    coverage,
+    gap_polygons,
+    gaps_geojson,
+    select_stations,
+)
 from yizhan.geo.crs import CRS_NAMES
 from yizhan.geo.siting import site_mclp
 from yizhan.geo.study import Study, StudySpec, default_districts, load_study
@@ -70,6 +76,13 @@ def _study_arguments(p: argparse.ArgumentParser) -> None:
         help="coverage radius (default 1000)",
     )
     add_filter_arguments(p)
+    t = p.add_argument_group("time (stations open then, cooling buses where they stand then)")
+    t.add_argument(
+        "--open-at", metavar="TIME", help="now or ISO 8601 (naive = the registry's zone)"
+    )
+    t.add_argument(
+        "--open-for-min", type=positive_int, metavar="N", help="and staying open N more minutes"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
 
@@ -172,31 +185,60 @@ def _prepare(args: argparse.Namespace, steps: Steps) -> tuple[Registry, Study]:
     return registry, study
 
 
+def _service(args: argparse.Namespace, registry: Registry) -> tuple[Any, Any, str]:
+    """Which stations (and buses) count: ``(stations, station_mask, description)``.
+
+    Without ``--open-at``/``--open-for-min``: the registry's stations passing the filters.
+    With them: stations open then (and staying open), plus cooling buses where they stand.
+    """
+    flt = filter_from_args(args)
+    if args.open_at is None and args.open_for_min is None:
+        return registry, flt, f"{int(registry.mask(flt).sum())} stations"
+    from yizhan.geo.search import search_from_settings
+    from yizhan.settings import Settings
+    from yizhan.stations.hours import parse_time
+
+    settings = Settings()
+    search = search_from_settings(settings, registry, read_only=True)
+    at = parse_time(args.open_at or "now", settings.timezone, field="--open-at")
+    lon, lat, n_st, n_bus = search.serving_at(flt, at.timestamp(), 60.0 * (args.open_for_min or 0))
+    when = at.isoformat(timespec="minutes")
+    stay = f" for {args.open_for_min} min" if args.open_for_min else ""
+    return (
+        (lon, lat),
+        None,
+        f"{n_st} stations open at {when}{stay} and {n_bus} cooling buses standing then",
+    )
+
+
 def _coverage(
     args: argparse.Namespace, registry: Registry, study: Study, steps: Steps
-) -> CoverageResult:
+) -> tuple[CoverageResult, tuple[Any, Any, str]]:
+    service = _service(args, registry)
     with steps.step(f"coverage of {study.demand.n:,} demand points within {args.radius_m:g} m"):
-        return coverage(registry, study.demand, args.radius_m, filter_from_args(args))
+        result = coverage(service[0], study.demand, args.radius_m, service[1])
+    return result, service
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:
     steps = Steps(3, quiet=args.quiet)
     registry, study = _prepare(args, steps)
-    result = _coverage(args, registry, study, steps)
+    result, (_, _, described) = _coverage(args, registry, study, steps)
     if args.json:
         out = result.to_dict()
         out["demand"] = study.description
+        out["stations"] = described
         print(json.dumps(out, ensure_ascii=False, indent=2))
         return 0
-    print(summary_text(result, study))
+    print(summary_text(result, study, described))
     return 0
 
 
-def summary_text(result: CoverageResult, study: Study) -> str:
+def summary_text(result: CoverageResult, study: Study, stations: str) -> str:
     """A readable coverage report."""
     lines = [
         f"Demand: {study.description}",
-        f"Stations counted: {result.n_stations}",
+        f"Counted: {stations}",
         f"Covered within {result.radius_m:g} m: {result.covered_weight_pct:.1f} % "
         f"({result.covered_weight:,.1f} of {result.total_weight:,.1f} {result.weight_name})",
         f"Distance to nearest station: p50 {_m(result.distance_p50_m)}, p90 {_m(result.distance_p90_m)}, "
@@ -231,13 +273,12 @@ def _m(v: float | None) -> str:
 def cmd_gaps(args: argparse.Namespace) -> int:
     steps = Steps(5, quiet=args.quiet)
     registry, study = _prepare(args, steps)
-    result = _coverage(args, registry, study, steps)
-    flt = filter_from_args(args)
-    mask = registry.mask(flt)
+    result, (stations, mask, _) = _coverage(args, registry, study, steps)
+    counted = select_stations(stations, mask)
     feats: list[dict[str, Any]] = []
     with steps.step("gap polygons"):
         if study.area is not None:
-            gaps = gap_polygons(study.area, registry.lon[mask], registry.lat[mask], args.radius_m)
+            gaps = gap_polygons(study.area, counted.lon, counted.lat, args.radius_m)
             for f in gaps_geojson(gaps, study.demand, districts=study.districts)["features"]:
                 f["properties"] = {"layer": "gap", **f["properties"]}
                 feats.append(f)
@@ -282,7 +323,9 @@ def cmd_site(args: argparse.Namespace) -> int:
 
     steps = Steps(4, quiet=args.quiet)
     registry, study = _prepare(args, steps)
-    mask = registry.mask(filter_from_args(args))
+    stations, mask, described = _service(args, registry)
+    counted = select_stations(stations, mask)
+    print(f"Counted: {described}")
     cand_lon = cand_lat = None
     if args.candidates is not None:
         if not args.candidates.exists():
@@ -292,8 +335,8 @@ def cmd_site(args: argparse.Namespace) -> int:
     with steps.step(f"siting {args.new} new stations (exact MCLP, HiGHS)"):
         result = site_mclp(
             study.demand,
-            registry.lon[mask],
-            registry.lat[mask],
+            counted.lon,
+            counted.lat,
             cand_lon,
             cand_lat,
             n_new=args.new,
@@ -325,6 +368,8 @@ def cmd_map(args: argparse.Namespace) -> int:
     registry, study = _prepare(args, steps)
     # coverage, [gaps], [sites], map, write
     steps.total = steps.n + 3 + (study.area is not None) + (args.sites > 0)
+    stations, mask, _ = _service(args, registry)
+    counted = select_stations(stations, mask)
     fmap, result, _ = coverage_map(
         registry,
         study,
@@ -334,6 +379,7 @@ def cmd_map(args: argparse.Namespace) -> int:
         lang=args.lang,
         assets=args.assets,
         step=steps.step,
+        service=(counted.lon, counted.lat),
     )
     with steps.step(f"writing {args.output}"):
         html = fmap.get_root().render()

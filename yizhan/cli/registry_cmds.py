@@ -211,10 +211,8 @@ def _state_text(props: dict[str, Any], at: datetime) -> str:
 
 
 def cmd_nearest(args: argparse.Namespace) -> int:
-    from yizhan.geo.search import BusHit, StationSearch, bus_hit_feature, hit_feature
-    from yizhan.stations.alerts import AlertStore
+    from yizhan.geo.search import BusHit, bus_hit_feature, hit_feature, search_from_settings
     from yizhan.stations.hours import parse_time
-    from yizhan.stations.placements import PlacementStore
 
     settings = _settings()
     registry = load_registry(
@@ -227,13 +225,7 @@ def cmd_nearest(args: argparse.Namespace) -> int:
     filtered = args.open_at is not None or args.open_for_min is not None
     at = parse_time(args.open_at or "now", settings.timezone, field="--open-at")
     ts = at.timestamp()
-    search = StationSearch(
-        registry,
-        timezone=settings.timezone,
-        holiday_country=settings.holiday_country,
-        placements=PlacementStore(settings.state_file(registry.path, "placements"), read_only=True),
-        alerts=AlertStore(settings.state_file(registry.path, "alerts"), read_only=True),
-    )
+    search = search_from_settings(settings, registry, read_only=True)
     hits = search.nearest_at(
         lon,
         lat,

@@ -25,6 +25,7 @@ from numpy.typing import ArrayLike, NDArray
 from yizhan.geo.crs import transform
 from yizhan.geo.distance import EARTH_RADIUS_M
 from yizhan.geo.nearest import PointIndex, SubsetIndexCache
+from yizhan.settings import Settings
 from yizhan.stations.alerts import AlertStore
 from yizhan.stations.buses import BusFleet, BusPosition
 from yizhan.stations.hours import (
@@ -500,6 +501,34 @@ class StationSearch:
             out.sort(key=lambda h: (h.distance_m, h.position.bus_id))
         return out
 
+    def serving_at(
+        self, flt: StationFilter, ts: float, open_for_s: float = 0.0
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], int, int]:
+        """Where service is offered at POSIX time *ts*: for coverage and siting in a window.
+
+        Stations passing *flt* that are open at *ts* and stay open *open_for_s* seconds
+        (unknown hours never count), then the cooling buses passing *flt* where they stand
+        at *ts* for that long.
+
+        Returns
+        -------
+        lon, lat : numpy.ndarray
+            Stations first, then buses (WGS-84 degrees).
+        n_stations, n_buses : int
+        """
+        sel = np.flatnonzero(self.registry.mask(flt))
+        hours = self.hours
+        keep = []
+        for i in sel.tolist():
+            st, end = hours.state(i, ts, self.alerts)
+            if st == OPEN and end - ts >= open_for_s:
+                keep.append(i)
+        idx = np.asarray(keep, dtype=np.int64)
+        buses = self.buses_near(0.0, 0.0, flt, ts, open_for_s)
+        lon = np.concatenate([self.registry.lon[idx], np.array([b.position.lon for b in buses])])
+        lat = np.concatenate([self.registry.lat[idx], np.array([b.position.lat for b in buses])])
+        return lon, lat, int(idx.size), len(buses)
+
     def within(
         self,
         lon: float,
@@ -614,3 +643,21 @@ def geometry_in(geometry: dict[str, Any], out_crs: str) -> dict[str, Any]:
     lon, lat = geometry["coordinates"][:2]
     x, y = transform(lon, lat, "wgs84", out_crs)
     return {"type": "Point", "coordinates": [round(float(x), 7), round(float(y), 7)]}
+
+
+def search_from_settings(settings: Settings, registry: Registry, read_only: bool = False) -> StationSearch:
+    """The search over *registry* with the placements and heat alerts stored beside it.
+
+    The stores are the files :meth:`Settings.state_file` names; the CLI opens them
+    read-only, the API writes them.
+    """
+    from yizhan.stations.alerts import AlertStore
+    from yizhan.stations.placements import PlacementStore
+
+    return StationSearch(
+        registry,
+        timezone=settings.timezone,
+        holiday_country=settings.holiday_country,
+        placements=PlacementStore(settings.state_file(registry.path, "placements"), read_only=read_only),
+        alerts=AlertStore(settings.state_file(registry.path, "alerts"), read_only=read_only),
+    )

@@ -60,6 +60,7 @@ def coverage_map(
     bus_timeline: Mapping[str, Sequence[Any]] | None = None,
     timeline_date: date | None = None,
     step: Callable[[str], Any] | None = None,
+    service: tuple[Any, Any] | None = None,
 ) -> tuple[Any, CoverageResult, SitingResult | None]:
     """Run coverage (and optionally siting) over *study* and build the planner map.
 
@@ -81,6 +82,10 @@ def coverage_map(
         Passed to :func:`yizhan.maps.planner_map`.
     step : callable, optional
         Context-manager factory called with a label around each long step (progress).
+    service : (lon, lat), optional
+        The points that count as service for coverage, gaps and siting (e.g. stations
+        open at a time plus cooling buses where they stand); default: the registry's
+        stations passing *flt*.
 
     Returns
     -------
@@ -94,14 +99,21 @@ def coverage_map(
         return step(label) if step is not None else nullcontext()
 
     flt = flt or StationFilter()
-    mask = registry.mask(flt)
+    if service is None:
+        mask = registry.mask(flt)
+        s_lon, s_lat = registry.lon[mask], registry.lat[mask]
+    else:
+        s_lon, s_lat = (
+            np.asarray(service[0], dtype=np.float64),
+            np.asarray(service[1], dtype=np.float64),
+        )
     with stage(f"coverage of {study.demand.n:,} demand points"):
-        result = coverage(registry, study.demand, radius_m, mask)
+        result = coverage((s_lon, s_lat), study.demand, radius_m)
     gaps = None
     if study.area is not None:
         with stage("gap polygons"):
             gaps = gaps_geojson(
-                gap_polygons(study.area, registry.lon[mask], registry.lat[mask], radius_m),
+                gap_polygons(study.area, s_lon, s_lat, radius_m),
                 study.demand,
                 districts=study.districts,
                 precision=5,
@@ -112,8 +124,8 @@ def coverage_map(
         with stage(f"siting {n_sites} new stations"):
             siting = site_mclp(
                 study.demand,
-                registry.lon[mask],
-                registry.lat[mask],
+                s_lon,
+                s_lat,
                 n_new=n_sites,
                 radius_m=radius_m,
                 time_limit_s=30,

@@ -13,10 +13,8 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from yizhan.errors import AuthenticationError, InvalidInputError
-from yizhan.geo.search import StationSearch
+from yizhan.geo.search import StationSearch, search_from_settings
 from yizhan.settings import Settings
-from yizhan.stations.alerts import AlertStore
-from yizhan.stations.placements import PlacementStore
 from yizhan.stations.registry import Registry
 
 
@@ -46,15 +44,7 @@ def build_search(settings: Settings, registry: Registry) -> StationSearch:
     Placements and alerts are read from (and written to) the files
     :meth:`Settings.state_file` names; expired entries are dropped.
     """
-    placements = PlacementStore(settings.state_file(registry.path, "placements"))
-    alerts = AlertStore(settings.state_file(registry.path, "alerts"))
-    search = StationSearch(
-        registry,
-        timezone=settings.timezone,
-        holiday_country=settings.holiday_country,
-        placements=placements,
-        alerts=alerts,
-    )
+    search = search_from_settings(settings, registry)
     _ = search.fleet  # build the hours keys and the buses now, not on the first request
     return search
 

@@ -16,12 +16,21 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from yizhan.errors import ConflictError, InvalidInputError
-from yizhan.geo.coverage import coverage
+from yizhan.geo.coverage import coverage, select_stations
+from yizhan.geo.search import StationSearch
 from yizhan.geo.siting import site_mclp
 from yizhan.geo.study import Study, StudySpec, default_districts, load_study
-from yizhan.routes.deps import FastJSONResponse, RegistryDep, SettingsDep, body_error
-from yizhan.routes.params import AmenityParam, CategoryParam, KindParam, StatusParam
+from yizhan.routes.deps import FastJSONResponse, RegistryDep, SearchDep, SettingsDep, body_error
+from yizhan.routes.params import (
+    AmenityParam,
+    CategoryParam,
+    KindParam,
+    OpenAtParam,
+    OpenForMinParam,
+    StatusParam,
+)
 from yizhan.settings import Settings
+from yizhan.stations.hours import parse_time
 from yizhan.stations.registry import Registry, StationFilter
 from yizhan.stations.vocab import Amenity, Category, Kind, Status
 
@@ -93,15 +102,47 @@ def station_filter(
 FilterDep = Annotated[StationFilter, Depends(station_filter)]
 
 
+def service_points(
+    search: StationSearch,
+    settings: Settings,
+    flt: StationFilter,
+    open_at: str | None,
+    open_for_min: int | None,
+    field_prefix: str = "",
+) -> tuple[Any, Any, str]:
+    """``(stations, station_mask, description)`` for coverage and siting: the registry's
+    stations passing *flt*, or, with a time, those open then plus buses standing then."""
+    registry = search.registry
+    if open_at is None and open_for_min is None:
+        return registry, flt, f"{int(registry.mask(flt).sum())} stations"
+    at = parse_time(open_at or "now", settings.timezone, field=f"{field_prefix}open_at")
+    lon, lat, n_st, n_bus = search.serving_at(flt, at.timestamp(), 60.0 * (open_for_min or 0))
+    when = at.isoformat(timespec="minutes")
+    return (
+        (lon, lat),
+        None,
+        f"{n_st} stations open at {when} and {n_bus} cooling buses standing then",
+    )
+
+
 @router.get("/coverage", summary="Share of demand within reach of a station, per district")
 async def get_coverage(
-    registry: RegistryDep, study: StudyDep, flt: FilterDep, radius_m: RadiusParam = 1000.0
+    search: SearchDep,
+    settings: SettingsDep,
+    study: StudyDep,
+    flt: FilterDep,
+    radius_m: RadiusParam = 1000.0,
+    open_at: OpenAtParam = None,
+    open_for_min: OpenForMinParam = None,
 ) -> FastJSONResponse:
     """Weighted share of demand with a station within `radius_m` (same exact distances as
-    `/nearest`), per-district rows, and the distance-to-nearest distribution."""
-    result = await asyncio.to_thread(coverage, registry, study.demand, radius_m, flt)
+    `/nearest`), per-district rows, and the distance-to-nearest distribution. With
+    `open_at` only stations open then count, and cooling buses where they stand then."""
+    stations, mask, described = service_points(search, settings, flt, open_at, open_for_min)
+    result = await asyncio.to_thread(coverage, stations, study.demand, radius_m, mask)
     out = result.to_dict()
     out["demand"] = study.description
+    out["stations"] = described
     return FastJSONResponse(out)
 
 
@@ -121,6 +162,12 @@ class SiteRequest(BaseModel):
     category: list[Category] | None = None
     status: list[Status] | None = None
     time_limit_s: float = Field(30.0, gt=0, le=300, allow_inf_nan=False)
+    open_at: str | None = Field(
+        None,
+        description="Count only stations open then (and buses standing then): where should "
+        "`n_new` more buses stand at this time? `now` or ISO 8601.",
+    )
+    open_for_min: int | None = Field(None, ge=0, le=1440)
 
     @field_validator("candidates")
     @classmethod
@@ -139,7 +186,9 @@ class SiteRequest(BaseModel):
 
 
 @router.post("/analysis/site", summary="Suggest sites for new stations (maximal covering)")
-async def post_site(body: SiteRequest, registry: RegistryDep, study: StudyDep) -> FastJSONResponse:
+async def post_site(
+    body: SiteRequest, search: SearchDep, settings: SettingsDep, study: StudyDep
+) -> FastJSONResponse:
     """Exact maximal-covering answer (HiGHS) with existing stations kept, the greedy answer and
     its gap, and each chosen site's marginal gain; `sites` is a GeoJSON FeatureCollection."""
     try:
@@ -151,7 +200,13 @@ async def post_site(body: SiteRequest, registry: RegistryDep, study: StudyDep) -
         )
     except InvalidInputError as exc:
         raise body_error(exc) from None
-    mask = registry.mask(flt)
+    try:
+        stations, mask, described = service_points(
+            search, settings, flt, body.open_at, body.open_for_min
+        )
+    except InvalidInputError as exc:
+        raise body_error(exc) from None
+    counted = select_stations(stations, mask)
     cand: Any = (None, None)
     if body.candidates is not None:
         arr = np.asarray([c[:2] for c in body.candidates], dtype=np.float64)
@@ -159,8 +214,8 @@ async def post_site(body: SiteRequest, registry: RegistryDep, study: StudyDep) -
     result = await asyncio.to_thread(
         site_mclp,
         study.demand,
-        registry.lon[mask],
-        registry.lat[mask],
+        counted.lon,
+        counted.lat,
         cand[0],
         cand[1],
         n_new=body.n_new,
@@ -170,4 +225,5 @@ async def post_site(body: SiteRequest, registry: RegistryDep, study: StudyDep) -
     out = result.to_dict()
     out["sites"] = result.to_geojson()
     out["demand"] = study.description
+    out["stations"] = described
     return FastJSONResponse(out)
