@@ -246,7 +246,10 @@ def test_serve_starts_the_app_with_the_options(
 
     monkeypatch.setattr(uvicorn, "run", fake_run)
     monkeypatch.setenv("YIZHAN_STATE_DIR", str(tmp_path))
-    assert main(["serve", "--registry", str(registry_file), "--host", "0.0.0.0", "--port", "8123"]) == 0
+    assert (
+        main(["serve", "--registry", str(registry_file), "--host", "0.0.0.0", "--port", "8123"])
+        == 0
+    )
     assert started["host"] == "0.0.0.0"
     assert started["port"] == 8123
     assert started["health"]["stations"] == 10

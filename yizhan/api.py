@@ -13,11 +13,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from threadpoolctl import threadpool_limits
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from threadpoolctl import threadpool_limits
 
 from yizhan import __version__
 from yizhan.errors import (

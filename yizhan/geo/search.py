@@ -645,7 +645,9 @@ def geometry_in(geometry: dict[str, Any], out_crs: str) -> dict[str, Any]:
     return {"type": "Point", "coordinates": [round(float(x), 7), round(float(y), 7)]}
 
 
-def search_from_settings(settings: Settings, registry: Registry, read_only: bool = False) -> StationSearch:
+def search_from_settings(
+    settings: Settings, registry: Registry, read_only: bool = False
+) -> StationSearch:
     """The search over *registry* with the placements and heat alerts stored beside it.
 
     The stores are the files :meth:`Settings.state_file` names; the CLI opens them
@@ -658,6 +660,8 @@ def search_from_settings(settings: Settings, registry: Registry, read_only: bool
         registry,
         timezone=settings.timezone,
         holiday_country=settings.holiday_country,
-        placements=PlacementStore(settings.state_file(registry.path, "placements"), read_only=read_only),
+        placements=PlacementStore(
+            settings.state_file(registry.path, "placements"), read_only=read_only
+        ),
         alerts=AlertStore(settings.state_file(registry.path, "alerts"), read_only=read_only),
     )
