@@ -18,17 +18,19 @@ from yizhan.settings import Settings
 from yizhan.stations.registry import Registry
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies that only read app.state are `async def`: FastAPI runs a plain `def`
+# dependency in a worker thread, and the thread hops cost more than the search itself.
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_registry(request: Request) -> Registry:
+async def get_registry(request: Request) -> Registry:
     registry: Registry = request.app.state.registry
     return registry
 
 
-def get_search(request: Request) -> StationSearch:
+async def get_search(request: Request) -> StationSearch:
     search: StationSearch = request.app.state.search
     return search
 
@@ -70,7 +72,7 @@ def _matches(token: str, candidate: str) -> bool:
     return hmac.compare_digest(token.encode(), candidate.encode())
 
 
-def get_principal(
+async def get_principal(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:

@@ -5,27 +5,63 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from yizhan.geo.crs import point_to_wgs84
 from yizhan.geo.search import BusHit, StationSearch, bus_hit_feature, hit_feature
 from yizhan.routes.deps import GeoJSONResponse, SearchDep, SettingsDep
-from yizhan.routes.params import (
-    AmenityParam,
-    CategoryParam,
-    InCrs,
-    KindParam,
-    Lat,
-    Lon,
-    OpenAtParam,
-    OpenForMinParam,
-    OutCrs,
-    StatusParam,
-)
+from yizhan.routes.params import CrsParam
 from yizhan.settings import Settings
 from yizhan.stations.hours import parse_time
 from yizhan.stations.registry import StationFilter
+from yizhan.stations.vocab import Amenity, Category, Kind, Status
 
 router = APIRouter(tags=["nearest"])
+
+
+class NearestQuery(BaseModel):
+    """Query parameters of `/nearest`, validated in one pydantic model (one pass in Rust
+    instead of FastAPI's per-parameter machinery, which cost more than the search).
+    Unknown parameters are ignored, as cache-busting clients expect."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    lon: float = Field(
+        ge=-180, le=180, allow_inf_nan=False, description="Longitude, degrees, in `crs`."
+    )
+    lat: float = Field(
+        ge=-90, le=90, allow_inf_nan=False, description="Latitude, degrees, in `crs`."
+    )
+    k: int = Field(5, ge=1, description="How many stations (clamped to the server's maximum).")
+    radius_m: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="Only stations within this many metres."
+    )
+    amenity: list[Amenity] | None = Field(
+        None, description="Required amenity; repeat for several (a station must offer all of them)."
+    )
+    kind: list[Kind] | None = Field(None, description="Kind of feature; repeatable.")
+    category: list[Category] | None = Field(None, description="Station category; repeatable.")
+    status: list[Status] | None = Field(
+        None, description="Status; repeatable. Default: operational."
+    )
+    open_at: str | None = Field(
+        None,
+        description="Only stations open at this time: `now` or ISO 8601 (`2026-07-15T13:00`; "
+        "a time without offset is in the registry's time zone). Buses are found where they "
+        "stand then. Without it stations are not filtered by hours (buses: where they stand now).",
+    )
+    open_for_min: int | None = Field(
+        None,
+        ge=0,
+        le=1440,
+        description="Each result must stay open (a bus: stay where it stands) at least this "
+        "many minutes after `open_at` (default `now`).",
+    )
+    crs: CrsParam = Field(
+        "wgs84",
+        description="System of `lon`/`lat`: WGS-84 (GPS), GCJ-02 (Amap, Tencent) or BD-09 (Baidu).",
+    )
+    out_crs: CrsParam = Field("wgs84", description="System of the returned geometries.")
 
 
 @router.get(
@@ -45,23 +81,7 @@ router = APIRouter(tags=["nearest"])
 async def nearest(
     search: SearchDep,
     settings: SettingsDep,
-    lon: Lon,
-    lat: Lat,
-    k: Annotated[
-        int, Query(ge=1, description="How many stations (clamped to the server's maximum).")
-    ] = 5,
-    radius_m: Annotated[
-        float | None,
-        Query(gt=0, allow_inf_nan=False, description="Only stations within this many metres."),
-    ] = None,
-    amenity: AmenityParam = None,
-    kind: KindParam = None,
-    category: CategoryParam = None,
-    status: StatusParam = None,
-    open_at: OpenAtParam = None,
-    open_for_min: OpenForMinParam = None,
-    crs: InCrs = "wgs84",
-    out_crs: OutCrs = "wgs84",
+    q: Annotated[NearestQuery, Query()],
 ) -> GeoJSONResponse:
     """Exact great-circle nearest stations. By default only `operational` stations are returned.
 
@@ -70,14 +90,24 @@ async def nearest(
     buses appear where they stand at that time (at the current time without `open_at`).
     """
     flt = StationFilter.make(
-        amenities=amenity,
-        kinds=kind,
-        categories=category,
-        statuses=status if status else ("operational",),
+        amenities=q.amenity,
+        kinds=q.kind,
+        categories=q.category,
+        statuses=q.status if q.status else ("operational",),
     )
     return GeoJSONResponse(
         nearest_collection(
-            search, settings, lon, lat, k, flt, radius_m, open_at, open_for_min, crs, out_crs
+            search,
+            settings,
+            q.lon,
+            q.lat,
+            q.k,
+            flt,
+            q.radius_m,
+            q.open_at,
+            q.open_for_min,
+            q.crs,
+            q.out_crs,
         )
     )
 

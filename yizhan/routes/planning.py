@@ -87,7 +87,7 @@ RadiusParam = Annotated[
 ]
 
 
-def station_filter(
+async def station_filter(
     amenity: AmenityParam = None,
     kind: KindParam = None,
     category: CategoryParam = None,
