@@ -11,7 +11,10 @@ k unfiltered ones. Ties are broken by a rank (the registry gives the rank of eac
 so equal distances always come back in id order.
 
 k-nearest queries use pykdtree (an exact KD-tree whose per-query overhead is about a
-third of scipy's, and whose batch queries run on all cores with OpenMP);
+third of scipy's, and whose batch queries run on all cores with OpenMP). A long-running
+process that answers one point at a time should limit OpenMP to one thread, as the API
+does (``threadpoolctl.threadpool_limits(1, "openmp")``): otherwise each single-point query
+waits for idle worker threads to wake, milliseconds on a busy machine;
 within-radius queries use :class:`scipy.spatial.cKDTree`, built on first use, because
 pykdtree has no ball query.
 """
