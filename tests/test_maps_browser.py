@@ -316,7 +316,13 @@ def test_bus_time_slider(browser: Browser, site: Site) -> None:
         assert bus.count() == 1
         first = bus.bounding_box()
         at(14 * 60)
+        # The marker moves on the next animation frame: poll (up to 5 s), don't race it.
         second = bus.bounding_box()
+        for _ in range(50):
+            if first and second and second["x"] > first["x"]:
+                break
+            page.wait_for_timeout(100)
+            second = bus.bounding_box()
         assert first and second and first["x"] < second["x"]  # moved east, to the second stop
         at(22 * 60)
         assert count.text_content() == "Buses in service: 0 / 1"

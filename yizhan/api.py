@@ -7,6 +7,7 @@ Domain exceptions map to HTTP statuses in one table, :data:`ERROR_STATUS`.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -100,6 +101,10 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         threadpool_limits(limits=1, user_api="openmp")
         app.state.registry = reg
         app.state.search = build_search(settings, reg)  # with placements and heat alerts
+        # The registry and indexes live as long as the app: move them out of the collector's
+        # reach, so that full collections do not walk millions of objects (0.8 s pauses).
+        gc.collect()
+        gc.freeze()
         log.info("serving %d stations from %s", len(reg), reg.path or "memory")
         yield
 

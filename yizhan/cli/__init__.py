@@ -8,11 +8,11 @@ print errors as ``yizhan <command>: <message>`` and exit non-zero, never a trace
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from yizhan import __version__
-from yizhan.cli import importing, planning, registry_cmds
 from yizhan.errors import YizhanError
 
 EXIT_INVALID = 1
@@ -26,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"yizhan {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    from yizhan.cli import importing, planning, registry_cmds  # after main() set the environment
+
     registry_cmds.add_parsers(sub)
     importing.add_parsers(sub)
     planning.add_parsers(sub)
@@ -34,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["serve"]:
+        # A server answers one point per request: with more OpenMP threads, every single-point
+        # KD-tree query waits for idle threads to wake (milliseconds on a busy machine). Must be
+        # set before the OpenMP runtime loads, i.e. before the commands' modules are imported.
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -42,8 +50,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"yizhan {args.command}: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except BrokenPipeError:  # output piped into `head` and the like: not an error
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:

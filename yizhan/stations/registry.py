@@ -289,13 +289,14 @@ def load_registry(
         The document has validation errors (all of them are in the report).
     """
     p = Path(path)
-    return from_document(
-        read_document(p),
-        path=p,
-        source=str(p),
-        timezone=timezone,
-        holiday_country=holiday_country,
-    )
+    with gc_paused():  # once around parse and validation (see gc_paused)
+        return from_document(
+            read_document(p),
+            path=p,
+            source=str(p),
+            timezone=timezone,
+            holiday_country=holiday_country,
+        )
 
 
 def write_json_atomic(path: str | os.PathLike[str], obj: Any, indent: bool = True) -> None:
