@@ -159,3 +159,10 @@ def test_where_buses_should_stand_this_afternoon(client: TestClient) -> None:
     r = client.post("/analysis/site", json={"n_new": 2, "open_at": "soon"})
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", "open_at"]
+
+
+def test_coverage_with_access(client: TestClient) -> None:
+    out = client.get("/coverage", params={"access": "true"}).json()
+    assert len(out["access"]["per_district"]) == 12
+    assert 0 < out["access"]["no_access_pct"] <= 100
+    assert "access" not in client.get("/coverage").json()

@@ -170,3 +170,17 @@ def test_coverage_at_a_time(capsys: pytest.CaptureFixture[str]) -> None:
     assert night["n_stations"] < day["n_stations"] <= 82 + 3
     assert main(["coverage", REG, "--open-at", "tomorrow", "-q"]) == 1
     assert "--open-at: Expected 'now' or an ISO 8601 time" in capsys.readouterr().err
+
+
+def test_coverage_with_2sfca_access(workers_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["coverage", REG, "--demand", str(workers_csv), "--weight", "workers", "-q"]
+    assert main([*args, "--access", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    acc = out["access"]
+    # Only the first point (100 workers) has stations within 1 km; none has a capacity, so
+    # each counts 10 places: access = sum over reachable stations of 10 / (demand they serve).
+    assert acc["no_access_pct"] == pytest.approx(350 / 450 * 100)
+    assert acc["capacity_defaulted"] == 85 - 3  # the buses are not stations
+    assert acc["mean_access"] > 0
+    assert main([*args, "--access"]) == 0
+    assert "Accessibility (2SFCA within 1000 m)" in capsys.readouterr().out

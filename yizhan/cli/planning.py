@@ -95,6 +95,12 @@ def add_parsers(sub: Any) -> None:
     )
     _study_arguments(p)
     p.add_argument("--json", action="store_true", help="print a JSON object instead of a summary")
+    p.add_argument(
+        "--access",
+        action="store_true",
+        help="also two-step floating catchment (2SFCA) accessibility per district, using station "
+        "capacity where known (10 places where not)",
+    )
     p.set_defaults(func=cmd_coverage)
 
     p = sub.add_parser(
@@ -221,17 +227,46 @@ def _coverage(
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:
-    steps = Steps(3, quiet=args.quiet)
+    steps = Steps(3 + args.access, quiet=args.quiet)
     registry, study = _prepare(args, steps)
-    result, (_, _, described) = _coverage(args, registry, study, steps)
+    result, (stations, mask, described) = _coverage(args, registry, study, steps)
+    access = None
+    if args.access:
+        from yizhan.geo.access import two_step_fca
+
+        with steps.step("two-step floating catchment (2SFCA)"):
+            access = two_step_fca(stations, study.demand, args.radius_m, mask)
     if args.json:
         out = result.to_dict()
         out["demand"] = study.description
         out["stations"] = described
+        if access is not None:
+            out["access"] = access.to_dict()
         print(json.dumps(out, ensure_ascii=False, indent=2))
         return 0
     print(summary_text(result, study, described))
+    if access is not None:
+        print(access_text(access))
     return 0
+
+
+def access_text(access: Any) -> str:
+    """A readable 2SFCA table: places per 1,000 of demand within reach, per district."""
+    lines = [
+        "",
+        f"Accessibility (2SFCA within {access.radius_m:g} m): {access.mean_access * 1000:,.2f} places per "
+        f"1,000 {access.weight_name}; {access.no_access_pct:.1f} % of demand has none "
+        f"({access.capacity_defaulted} stations without capacity counted as 10 places)",
+    ]
+    if access.per_district:
+        lines.append(f"{'district':<14} {'places/1000':>12} {'no access':>10}")
+        for row in access.per_district:
+            per = row.get("access_per_1000")
+            lines.append(
+                f"{_ljust(str(row['district'] or '(outside)'), 14)} "
+                f"{('-' if per is None else f'{per:,.2f}'):>12} {row['no_access_pct']:>9.1f}%"
+            )
+    return "\n".join(lines)
 
 
 def summary_text(result: CoverageResult, study: Study, stations: str) -> str:

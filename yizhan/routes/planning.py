@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from yizhan.errors import ConflictError, InvalidInputError
+from yizhan.geo.access import two_step_fca
 from yizhan.geo.coverage import coverage, select_stations
 from yizhan.geo.search import StationSearch
 from yizhan.geo.siting import site_mclp
@@ -134,6 +135,9 @@ async def get_coverage(
     radius_m: RadiusParam = 1000.0,
     open_at: OpenAtParam = None,
     open_for_min: OpenForMinParam = None,
+    access: Annotated[
+        bool, Query(description="Also 2SFCA accessibility per district (`access` member).")
+    ] = False,
 ) -> FastJSONResponse:
     """Weighted share of demand with a station within `radius_m` (same exact distances as
     `/nearest`), per-district rows, and the distance-to-nearest distribution. With
@@ -143,6 +147,9 @@ async def get_coverage(
     out = result.to_dict()
     out["demand"] = study.description
     out["stations"] = described
+    if access:
+        fca = await asyncio.to_thread(two_step_fca, stations, study.demand, radius_m, mask)
+        out["access"] = fca.to_dict()
     return FastJSONResponse(out)
 
 
