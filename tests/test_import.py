@@ -1099,3 +1099,123 @@ def test_hours_mapping_file_refusals(tmp_path: Path, day_csv: Path) -> None:
     )
     with pytest.raises(InvalidInputError, match=r"hours.weekday_begin: no column 'nope'.*'name'"):
         run_import(day_csv, load_spec(bad))
+
+
+# --- JSON records and period_table hours (Barcelona climate shelters) ----------------------
+
+BCN_JSON = DATA / "barcelona_shelters_sample.json"
+
+
+def test_cli_barcelona_period_table_hours(
+    cli: Main, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """15 real records of a plain JSON list; rows are the 1-based record index."""
+    out = tmp_path / "bcn.geojson"
+    argv = ["import", str(BCN_JSON), "--hours-format", "period_table", "-o", str(out)]
+    assert cli(argv) == 0
+    err = capsys.readouterr().err
+    assert (
+        "yizhan import: columns: lon <- 'lon' (auto), lat <- 'lat' (auto), name <- 'name' "
+        "(auto), address <- 'address' (auto), district <- 'district' (auto)"
+    ) in err
+    assert "yizhan import: opening_hours (period_table) built from: 'opening_hours_raw'" in err
+    assert (
+        "yizhan import: 15 rows read, 15 accepted, 0 rejected; "
+        "7 notes (hours_interpreted 5, unconverted_hours 2)"
+    ) in err
+    assert (
+        "note: row 10: opening_hours: unconverted_hours: row 3: days 'Diumenge, fins el 15 de "
+        "setembre': not understood; hours unknown, kept in opening_hours_text only"
+    ) in err
+    assert (
+        "note: row 12: opening_hours: unconverted_hours: row 1: period 'Horari al llarg del "
+        "curs': not understood; hours unknown, kept in opening_hours_text only"
+    ) in err
+    assert (
+        "note: row 8: opening_hours: hours_interpreted: opening_hours_raw is empty: hours unknown"
+    ) in err
+    assert (
+        "note: row 6: opening_hours: hours_interpreted: row 2: blank days read as the row "
+        "above's days"
+    ) in err
+
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert validate_document(doc).ok
+    records = json.loads(BCN_JSON.read_text(encoding="utf-8"))
+    assert [f["properties"]["name"] for f in doc["features"]] == [r["name"] for r in records]
+    assert [f["geometry"]["coordinates"] for f in doc["features"]] == [
+        [r["lon"], r["lat"]] for r in records
+    ]
+    props = {f["properties"]["name"]: f["properties"] for f in doc["features"]}
+    can_travi = props["Casal de Barri Can Travi de la Vall d'Hebron"]
+    assert can_travi["opening_hours"] == (
+        "Sep-Jul off; Sep-Jul Mo-Fr 10:00-14:00,16:00-21:00; Aug off; Aug Mo-Su off"
+    )
+    assert can_travi["opening_hours_text"] == (
+        "De setembre a juliol | De dilluns a divendres | de 10.00 h a 14.00 h i de 16.00 h a "
+        "21.00 h; Agost | Tots els dies | Tancat"
+    )
+    assert can_travi["district"] == "Horta-Guinardó"
+    assert props["Centre Esportiu Municipal Cotxeres"]["opening_hours"] == (
+        "Mo-Fr 07:00-23:00; Sa 09:00-20:00; Su,PH 09:00-14:00"
+    )
+    diagonal_mar = props["Centre Comercial Diagonal Mar"]
+    assert "opening_hours" not in diagonal_mar
+    assert "Diumenge, fins el 15 de setembre" in diagonal_mar["opening_hours_text"]
+    no_table = props["Complex Esportiu Municipal Estruch"]
+    assert "opening_hours" not in no_table and "opening_hours_text" not in no_table
+    assert sum("opening_hours" in p for p in props.values()) == 11
+
+
+def test_barcelona_period_table_from_mapping_file(tmp_path: Path) -> None:
+    """``[hours] format = "period_table"`` with ``table``; the report names the column."""
+    records = json.loads(BCN_JSON.read_text(encoding="utf-8"))
+    for r in records:
+        r["horari"] = r.pop("opening_hours_raw")
+    src = tmp_path / "renamed.json"
+    src.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    toml = tmp_path / "m.toml"
+    toml.write_text('[hours]\nformat = "period_table"\ntable = "horari"\n', encoding="utf-8")
+    result = run_import(src, load_spec(toml))
+    assert result.format == "json"
+    assert result.row_unit == "row"
+    assert result.hours_format == "period_table"
+    assert result.hours_columns == ["horari"]
+    assert len(result.features) == 15
+    assert result.note_counts() == {"hours_interpreted": 5, "unconverted_hours": 2}
+    assert "horari is empty: hours unknown" in {n.message for n in result.notes}
+
+
+def test_json_records_values_and_bad_records(tmp_path: Path) -> None:
+    """Numbers become text, lists stay lists, a non-object record is rejected by number."""
+    src = tmp_path / "records.json"
+    rows: list[Any] = [
+        {"name": "A", "lat": 41.38, "lon": 2.11, "capacity": 12,
+         "opening_hours_raw": '[["", "Cada dia", "de 09.00 h a 14.00 h"]]'},
+        "not a record",
+        {"name": "B", "lat": "41.39", "lon": "2.12", "opening_hours_raw": None},
+    ]  # fmt: skip
+    src.write_text(json.dumps(rows), encoding="utf-8")
+    result = run_import(src, ImportSpec(hours=HoursSpec("period_table")))
+    assert [f["properties"]["name"] for f in result.features] == ["A", "B"]
+    a = result.features[0]["properties"]
+    assert a["capacity"] == 12
+    assert a["opening_hours"] == "Mo-Su 09:00-14:00"
+    assert [(r.row, r.reason) for r in result.rejected] == [(2, "invalid_feature")]
+    assert [(n.row, n.kind) for n in result.notes] == [(3, "hours_interpreted")]
+
+
+def test_period_table_refusals(tmp_path: Path, day_csv: Path) -> None:
+    with pytest.raises(InvalidInputError, match=r"hours\.table: no column 'opening_hours_raw'"):
+        run_import(day_csv, ImportSpec(hours=HoursSpec("period_table")))
+    with pytest.raises(InvalidInputError, match=r"hours\.columns: Expected one of table"):
+        run_import(BCN_JSON, ImportSpec(hours=HoursSpec("period_table", columns={"x": "y"})))
+    with pytest.raises(InvalidInputError, match=r"hours\.blank: only for format day_columns"):
+        run_import(BCN_JSON, ImportSpec(hours=HoursSpec("period_table", blank="closed")))
+
+
+def test_geojson_still_rejects_a_non_collection(tmp_path: Path) -> None:
+    src = tmp_path / "x.json"
+    src.write_text('{"type": "Point", "coordinates": [1, 2]}', encoding="utf-8")
+    with pytest.raises(InvalidInputError, match="or a JSON list of records"):
+        run_import(src, ImportSpec())

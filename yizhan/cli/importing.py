@@ -46,6 +46,8 @@ examples:
       --hours-format weekday_weekend --dry-run
   yizhan import toronto.csv --hours-format day_columns \
       --hours-open '{day}Open' --hours-close '{day}Close' -o registry.geojson
+  yizhan import tests/data/import/barcelona_shelters_sample.json \\
+      --hours-format period_table --dry-run
 
 FIELD is one of id, lon, lat, name, kind, name_en, category, operator, network,
 address, district, phone, amenities, opening_hours, opening_hours_text, status, capacity,
@@ -137,8 +139,9 @@ def add_parsers(sub: Any) -> None:
         "--hours-format",
         choices=HOURS_FORMATS,
         help="build opening_hours from several columns: day_columns (an open and a close "
-        "column per day) or weekday_weekend (weekday and weekend/holiday begin/end HHMM, "
-        "e.g. Korea MOIS)",
+        "column per day), weekday_weekend (weekday and weekend/holiday begin/end HHMM, "
+        "e.g. Korea MOIS) or period_table (one column of [period, days, hours] rows in "
+        "Catalan/Spanish, e.g. Barcelona climate shelters)",
     )
     p.add_argument(
         "--hours-open",
@@ -168,7 +171,8 @@ def add_parsers(sub: Any) -> None:
         metavar="ROLE=COLUMN",
         help="weekday_weekend: the column of ROLE, one of "
         + ", ".join(WEEKDAY_WEEKEND_COLUMNS)
-        + " (default: the MOIS names or their Korean labels)",
+        + " (default: the MOIS names or their Korean labels); period_table: "
+        "table=COLUMN (default opening_hours_raw)",
     )
     p.add_argument("--sheet", metavar="SHEET", help="XLSX sheet name or number (default: first)")
     p.add_argument("--encoding", metavar="ENC", help="CSV encoding (default: UTF-8, else GB18030)")

@@ -1,7 +1,7 @@
-"""Import stations from CSV, XLSX or GeoJSON into a registry document.
+"""Import stations from CSV, XLSX, GeoJSON or JSON records into a registry document.
 
-The importer reads a table (CSV in UTF-8 or GB18030, an XLSX sheet, or GeoJSON Point
-features), finds which column holds what (``--map FIELD=COLUMN`` or auto-detection of
+The importer reads a table (CSV in UTF-8 or GB18030, an XLSX sheet, GeoJSON Point
+features, or a plain JSON list of objects), finds which column holds what (``--map FIELD=COLUMN`` or auto-detection of
 common names in English, Chinese and Korean), converts coordinates to WGS-84, maps
 amenity words and Chinese opening-hours phrasings to the registry vocabularies, and
 returns every accepted station as a GeoJSON Feature together with a report of every
@@ -10,7 +10,8 @@ rejected row and every note (unknown amenity words, hours it could not convert, 
 Nothing is accepted silently wrong: a row whose coordinates are missing, not numbers,
 out of range, swapped or far away from all the others, whose name is missing, or whose
 id repeats an earlier one is rejected with the row number the user sees in the file
-(header = row 1 in CSV/XLSX; the 0-based feature index in GeoJSON).
+(header = row 1 in CSV/XLSX; the 0-based feature index in GeoJSON; the 1-based record
+index in a JSON list of records).
 
 See ``docs/import.md`` for the mapping file format and examples.
 """
@@ -18,6 +19,7 @@ See ``docs/import.md`` for the mapping file format and examples.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import hashlib
 import io
@@ -46,6 +48,7 @@ from yizhan.stations.hours_sources import (
     DayColumns,
     HoursResult,
     hours_from_day_columns,
+    hours_from_period_table,
     hours_from_weekday_weekend,
 )
 from yizhan.stations.models import KNOWN_PROPERTIES
@@ -96,7 +99,7 @@ REASONS: Final[dict[str, str]] = {
     "looks_swapped": "the position looks like [lat, lon] instead of [lon, lat]",
     "far_outlier": "more than 1,000 km and five times the typical distance from the median position",
     "not_a_point": "the GeoJSON geometry is not a Point (or a MultiPoint of one position)",
-    "invalid_feature": "the GeoJSON feature is not an object",
+    "invalid_feature": "the GeoJSON feature (or JSON record) is not an object",
     "field_count": "the CSV row has more values than the header has columns",
     "missing_name": "the name is empty",
     "missing_id": "the mapped id column is empty",
@@ -319,7 +322,7 @@ class Rejected:
     ----------
     row : int
         Row number as a spreadsheet shows it (header = row 1) for CSV/XLSX; the 0-based
-        feature index for GeoJSON.
+        feature index for GeoJSON; the 1-based record index for a JSON list of records.
     field : str or None
         The field at fault (``"lon"``, ``"lat"``, ``"lon,lat"``, ``"name"``, ...).
     reason : str
@@ -555,7 +558,11 @@ class Rule:
 
 
 #: Shapes of hours spread over several columns (``[hours] format`` / ``--hours-format``).
-HOURS_FORMATS: Final = ("day_columns", "weekday_weekend")
+HOURS_FORMATS: Final = ("day_columns", "weekday_weekend", "period_table")
+
+#: Column of the ``period_table`` format unless ``table`` names another (the Barcelona
+#: climate-shelter records' ``[[period, days, hours], ...]`` field).
+PERIOD_TABLE_COLUMN: Final = "opening_hours_raw"
 
 #: Day names put into ``{day}`` of the ``day_columns`` patterns unless ``days`` is given.
 DEFAULT_DAY_NAMES: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -580,10 +587,13 @@ class HoursSpec:
 
     Attributes
     ----------
-    format : {"day_columns", "weekday_weekend"}
+    format : {"day_columns", "weekday_weekend", "period_table"}
         ``day_columns``: an open and a close column per weekday (``mon_open``,
         ``mon_close``, ...); ``weekday_weekend``: weekday and weekend/holiday begin and
-        end times written ``HHMM`` (Korea's MOIS heat-shelter schema).
+        end times written ``HHMM`` (Korea's MOIS heat-shelter schema); ``period_table``:
+        one column holding a list of ``[period, days, hours]`` rows in Catalan or Spanish
+        (Barcelona's climate shelters, read by
+        :func:`~yizhan.stations.hours_sources.hours_from_period_table`).
     open, close : str
         ``day_columns``: column name patterns in which ``{day}`` is replaced by each
         of ``days`` (``"{day}Open"`` reads ``monOpen``).
@@ -595,6 +605,7 @@ class HoursSpec:
         ``weekday_weekend``: role (``weekday_begin``, ``weekday_end``,
         ``weekend_begin``, ``weekend_end``, ``weekend_open``, ``night_open``) -> column;
         a role not given uses the first of :data:`WEEKDAY_WEEKEND_COLUMNS` the source has.
+        ``period_table``: ``{"table": COLUMN}`` (default :data:`PERIOD_TABLE_COLUMN`).
     """
 
     format: str
@@ -647,6 +658,8 @@ class HoursSpec:
                 )
             self.days = tuple(names)
         else:
+            other = "weekday_weekend" if self.format == "weekday_weekend" else "period_table"
+            roles = tuple(WEEKDAY_WEEKEND_COLUMNS) if other == "weekday_weekend" else ("table",)
             changed = [
                 k
                 for k, default in (
@@ -660,14 +673,13 @@ class HoursSpec:
             if changed:
                 raise InvalidInputError(
                     f"hours.{changed[0]}",
-                    "only for format day_columns; weekday_weekend takes the columns "
-                    + ", ".join(WEEKDAY_WEEKEND_COLUMNS),
+                    f"only for format day_columns; {other} takes the columns " + ", ".join(roles),
                 )
             for role, column in self.columns.items():
-                if role not in WEEKDAY_WEEKEND_COLUMNS:
+                if role not in roles:
                     raise InvalidInputError(
                         "hours.columns",
-                        f"Expected one of {', '.join(WEEKDAY_WEEKEND_COLUMNS)}, got {role!r}",
+                        f"Expected one of {', '.join(roles)}, got {role!r}",
                     )
                 if not column.strip():
                     raise InvalidInputError(f"hours.{role}", "empty column name")
@@ -694,6 +706,15 @@ class HoursSpec:
                     f"(patterns {self.open!r}/{self.close!r}, days {','.join(self.days)}); {have}",
                 )
             return _HoursReader(self, spec, {})
+        if self.format == "period_table":
+            col = self.columns.get("table", PERIOD_TABLE_COLUMN)
+            if col not in columns:
+                raise InvalidInputError(
+                    "hours.table",
+                    f"no column {col!r} in the source; name it with --hours-column "
+                    f"table=COLUMN; {have}",
+                )
+            return _HoursReader(self, None, {"table": col})
         chosen: dict[str, str] = {}
         for role, defaults in WEEKDAY_WEEKEND_COLUMNS.items():
             if role in self.columns:
@@ -742,6 +763,8 @@ class _HoursReader:
         def cell(col: str | None) -> str:
             return "" if col is None else (_scalar_text(values.get(col)) or "")
 
+        if self.spec.format == "period_table":
+            return _period_table(self.roles["table"], values.get(self.roles["table"]))
         if self.days is not None:
             parts = []
             for name, (o_col, c_col) in zip(
@@ -778,6 +801,25 @@ class _HoursReader:
             got["night_open"],
         )
         return result, ("; ".join(parts) if any(got.values()) else None)
+
+
+def _period_table(column: str, value: Any) -> tuple[HoursResult, str | None]:
+    """``period_table``: a cell holding ``[[period, days, hours], ...]`` (a list, or its
+    JSON text), converted and shown as ``period | days | hours; ...``."""
+    if isinstance(value, str) and value.strip().startswith("["):
+        with contextlib.suppress(orjson.JSONDecodeError):
+            value = orjson.loads(value)
+    if value is None or value == [] or (isinstance(value, str) and _scalar_text(value) is None):
+        return HoursResult(None, "unknown", [], [f"{column} is empty: hours unknown"]), None
+    if not isinstance(value, list) or not all(isinstance(r, list) for r in value):
+        text = _scalar_text(value if isinstance(value, str) else str(value), collapse=False)
+        problem = f"{column}: Expected a list of [period, days, hours] rows, got {text!r}"
+        return HoursResult(None, "unknown", [problem], []), text
+    rows = [["" if c is None else _WS.sub(" ", str(c)).strip() for c in r] for r in value]
+    text = "; ".join(" | ".join(r) for r in rows)
+    if not text.replace("|", "").replace(";", "").strip():
+        return HoursResult(None, "unknown", [], [f"{column} is empty: hours unknown"]), None
+    return hours_from_period_table(rows), text
 
 
 @dataclass
@@ -963,7 +1005,7 @@ _SPEC_KEYS: Final = frozenset(
 )
 
 _HOURS_KEYS: Final = frozenset(
-    {"format", "open", "close", "days", "blank", *WEEKDAY_WEEKEND_COLUMNS}
+    {"format", "open", "close", "days", "blank", "table", *WEEKDAY_WEEKEND_COLUMNS}
 )
 
 
@@ -977,7 +1019,8 @@ def load_spec(path: str | Path) -> ImportSpec:
         ``sheet``, ``encoding``, ``delimiter``, ``header_row``, ``reject_outliers``;
         tables ``[map]``, ``[set]``, ``[amenity_words]``, ``[recode.FIELD]``,
         ``[meta]``, ``[hours]`` (``format``; ``open``, ``close``, ``days``, ``blank``
-        or the weekday_weekend column roles); arrays of tables ``[[guessed_when]]`` (``field``, ``column``,
+        or the weekday_weekend column roles, or the period_table ``table``);
+        arrays of tables ``[[guessed_when]]`` (``field``, ``column``,
         ``value`` or ``values``) and ``[[rules]]`` (``column``, ``contains`` or
         ``equals``, ``set``).
 
@@ -1136,7 +1179,7 @@ def _hours_from_toml(data: Mapping[str, Any], where: str) -> HoursSpec:
                 where, f'hours.days must be a list of 7 names or "mon,tue,...", got {days!r}'
             )
         hours.days = tuple(days)
-    hours.columns = {k: v for k, v in data.items() if k in WEEKDAY_WEEKEND_COLUMNS}
+    hours.columns = {k: v for k, v in data.items() if k in WEEKDAY_WEEKEND_COLUMNS or k == "table"}
     return hours
 
 
@@ -1359,7 +1402,7 @@ class _Row:
 
 @dataclass
 class _Table:
-    format: Literal["csv", "xlsx", "geojson"]
+    format: Literal["csv", "xlsx", "geojson", "json"]
     columns: list[str]
     rows: list[_Row]
     encoding: str | None = None
@@ -1575,8 +1618,12 @@ def _read_geojson(path: Path) -> _Table:
             )
     elif isinstance(doc, dict) and doc.get("type") == "Feature":
         feats = [doc]
+    elif isinstance(doc, list):
+        return _json_records(doc)
     else:
-        raise InvalidInputError(str(path), "Expected a GeoJSON FeatureCollection or Feature")
+        raise InvalidInputError(
+            str(path), "Expected a GeoJSON FeatureCollection or Feature, or a JSON list of records"
+        )
     columns: dict[str, None] = {}
     rows: list[_Row] = []
     for i, f in enumerate(feats):
@@ -1597,6 +1644,34 @@ def _read_geojson(path: Path) -> _Table:
     return _Table("geojson", list(columns), rows, notes=notes)
 
 
+def _record_value(value: Any) -> Any:
+    """A JSON record's value as a cell: lists and objects kept, other scalars as text."""
+    if value is None or isinstance(value, str | list | dict):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _json_records(records: list[Any]) -> _Table:
+    """A plain JSON list of objects: keys are columns, row = 1-based record index."""
+    columns: dict[str, None] = {}
+    rows: list[_Row] = []
+    for i, rec in enumerate(records, 1):
+        if not isinstance(rec, dict):
+            row = _Row(i, {})
+            row.problem = _Problem(
+                "invalid_feature", None, "the record is not a JSON object", str(rec)[:80]
+            )
+            rows.append(row)
+            continue
+        values = {str(k): _record_value(v) for k, v in rec.items()}
+        for k in values:
+            columns.setdefault(k, None)
+        rows.append(_Row(i, values))
+    return _Table("json", list(columns), rows)
+
+
 def _read_table(path: Path, spec: ImportSpec) -> _Table:
     if not path.exists():
         raise InvalidInputError(str(path), "no such file")
@@ -1613,7 +1688,8 @@ def _read_table(path: Path, spec: ImportSpec) -> _Table:
         delim = spec.delimiter or ("\t" if suffix == ".tsv" else None)
         return _read_csv(path, spec.encoding, delim, spec.header_row)
     raise InvalidInputError(
-        str(path), f"unknown file type {suffix!r}; expected .csv, .tsv, .txt, .xlsx or .geojson"
+        str(path),
+        f"unknown file type {suffix!r}; expected .csv, .tsv, .txt, .xlsx, .geojson or .json",
     )
 
 
@@ -1974,12 +2050,13 @@ def import_file(
     reject_outliers: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportResult:
-    """Import stations from a CSV, XLSX or GeoJSON file.
+    """Import stations from a CSV, XLSX, GeoJSON or JSON-records file.
 
     Parameters
     ----------
     path : str or Path
-        ``.csv``/``.tsv``/``.txt``, ``.xlsx`` or ``.geojson``/``.json``.
+        ``.csv``/``.tsv``/``.txt``, ``.xlsx`` or ``.geojson``/``.json`` (a GeoJSON
+        FeatureCollection or Feature, or a plain JSON list of objects).
     mapping : mapping, optional
         Field -> column (``{"lon": "lng_gcj02"}``); unmapped fields are auto-detected
         from common column names. A column of ``None`` turns detection of a field off.
