@@ -24,6 +24,7 @@ from typing import Any, Final
 
 import folium
 from branca.element import CssLink, Element, Figure, JavascriptLink, MacroElement
+from folium import plugins
 from folium.map import Layer
 
 from yizhan.maps import _runtime
@@ -280,3 +281,21 @@ def new_map(
         folium.TileLayer(tiles, attr=attr, name="basemap", control=False, max_zoom=19).add_to(m)
     Runtime().add_to(m)
     return m
+
+
+def add_map_controls(m: folium.Map, lang: Lang, *, layers_collapsed: bool) -> None:
+    """The controls every Yizhan map has: full screen, locate-me and the layer list."""
+    plugins.Fullscreen(  # type: ignore[no-untyped-call]
+        position="topleft",
+        title=label("fullscreen", lang),
+        title_cancel=label("fullscreen_exit", lang),
+    ).add_to(m)
+    plugins.LocateControl(  # type: ignore[no-untyped-call]
+        position="topleft",
+        strings={
+            "title": label("locate", lang),
+            "popup": label("locate_popup", lang),
+            "outsideMapBoundsMsg": label("locate_outside", lang),
+        },
+    ).add_to(m)
+    folium.LayerControl(position="topright", collapsed=layers_collapsed).add_to(m)

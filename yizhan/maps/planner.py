@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 
 import folium
 import numpy as np
-from folium import plugins
 
 from yizhan.errors import InvalidInputError
 from yizhan.maps._core import (
@@ -30,6 +29,7 @@ from yizhan.maps._core import (
     UNCATEGORISED_COLOR,
     JsControl,
     JsLayer,
+    add_map_controls,
     meta_for,
     new_map,
     pack,
@@ -577,20 +577,7 @@ def planner_map(
 
     JsControl("search", meta, stations).add_to(m)
     JsControl("legend", meta, legend, "bottomright").add_to(m)
-    plugins.Fullscreen(  # type: ignore[no-untyped-call]
-        position="topleft",
-        title=label("fullscreen", lng),
-        title_cancel=label("fullscreen_exit", lng),
-    ).add_to(m)
-    plugins.LocateControl(  # type: ignore[no-untyped-call]
-        position="topleft",
-        strings={
-            "title": label("locate", lng),
-            "popup": label("locate_popup", lng),
-            "outsideMapBoundsMsg": label("locate_outside", lng),
-        },
-    ).add_to(m)
-    folium.LayerControl(position="topright", collapsed=False).add_to(m)
+    add_map_controls(m, lng, layers_collapsed=False)
 
     pts_lat = list(cols["lat"]) + [p[0] for p in site_pts + bus_pts]
     pts_lon = list(cols["lon"]) + [p[1] for p in site_pts + bus_pts]

@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import folium
-from folium import plugins
 
 from yizhan.errors import InvalidInputError
 from yizhan.geo.distance import bearing_deg, haversine_m
@@ -16,6 +15,7 @@ from yizhan.maps._core import (
     UNCATEGORISED_COLOR,
     JsControl,
     JsLayer,
+    add_map_controls,
     meta_for,
     new_map,
 )
@@ -159,20 +159,7 @@ def worker_map(
             seen.add(h["category"])
             legend.append(["dot", category_label(h["category"], lng), h["color"]])
     JsControl("legend", meta, legend, "bottomright").add_to(m)
-    plugins.Fullscreen(  # type: ignore[no-untyped-call]
-        position="topleft",
-        title=label("fullscreen", lng),
-        title_cancel=label("fullscreen_exit", lng),
-    ).add_to(m)
-    plugins.LocateControl(  # type: ignore[no-untyped-call]
-        position="topleft",
-        strings={
-            "title": label("locate", lng),
-            "popup": label("locate_popup", lng),
-            "outsideMapBoundsMsg": label("locate_outside", lng),
-        },
-    ).add_to(m)
-    folium.LayerControl(position="topright", collapsed=True).add_to(m)
+    add_map_controls(m, lng, layers_collapsed=True)
 
     if items:
         lats = [w_lat, *(h["lat"] for h in items)]
