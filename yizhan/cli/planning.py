@@ -192,28 +192,21 @@ def _prepare(args: argparse.Namespace, steps: Steps) -> tuple[Registry, Study]:
 
 
 def _service(args: argparse.Namespace, registry: Registry) -> tuple[Any, Any, str]:
-    """Which stations (and buses) count: ``(stations, station_mask, description)``.
-
-    Without ``--open-at``/``--open-for-min``: the registry's stations passing the filters.
-    With them: stations open then (and staying open), plus cooling buses where they stand.
-    """
-    flt = filter_from_args(args)
-    if args.open_at is None and args.open_for_min is None:
-        return registry, flt, f"{int(registry.mask(flt).sum())} stations"
-    from yizhan.geo.search import search_from_settings
+    """Which stations (and buses) count (see :func:`yizhan.geo.search.service_points`)."""
+    from yizhan.geo.search import search_from_settings, service_points
     from yizhan.settings import Settings
     from yizhan.stations.hours import parse_time
 
     settings = Settings()
-    search = search_from_settings(settings, registry, read_only=True)
-    at = parse_time(args.open_at or "now", settings.timezone, field="--open-at")
-    lon, lat, n_st, n_bus = search.serving_at(flt, at.timestamp(), 60.0 * (args.open_for_min or 0))
-    when = at.isoformat(timespec="minutes")
-    stay = f" for {args.open_for_min} min" if args.open_for_min else ""
-    return (
-        (lon, lat),
-        None,
-        f"{n_st} stations open at {when}{stay} and {n_bus} cooling buses standing then",
+    at = None
+    if args.open_at is not None or args.open_for_min is not None:
+        at = parse_time(args.open_at or "now", settings.timezone, field="--open-at")
+    return service_points(
+        registry,
+        filter_from_args(args),
+        at,
+        args.open_for_min,
+        lambda: search_from_settings(settings, registry, read_only=True),
     )
 
 

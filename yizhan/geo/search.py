@@ -16,7 +16,9 @@ buses are placed where they stand at that time and merged in by exact distance.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -664,4 +666,30 @@ def search_from_settings(
             settings.state_file(registry.path, "placements"), read_only=read_only
         ),
         alerts=AlertStore(settings.state_file(registry.path, "alerts"), read_only=read_only),
+    )
+
+
+def service_points(
+    registry: Registry,
+    flt: StationFilter,
+    at: datetime | None,
+    open_for_min: int | None,
+    search: Callable[[], StationSearch],
+) -> tuple[Any, Any, str]:
+    """What counts as service for coverage and siting: ``(stations, station_mask, description)``.
+
+    Without a time (*at* and *open_for_min* both ``None``): the registry's stations passing
+    *flt*. With one: the stations open at *at* (``now`` when only *open_for_min* is given,
+    the caller resolves it) and staying open *open_for_min* minutes, plus the cooling buses
+    standing then; *search* is called only in that case.
+    """
+    if at is None:
+        return registry, flt, f"{int(registry.mask(flt).sum())} stations"
+    lon, lat, n_st, n_bus = search().serving_at(flt, at.timestamp(), 60.0 * (open_for_min or 0))
+    when = at.isoformat(timespec="minutes")
+    stay = f" for {open_for_min} min" if open_for_min else ""
+    return (
+        (lon, lat),
+        None,
+        f"{n_st} stations open at {when}{stay} and {n_bus} cooling buses standing then",
     )

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from yizhan.errors import ConflictError, InvalidInputError
 from yizhan.geo.access import two_step_fca
 from yizhan.geo.coverage import coverage, select_stations
-from yizhan.geo.search import StationSearch
+from yizhan.geo.search import StationSearch, service_points
 from yizhan.geo.siting import site_mclp
 from yizhan.geo.study import Study, StudySpec, default_districts, load_study
 from yizhan.routes.deps import FastJSONResponse, RegistryDep, SearchDep, SettingsDep, body_error
@@ -103,27 +103,18 @@ async def station_filter(
 FilterDep = Annotated[StationFilter, Depends(station_filter)]
 
 
-def service_points(
+def _service(
     search: StationSearch,
     settings: Settings,
     flt: StationFilter,
     open_at: str | None,
     open_for_min: int | None,
-    field_prefix: str = "",
 ) -> tuple[Any, Any, str]:
-    """``(stations, station_mask, description)`` for coverage and siting: the registry's
-    stations passing *flt*, or, with a time, those open then plus buses standing then."""
-    registry = search.registry
-    if open_at is None and open_for_min is None:
-        return registry, flt, f"{int(registry.mask(flt).sum())} stations"
-    at = parse_time(open_at or "now", settings.timezone, field=f"{field_prefix}open_at")
-    lon, lat, n_st, n_bus = search.serving_at(flt, at.timestamp(), 60.0 * (open_for_min or 0))
-    when = at.isoformat(timespec="minutes")
-    return (
-        (lon, lat),
-        None,
-        f"{n_st} stations open at {when} and {n_bus} cooling buses standing then",
-    )
+    """:func:`yizhan.geo.search.service_points` for the served registry."""
+    at = None
+    if open_at is not None or open_for_min is not None:
+        at = parse_time(open_at or "now", settings.timezone, field="open_at")
+    return service_points(search.registry, flt, at, open_for_min, lambda: search)
 
 
 @router.get("/coverage", summary="Share of demand within reach of a station, per district")
@@ -142,7 +133,7 @@ async def get_coverage(
     """Weighted share of demand with a station within `radius_m` (same exact distances as
     `/nearest`), per-district rows, and the distance-to-nearest distribution. With
     `open_at` only stations open then count, and cooling buses where they stand then."""
-    stations, mask, described = service_points(search, settings, flt, open_at, open_for_min)
+    stations, mask, described = _service(search, settings, flt, open_at, open_for_min)
     result = await asyncio.to_thread(coverage, stations, study.demand, radius_m, mask)
     out = result.to_dict()
     out["demand"] = study.description
@@ -208,9 +199,7 @@ async def post_site(
     except InvalidInputError as exc:
         raise body_error(exc) from None
     try:
-        stations, mask, described = service_points(
-            search, settings, flt, body.open_at, body.open_for_min
-        )
+        stations, mask, described = _service(search, settings, flt, body.open_at, body.open_for_min)
     except InvalidInputError as exc:
         raise body_error(exc) from None
     counted = select_stations(stations, mask)
