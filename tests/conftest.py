@@ -101,3 +101,11 @@ def bus_doc(small_doc: dict[str, Any]) -> dict[str, Any]:
         make_bus("bus-2", [make_stop("t1", 113.70, 34.76, "Mo-Fr 09:00-17:00")], operator="op-b")
     )
     return doc
+
+
+@pytest.fixture(autouse=True)
+def _state_in_tmp(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep tokens, reports, audit logs and placements of the bundled registry out of data/."""
+    monkeypatch.setenv("YIZHAN_STATE_DIR", str(tmp_path_factory.mktemp("state")))

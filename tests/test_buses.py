@@ -559,7 +559,10 @@ def test_overlapping_placement_is_409(api: TestClient) -> None:
     assert r.status_code == 409 and "already placed" in r.json()["detail"]
 
 
-def test_placements_survive_a_restart(bus_doc: dict[str, Any], tmp_path: Path) -> None:
+def test_placements_survive_a_restart(
+    bus_doc: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("YIZHAN_STATE_DIR")  # the default: next to the registry
     reg_path = tmp_path / "reg.geojson"
     reg_path.write_text(json.dumps(bus_doc, ensure_ascii=False), encoding="utf-8")
     settings = Settings(registry=reg_path, operator_tokens=TOKENS)

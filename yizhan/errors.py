@@ -46,3 +46,23 @@ class PermissionDeniedError(YizhanError):
 
 class ConflictError(YizhanError):
     """The request conflicts with the current state."""
+
+
+class PreconditionRequiredError(YizhanError):
+    """A write was sent without ``If-Match`` (HTTP 428)."""
+
+
+class PreconditionFailedError(YizhanError):
+    """``If-Match`` names a version that is no longer current (HTTP 412)."""
+
+    def __init__(self, message: str, current_etag: str | None = None) -> None:
+        super().__init__(message)
+        self.current_etag = current_etag
+
+
+class RateLimitedError(YizhanError):
+    """Too many requests from one client (HTTP 429); retry after ``retry_after_s`` seconds."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, int(retry_after_s))

@@ -51,6 +51,42 @@ class Settings(BaseSettings):
         None,
         description="Where placements and alerts are kept (default: next to the registry).",
     )
+    admin_token: str | None = Field(
+        None,
+        description="Bootstrap admin bearer token (`YIZHAN_ADMIN_TOKEN`), e.g. to create the "
+        "first tokens; others are kept hashed in the token file (`yizhan token create`).",
+    )
+    stale_after_days: int = Field(
+        180, ge=1, le=3650, description="A station not verified for this many days is stale."
+    )
+    reload_interval_s: float = Field(
+        2.0,
+        ge=0,
+        description="How often the server checks whether the registry file changed on disk "
+        "(and reloads it after validating it); 0: never.",
+    )
+    max_body_bytes: int = Field(
+        65536, ge=1024, description="Largest request body accepted (bytes); larger: 413."
+    )
+    report_window_days: int = Field(
+        14, ge=1, le=365, description="Reports older than this no longer mark needs_check."
+    )
+    report_threshold: int = Field(
+        2,
+        ge=1,
+        le=100,
+        description="Reports of the same problem from this many different clients mark a "
+        "station needs_check.",
+    )
+    report_rate_per_hour: int = Field(10, ge=1, description="Reports one client may send per hour.")
+    report_rate_per_station_per_day: int = Field(
+        3, ge=1, description="Reports one client may send about one station per day."
+    )
+    trust_forwarded_for: bool = Field(
+        False,
+        description="Identify report clients by the first X-Forwarded-For address (only "
+        "behind a proxy that sets it).",
+    )
     max_placement_days: int = Field(7, ge=1, le=31, description="Longest placement window.")
     max_alert_days: int = Field(14, ge=1, le=92, description="Longest heat-alert window.")
     # -- planning (coverage analysis and maps) ------------------------------------------
@@ -97,15 +133,18 @@ class Settings(BaseSettings):
             ) from None
         return v.upper()
 
-    def state_file(self, registry_path: Path | None, kind: str) -> Path | None:
-        """Where the *kind* (``placements``/``alerts``) of a registry are kept.
+    def state_file(
+        self, registry_path: Path | None, kind: str, suffix: str = ".json"
+    ) -> Path | None:
+        """Where the *kind* (``placements``, ``alerts``, ``tokens``, ``reports``, ``audit``)
+        of a registry are kept.
 
-        ``<state_dir>/<registry file name>.<kind>.json`` when ``state_dir`` is set, else
+        ``<state_dir>/<registry file name>.<kind><suffix>`` when ``state_dir`` is set, else
         next to the registry; ``None`` (memory only) for a registry without a file.
         """
         name = registry_path.name if registry_path is not None else "registry"
         if self.state_dir is not None:
-            return self.state_dir / f"{name}.{kind}.json"
+            return self.state_dir / f"{name}.{kind}{suffix}"
         if registry_path is None:
             return None
-        return registry_path.with_name(f"{name}.{kind}.json")
+        return registry_path.with_name(f"{name}.{kind}{suffix}")

@@ -26,11 +26,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"yizhan {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    from yizhan.cli import importing, planning, registry_cmds  # after main() set the environment
+    from yizhan.cli import (  # after main() set the environment
+        history,
+        importing,
+        planning,
+        poster,
+        registry_cmds,
+        tokens,
+    )
 
     registry_cmds.add_parsers(sub)
     importing.add_parsers(sub)
     planning.add_parsers(sub)
+    poster.add_parsers(sub)
+    tokens.add_parsers(sub)
+    history.add_parsers(sub)
     return parser
 
 

@@ -215,6 +215,11 @@ class StationSearch:
         self.index_for(DEFAULT_FILTER)  # build the common case up front
 
     @property
+    def placements(self) -> PlacementStore | None:
+        """Where operators have put cooling buses (shared by every snapshot of a registry)."""
+        return self._placements
+
+    @property
     def hours(self) -> StationHours:
         """Hours of every station (built on first use)."""
         if self._hours is None:

@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from yizhan.errors import InvalidInputError, PermissionDeniedError
 from yizhan.routes.deps import (
     FastJSONResponse,
-    Principal,
     PrincipalDep,
     SearchDep,
     SettingsDep,
@@ -23,6 +22,7 @@ from yizhan.routes.deps import (
 )
 from yizhan.stations.alerts import ALL_DISTRICTS
 from yizhan.stations.hours import localize
+from yizhan.stations.tokens import Principal
 
 router = APIRouter(tags=["alerts"])
 

@@ -19,7 +19,6 @@ from yizhan.geo.search import StationSearch, geometry_in
 from yizhan.routes.deps import (
     FastJSONResponse,
     GeoJSONResponse,
-    Principal,
     PrincipalDep,
     SearchDep,
     SettingsDep,
@@ -27,6 +26,7 @@ from yizhan.routes.deps import (
 )
 from yizhan.routes.params import OutCrs
 from yizhan.stations.hours import localize, zone
+from yizhan.stations.tokens import Principal, may_move_bus
 
 router = APIRouter(tags=["buses"])
 
@@ -83,7 +83,7 @@ def bus_feature(search: StationSearch, i: int, out_crs: str, ts: float) -> dict[
 def check_may_move(search: StationSearch, i: int, who: Principal) -> None:
     """Raise :class:`PermissionDeniedError` unless *who* may move bus *i*."""
     operator = search.fleet.operator(i)
-    if not who.admin and who.name != operator:
+    if not may_move_bus(who, operator):
         bus_id = search.fleet.buses[i]["id"]
         raise PermissionDeniedError(
             f"operator {who.name!r} may not move bus {bus_id!r}: it is operated by {operator!r}"

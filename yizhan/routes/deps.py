@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import orjson
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from yizhan.errors import AuthenticationError, InvalidInputError
 from yizhan.geo.search import StationSearch, search_from_settings
 from yizhan.settings import Settings
+from yizhan.stations.alerts import AlertStore
+from yizhan.stations.placements import PlacementStore
 from yizhan.stations.registry import Registry
+from yizhan.stations.reports import ReportStore
+from yizhan.stations.store import RegistryStore, is_stale, verified_at
+from yizhan.stations.tokens import PUBLIC, Principal, TokenStore
 
 
 # Dependencies that only read app.state are `async def`: FastAPI runs a plain `def`
@@ -25,28 +31,95 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-async def get_registry(request: Request) -> Registry:
-    registry: Registry = request.app.state.registry
-    return registry
+async def get_store(request: Request) -> RegistryStore:
+    store: RegistryStore = request.app.state.store
+    return store
 
 
-async def get_search(request: Request) -> StationSearch:
-    search: StationSearch = request.app.state.search
+async def get_search(store: Annotated[RegistryStore, Depends(get_store)]) -> StationSearch:
+    # One snapshot per request: get_registry depends on this, and FastAPI resolves a
+    # dependency once per request, so a request never mixes two versions of the registry.
+    search: StationSearch = store.search
     return search
 
 
+async def get_registry(search: Annotated[StationSearch, Depends(get_search)]) -> Registry:
+    return search.registry
+
+
+async def get_reports(request: Request) -> ReportStore:
+    reports: ReportStore = request.app.state.reports
+    return reports
+
+
+@dataclass(frozen=True)
+class Flags:
+    """Freshness flags added to every station and bus in responses.
+
+    ``stale``: never verified, or not within ``stale_after_days`` of ``today`` (the
+    registry's time zone); ``needs_check``: recent problem reports from several workers
+    since the last verification (``needs_check_reasons`` lists their codes).
+    """
+
+    today: date
+    stale_after_days: int
+    reports: ReportStore | None = None
+
+    @property
+    def stale_before(self) -> date:
+        """Stations verified before this day are stale."""
+        return self.today - timedelta(days=self.stale_after_days)
+
+    def __call__(self, feature: dict[str, Any]) -> dict[str, Any]:
+        reasons = (
+            self.reports.needs_check(feature["id"], verified_at(feature))
+            if self.reports is not None
+            else []
+        )
+        return {
+            "stale": is_stale(feature, self.today, self.stale_after_days),
+            "needs_check": bool(reasons),
+            "needs_check_reasons": reasons,
+        }
+
+
+async def get_flags(request: Request) -> Flags:
+    settings: Settings = request.app.state.settings
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    return Flags(today, settings.stale_after_days, getattr(request.app.state, "reports", None))
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-RegistryDep = Annotated[Registry, Depends(get_registry)]
+FlagsDep = Annotated[Flags, Depends(get_flags)]
+StoreDep = Annotated[RegistryStore, Depends(get_store)]
 SearchDep = Annotated[StationSearch, Depends(get_search)]
+RegistryDep = Annotated[Registry, Depends(get_registry)]
+ReportsDep = Annotated[ReportStore, Depends(get_reports)]
 
 
-def build_search(settings: Settings, registry: Registry) -> StationSearch:
+def build_search(
+    settings: Settings,
+    registry: Registry,
+    placements: PlacementStore | None = None,
+    alerts: AlertStore | None = None,
+) -> StationSearch:
     """The search over *registry*, with its placements and alerts stores.
 
     Placements and alerts are read from (and written to) the files
-    :meth:`Settings.state_file` names; expired entries are dropped.
+    :meth:`Settings.state_file` names, unless the stores are given (a new snapshot of
+    an edited registry keeps the stores of the previous one). Hours and buses are built
+    now, not on the first request.
     """
-    search = search_from_settings(settings, registry)
+    if placements is None or alerts is None:
+        search = search_from_settings(settings, registry)
+    else:
+        search = StationSearch(
+            registry,
+            timezone=settings.timezone,
+            holiday_country=settings.holiday_country,
+            placements=placements,
+            alerts=alerts,
+        )
     _ = search.fleet  # build the hours keys and the buses now, not on the first request
     return search
 
@@ -55,52 +128,52 @@ def build_search(settings: Settings, registry: Registry) -> StationSearch:
 
 bearer = HTTPBearer(
     auto_error=False,
-    description="An operator token (`YIZHAN_OPERATOR_TOKENS`) or an admin token "
-    "(`YIZHAN_ADMIN_TOKENS`).",
+    description="A token from `yizhan token create` (manager, operator or admin), "
+    "`YIZHAN_ADMIN_TOKEN`, or a legacy `YIZHAN_OPERATOR_TOKENS`/`YIZHAN_ADMIN_TOKENS` token.",
 )
 
 
-@dataclass(frozen=True)
-class Principal:
-    """Who sent a request: an operator (by name) or an admin."""
-
-    name: str
-    admin: bool = False
+async def get_tokens(request: Request) -> TokenStore:
+    tokens: TokenStore = request.app.state.tokens
+    return tokens
 
 
-def _matches(token: str, candidate: str) -> bool:
-    return hmac.compare_digest(token.encode(), candidate.encode())
-
-
-async def get_principal(
-    settings: SettingsDep,
+async def get_caller(
+    tokens: Annotated[TokenStore, Depends(get_tokens)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    """The operator or admin a bearer token belongs to.
+    """Whoever sent the request: :data:`PUBLIC` without a token.
 
     Raises
     ------
     AuthenticationError
-        No bearer token, or a token the server does not know (401).
+        A bearer token the server does not know, or one that was revoked (401).
     """
     if credentials is None or not credentials.credentials:
+        return PUBLIC
+    who = tokens.authenticate(credentials.credentials)
+    if who is None:
+        raise AuthenticationError("invalid bearer token: unknown or revoked")
+    return who
+
+
+async def get_principal(who: Annotated[Principal, Depends(get_caller)]) -> Principal:
+    """The manager, operator or admin a bearer token belongs to.
+
+    Raises
+    ------
+    AuthenticationError
+        No bearer token, or one the server does not know (401).
+    """
+    if who.role == "public":
         raise AuthenticationError(
-            "missing bearer token: send 'Authorization: Bearer <token>' with an operator "
-            "or admin token"
+            "missing bearer token: send 'Authorization: Bearer <token>' with a manager, "
+            "operator or admin token"
         )
-    token = credentials.credentials
-    for candidate in settings.admin_tokens:
-        if _matches(token, candidate):
-            return Principal("admin", admin=True)
-    found: str | None = None
-    for candidate, operator in settings.operator_tokens.items():
-        if _matches(token, candidate):
-            found = operator
-    if found is None:
-        raise AuthenticationError("invalid bearer token: it is not an operator or admin token")
-    return Principal(found)
+    return who
 
 
+CallerDep = Annotated[Principal, Depends(get_caller)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
@@ -111,7 +184,46 @@ def body_error(exc: InvalidInputError) -> RequestValidationError:
     )
 
 
-class GeoJSONResponse(Response):
+_GEOMETRY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "coordinates"],
+    "properties": {
+        "type": {"type": "string", "enum": ["Point", "MultiPoint"]},
+        "coordinates": {"type": "array", "description": "`[lon, lat]` (a MultiPoint: a list)"},
+    },
+}
+#: JSON Schema of one Feature in responses (the registry format: ``docs/registry.md``).
+FEATURE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "id", "geometry", "properties"],
+    "properties": {
+        "type": {"type": "string", "enum": ["Feature"]},
+        "id": {"type": "string"},
+        "geometry": _GEOMETRY_SCHEMA,
+        "properties": {
+            "type": "object",
+            "required": ["name", "kind"],
+            "properties": {"name": {"type": "string"}, "kind": {"type": "string"}},
+        },
+    },
+}
+#: JSON Schema of a FeatureCollection in responses.
+COLLECTION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "features"],
+    "properties": {
+        "type": {"type": "string", "enum": ["FeatureCollection"]},
+        "features": {"type": "array", "items": FEATURE_SCHEMA},
+    },
+}
+
+
+def geojson(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAPI response entry for a GeoJSON body."""
+    return {"description": description, "content": {"application/geo+json": {"schema": schema}}}
+
+
+class GeoJSONResponse(JSONResponse):
     """``application/geo+json`` rendered with orjson."""
 
     media_type = "application/geo+json"
@@ -120,7 +232,7 @@ class GeoJSONResponse(Response):
         return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-class FastJSONResponse(Response):
+class FastJSONResponse(JSONResponse):
     """``application/json`` rendered with orjson."""
 
     media_type = "application/json"

@@ -20,7 +20,7 @@ from yizhan.maps.study_map import coverage_map
 from yizhan.routes.deps import SearchDep, SettingsDep
 from yizhan.routes.nearest import nearest_collection
 from yizhan.routes.params import AmenityParam, CategoryParam, InCrs, KindParam, Lat, Lon
-from yizhan.routes.planning import FilterDep, RadiusParam, StudyDep
+from yizhan.routes.planning import NO_DEMAND, FilterDep, RadiusParam, StudyDep
 from yizhan.stations.hours import parse_time
 from yizhan.stations.registry import StationFilter
 
@@ -64,7 +64,10 @@ def _build_coverage_html(
 
 
 @router.get(
-    "/maps/coverage", response_class=HTMLResponse, summary="The planner map of the served registry"
+    "/maps/coverage",
+    response_class=HTMLResponse,
+    summary="The planner map of the served registry",
+    responses=NO_DEMAND,
 )
 async def coverage_map_page(
     search: SearchDep,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -9,7 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from yizhan.geo.crs import point_to_wgs84
 from yizhan.geo.search import BusHit, StationSearch, bus_hit_feature, hit_feature
-from yizhan.routes.deps import GeoJSONResponse, SearchDep, SettingsDep
+from yizhan.routes.deps import (
+    COLLECTION_SCHEMA,
+    FlagsDep,
+    GeoJSONResponse,
+    SearchDep,
+    SettingsDep,
+)
 from yizhan.routes.params import CrsParam
 from yizhan.settings import Settings
 from yizhan.stations.hours import parse_time
@@ -57,6 +64,11 @@ class NearestQuery(BaseModel):
         description="Each result must stay open (a bus: stay where it stands) at least this "
         "many minutes after `open_at` (default `now`).",
     )
+    stale: bool | None = Field(
+        None,
+        description="`false`: leave out stale stations (not verified within the server's "
+        "stale_after_days); `true`: only stale ones.",
+    )
     crs: CrsParam = Field(
         "wgs84",
         description="System of `lon`/`lat`: WGS-84 (GPS), GCJ-02 (Amap, Tencent) or BD-09 (Baidu).",
@@ -74,13 +86,14 @@ class NearestQuery(BaseModel):
             "and has `distance_m`, `bearing_deg`, `open_now` (true/false/null: unknown) and "
             "`next_change` (ISO time it next opens or closes) in its properties. A cooling bus "
             "is a Point where it stands, with `stop_id` (or `placement_id`) and `leaves_at`.",
-            "content": {"application/geo+json": {}},
+            "content": {"application/geo+json": {"schema": COLLECTION_SCHEMA}},
         }
     },
 )
 async def nearest(
     search: SearchDep,
     settings: SettingsDep,
+    flags: FlagsDep,
     q: Annotated[NearestQuery, Query()],
 ) -> GeoJSONResponse:
     """Exact great-circle nearest stations. By default only `operational` stations are returned.
@@ -94,6 +107,8 @@ async def nearest(
         kinds=q.kind,
         categories=q.category,
         statuses=q.status if q.status else ("operational",),
+        stale=q.stale,
+        stale_before=flags.stale_before,
     )
     return GeoJSONResponse(
         nearest_collection(
@@ -108,6 +123,7 @@ async def nearest(
             q.open_for_min,
             q.crs,
             q.out_crs,
+            flags=flags,
         )
     )
 
@@ -124,8 +140,12 @@ def nearest_collection(
     open_for_min: int | None = None,
     crs: str = "wgs84",
     out_crs: str = "wgs84",
+    *,
+    flags: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The `/nearest` answer as a GeoJSON FeatureCollection (also drawn by `/maps/nearest`)."""
+    """The `/nearest` answer as a GeoJSON FeatureCollection (also drawn by `/maps/nearest`).
+
+    *flags* adds properties to each station and bus (``stale``, ``needs_check`` …)."""
     k_used = min(k, settings.max_k)
     filtered = open_at is not None or open_for_min is not None
     at = parse_time(open_at or "now", settings.timezone)
@@ -145,12 +165,14 @@ def nearest_collection(
     features: list[dict[str, Any]] = []
     for h in hits:
         if isinstance(h, BusHit):
-            features.append(bus_hit_feature(search, h, out_crs))
+            bus = search.fleet.buses[h.position.bus_index]
+            features.append(bus_hit_feature(search, h, out_crs, flags(bus) if flags else None))
         else:
             is_open, change = search.status(h.index, ts)
-            features.append(
-                hit_feature(registry, h, out_crs, {"open_now": is_open, "next_change": change})
-            )
+            extra = {"open_now": is_open, "next_change": change}
+            if flags is not None:
+                extra.update(flags(registry.features[h.index]))
+            features.append(hit_feature(registry, h, out_crs, extra))
     return {
         "type": "FeatureCollection",
         "features": features,
@@ -167,6 +189,7 @@ def nearest_collection(
             "kind": sorted(flt.kinds) if flt.kinds else None,
             "category": sorted(flt.categories) if flt.categories else None,
             "status": sorted(flt.statuses) if flt.statuses else None,
+            "stale": None if flt.freshness is None else flt.freshness == "stale",
             "open_at": at.isoformat(timespec="seconds") if filtered else None,
             "open_for_min": open_for_min,
             "time": at.isoformat(timespec="seconds"),

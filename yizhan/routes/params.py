@@ -65,3 +65,11 @@ OpenForMinParam = Annotated[
         "many minutes after `open_at` (default `now`).",
     ),
 ]
+
+StaleParam = Annotated[
+    bool | None,
+    Query(
+        description="`false`: only stations verified within the server's stale_after_days "
+        "(default 180); `true`: only stale ones (never verified, or not since)."
+    ),
+]

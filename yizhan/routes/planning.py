@@ -77,6 +77,11 @@ def get_study(request: Request, settings: SettingsDep, registry: RegistryDep) ->
 
 StudyDep = Annotated[Study, Depends(get_study)]
 
+#: Routes that need a demand layer answer 409 without one.
+NO_DEMAND: dict[int | str, dict[str, Any]] = {
+    409: {"description": "No demand is configured (YIZHAN_DEMAND or YIZHAN_DISTRICTS)."}
+}
+
 RadiusParam = Annotated[
     float,
     Query(
@@ -117,7 +122,11 @@ def _service(
     return service_points(search.registry, flt, at, open_for_min, lambda: search)
 
 
-@router.get("/coverage", summary="Share of demand within reach of a station, per district")
+@router.get(
+    "/coverage",
+    summary="Share of demand within reach of a station, per district",
+    responses=NO_DEMAND,
+)
 async def get_coverage(
     search: SearchDep,
     settings: SettingsDep,
@@ -183,7 +192,11 @@ class SiteRequest(BaseModel):
         return value
 
 
-@router.post("/analysis/site", summary="Suggest sites for new stations (maximal covering)")
+@router.post(
+    "/analysis/site",
+    summary="Suggest sites for new stations (maximal covering)",
+    responses=NO_DEMAND,
+)
 async def post_site(
     body: SiteRequest, search: SearchDep, settings: SettingsDep, study: StudyDep
 ) -> FastJSONResponse:

@@ -16,8 +16,24 @@ from numpy.typing import NDArray
 
 from yizhan.errors import InvalidInputError, NotFoundError
 from yizhan.geo.search import geometry_in
-from yizhan.routes.deps import GeoJSONResponse, RegistryDep, SearchDep, SettingsDep
-from yizhan.routes.params import AmenityParam, CategoryParam, KindParam, OutCrs, StatusParam
+from yizhan.routes.deps import (
+    COLLECTION_SCHEMA,
+    FEATURE_SCHEMA,
+    FlagsDep,
+    GeoJSONResponse,
+    RegistryDep,
+    SearchDep,
+    SettingsDep,
+    StoreDep,
+)
+from yizhan.routes.params import (
+    AmenityParam,
+    CategoryParam,
+    KindParam,
+    OutCrs,
+    StaleParam,
+    StatusParam,
+)
 from yizhan.stations.registry import Registry, StationFilter
 
 router = APIRouter(tags=["stations"])
@@ -83,7 +99,7 @@ def hours_now(search: Any, i: int, ts: float) -> dict[str, Any]:
     responses={
         200: {
             "description": "A GeoJSON FeatureCollection, ordered by id.",
-            "content": {"application/geo+json": {}},
+            "content": {"application/geo+json": {"schema": COLLECTION_SCHEMA}},
         }
     },
 )
@@ -92,6 +108,7 @@ async def list_stations(
     registry: RegistryDep,
     search: SearchDep,
     settings: SettingsDep,
+    flags: FlagsDep,
     bbox: Annotated[
         str | None,
         Query(description="minlon,minlat,maxlon,maxlat (WGS-84); minlon > maxlon crosses 180°."),
@@ -110,28 +127,54 @@ async def list_stations(
     limit: Annotated[
         int | None, Query(ge=1, description="Page size (clamped to the server's maximum).")
     ] = None,
+    stale: StaleParam = None,
+    needs_check: Annotated[
+        bool | None,
+        Query(
+            description="`true`: only stations several workers reported a problem at since "
+            "their last verification; `false`: only the others."
+        ),
+    ] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     out_crs: OutCrs = "wgs84",
 ) -> GeoJSONResponse:
-    """Stations matching every filter given, ordered by id. Statuses are not filtered unless asked."""
+    """Stations matching every filter given, ordered by id. Statuses are not filtered unless
+    asked. Each has `open_now`, `next_change`, `stale`, `needs_check` and
+    `needs_check_reasons`."""
     flt = StationFilter.make(
         amenities=amenity,
         kinds=kind,
         categories=category,
         statuses=status or None,
         districts=district,
+        stale=stale,
+        stale_before=flags.stale_before,
     )
     mask = registry.mask(flt)
     if bbox is not None:
         mask &= bbox_mask(registry, parse_bbox(bbox))
     if q is not None:
         mask &= registry.text_match(q)
+    if needs_check is not None and flags.reports is not None:
+        flagged = np.zeros(len(registry), dtype=bool)
+        for sid in {r.station_id for r in flags.reports.all()}:
+            i = registry.index_of.get(sid)
+            if i is not None and flags(registry.features[i])["needs_check"]:
+                flagged[i] = True
+        mask &= flagged if needs_check else ~flagged
     matched = np.flatnonzero(mask)
     matched = matched[np.argsort(registry.id_rank[matched], kind="stable")]
     page_size = min(limit or settings.default_limit, settings.max_limit)
     page = matched[offset : offset + page_size].tolist()
     ts = time.time()
-    features = [feature_out(registry.features[i], out_crs, hours_now(search, i, ts)) for i in page]
+    features = [
+        feature_out(
+            registry.features[i],
+            out_crs,
+            {**hours_now(search, i, ts), **flags(registry.features[i])},
+        )
+        for i in page
+    ]
     links = []
     if offset + page_size < len(matched):
         links.append(
@@ -173,17 +216,23 @@ async def list_stations(
     response_class=GeoJSONResponse,
     summary="One station",
     responses={
-        200: {"description": "A GeoJSON Feature.", "content": {"application/geo+json": {}}},
+        200: {
+            "description": "A GeoJSON Feature; the `ETag` header is its version.",
+            "content": {"application/geo+json": {"schema": FEATURE_SCHEMA}},
+        },
         404: {"description": "No station with this id."},
     },
 )
 async def get_station(
     registry: RegistryDep,
     search: SearchDep,
+    store: StoreDep,
+    flags: FlagsDep,
     station_id: Annotated[str, Path(description="The station's id.")],
     out_crs: OutCrs = "wgs84",
 ) -> GeoJSONResponse:
-    """The station with this id, as a GeoJSON Feature."""
+    """The station with this id, as a GeoJSON Feature; the `ETag` header is its version
+    (send it as `If-Match` to change it)."""
     i = registry.index_of.get(station_id)
     if i is None:
         if any(b["id"] == station_id for b in registry.buses):
@@ -191,6 +240,8 @@ async def get_station(
                 f"no station with id {station_id!r}; it is a cooling bus: see /buses/{station_id}"
             )
         raise NotFoundError(f"no station with id {station_id!r}")
+    f = registry.features[i]
     return GeoJSONResponse(
-        feature_out(registry.features[i], out_crs, hours_now(search, i, time.time()))
+        feature_out(f, out_crs, {**hours_now(search, i, time.time()), **flags(f)}),
+        headers={"ETag": store.etag(f)},
     )

@@ -64,6 +64,8 @@ KNOWN_PROPERTIES = (
     "status",
     "capacity",
     "last_verified_at",
+    "last_verified_by",
+    "status_reason",
     "source",
     "coord_origin",
     "guessed",
@@ -152,7 +154,15 @@ class StationProperties(BaseModel):
     )
     status: Status = Status.operational
     capacity: Annotated[int, Field(ge=0)] | None = None
-    last_verified_at: IsoDateOrTime | None = None
+    last_verified_at: IsoDateOrTime | None = Field(
+        default=None, description="When someone last checked the station on site (server-set)."
+    )
+    last_verified_by: str | None = Field(
+        default=None, description="Who last verified it: the name of their token (server-set)."
+    )
+    status_reason: str | None = Field(
+        default=None, description="Why the status is what it is, e.g. why it was removed."
+    )
     source: str | None = None
     coord_origin: CoordOrigin | None = None
     guessed: list[str] = Field(
@@ -345,6 +355,8 @@ class BusProperties(BaseModel):
     district: str | None = None
     status: Status = Status.operational
     last_verified_at: IsoDateOrTime | None = None
+    last_verified_by: str | None = None
+    status_reason: str | None = None
     source: str | None = None
     guessed: list[str] = Field(default_factory=list)
     external_ids: dict[str, str] | None = None

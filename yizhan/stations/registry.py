@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,10 @@ class StationFilter:
     categories: frozenset[str] | None = None
     statuses: frozenset[str] | None = frozenset({Status.operational.value})
     districts: frozenset[str] | None = None
+    #: ``fresh``: only stations verified on or after ``cutoff_day``; ``stale``: only the others.
+    freshness: str | None = None
+    #: A proleptic Gregorian ordinal (``date.toordinal()``), used with ``freshness``.
+    cutoff_day: int = 0
 
     @classmethod
     def make(
@@ -59,8 +64,13 @@ class StationFilter:
         categories: Iterable[str] | None = None,
         statuses: Iterable[str] | None = (Status.operational.value,),
         districts: Iterable[str] | None = None,
+        stale: bool | None = None,
+        stale_before: date | None = None,
     ) -> StationFilter:
         """Build a filter from plain values, checking each against its vocabulary.
+
+        ``stale`` ``False`` keeps the stations verified on or after *stale_before*,
+        ``True`` those verified before it or never.
 
         Raises
         ------
@@ -87,6 +97,8 @@ class StationFilter:
             categories=check("category", categories, CATEGORIES),
             statuses=check("status", statuses, STATUSES),
             districts=frozenset(districts) if districts else None,
+            freshness=None if stale is None else ("stale" if stale else "fresh"),
+            cutoff_day=stale_before.toordinal() if stale is not None and stale_before else 0,
         )
 
 
@@ -127,6 +139,10 @@ class Registry:
             [amenity_mask(p.get("amenities")) for p in props], dtype=np.uint32
         ).reshape(n)
         self.district = np.array([p.get("district") or "" for p in props], dtype=object).reshape(n)
+        #: Day of ``last_verified_at`` (``date.toordinal()``), -1 when never verified.
+        self.verified_day = np.array(
+            [_day(p.get("last_verified_at")) for p in props], dtype=np.int64
+        ).reshape(n)
         # Tie-break rank: position of each id in sorted order.
         order = sorted(range(n), key=self.ids.__getitem__)
         rank = np.empty(n, dtype=np.int64)
@@ -154,6 +170,10 @@ class Registry:
             m &= np.isin(self.status, [STATUSES.index(s) for s in flt.statuses])
         if flt.districts is not None:
             m &= np.isin(self.district, list(flt.districts))
+        if flt.freshness == "fresh":
+            m &= self.verified_day >= flt.cutoff_day
+        elif flt.freshness == "stale":
+            m &= self.verified_day < flt.cutoff_day
         return m
 
     def text_match(self, query: str) -> NDArray[np.bool_]:
@@ -193,6 +213,17 @@ class Registry:
             **self.meta,
             "features": self.features + self.buses if self.buses else self.features,
         }
+
+
+def _day(value: Any) -> int:
+    """``date.toordinal()`` of an ISO date or date-time (its local date); -1 for none."""
+    if not value:
+        return -1
+    text = str(value)
+    try:
+        return date.fromisoformat(text[:10]).toordinal()
+    except ValueError:
+        return -1
 
 
 @contextmanager
@@ -300,7 +331,13 @@ def load_registry(
 
 
 def write_json_atomic(path: str | os.PathLike[str], obj: Any, indent: bool = True) -> None:
-    """Write *obj* as JSON to *path* atomically: a reader sees the old or the new file, never half."""
+    """Write *obj* as JSON to *path* atomically and durably.
+
+    The data goes to a temporary file in the same directory, which is flushed to disk
+    (``fsync``) and renamed over *path*; then the directory is flushed, so the rename
+    itself is on disk. A reader, or the file after a crash, shows the old or the new
+    content, never a mix.
+    """
     p = Path(path)
     opts = orjson.OPT_INDENT_2 if indent else 0
     data = orjson.dumps(obj, option=opts | orjson.OPT_SERIALIZE_NUMPY) + b"\n"
@@ -314,6 +351,16 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any, indent: bool = Tru
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    fsync_dir(p.parent)
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Flush a directory's entries to disk, so that a rename into it survives a power cut."""
+    fd = os.open(os.fspath(path) or ".", os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def save_registry(registry: Registry, path: str | os.PathLike[str]) -> None:
