@@ -1,0 +1,3 @@
+"""The workers' web pages: find a station (``/``, ``/find``), one station (``/s/{id}``) and
+printable posters (``/s/{id}/poster``, ``yizhan poster``). Templates and the inlined CSS and
+JavaScript live beside this package; :mod:`yizhan.web.views` computes what they show."""

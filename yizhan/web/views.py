@@ -1,0 +1,672 @@
+"""What the workers' pages show, computed from the registry and the search (no HTTP here).
+
+The routes (:mod:`yizhan.routes.pages`) and the ``yizhan poster`` command build their
+pages from these functions and the templates in ``yizhan/web/templates/`` (Jinja2 with
+autoescaping: every value from the registry is escaped). Directions links are computed
+here, with :mod:`yizhan.geo.crs`: Amap wants GCJ-02, Baidu BD-09, OpenStreetMap WGS-84.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Final
+from urllib.parse import quote, urlencode
+
+import jinja2
+import numpy as np
+import segno
+
+from yizhan.errors import InvalidInputError, NotFoundError
+from yizhan.geo.crs import wgs84_to_bd09, wgs84_to_gcj02
+from yizhan.geo.search import StationSearch
+from yizhan.maps.i18n import (
+    Lang,
+    amenity_label,
+    category_label,
+    compass_point,
+    format_distance,
+    status_label,
+)
+from yizhan.stations.hours import parse_time, to_local
+from yizhan.stations.registry import Registry, StationFilter
+from yizhan.web.i18n import HARDSHIPS, REPORT_CODES, TEXT, t
+
+__all__ = [
+    "DETOUR",
+    "WALK_M_PER_MIN",
+    "directions",
+    "district_centres",
+    "find_nearest",
+    "freshness",
+    "hours_phrase",
+    "poster_page",
+    "qr_svg",
+    "render",
+    "result_view",
+    "station_view",
+    "walking_minutes",
+]
+
+#: Walking speed (metres a minute, 4.5 km/h) and the ratio of a walk to the straight line.
+WALK_M_PER_MIN: Final = 75.0
+DETOUR: Final = 1.3
+#: Below this many minutes, "closes in N min" rather than "open until HH:MM".
+SOON_MIN: Final = 60
+#: How many results the find page lists.
+RESULTS_K: Final = 6
+#: Where the Amap/Baidu links say they come from (their URI APIs ask for it).
+SOURCE: Final = "yizhan"
+
+#: Amenity -> icon (a ``<symbol>`` of the pages' sprite): the six hardships.
+ICONS: Final[dict[str, str]] = {
+    amenity: chip for chip, amenities in HARDSHIPS.items() for amenity in amenities
+}
+_HARDSHIP_ORDER: Final[dict[str, int]] = {a: i for i, a in enumerate(ICONS)}
+
+#: OpenStreetMap tiles (WGS-84, like the registry): the only request to another server the
+#: pages make, and only when the worker opens the map.
+TILES_URL: Final = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+TILES_ATTR: Final = (
+    '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+)
+LEAFLET_JS: Final = "/static/vendor/leaflet-1.9.4/dist/leaflet.js"
+LEAFLET_CSS: Final = "/static/vendor/leaflet-1.9.4/dist/leaflet.css"
+
+
+# -- templates -----------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("yizhan", "web/templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["asset"] = _asset
+    return env
+
+
+@lru_cache(maxsize=8)
+def _asset(name: str) -> str:
+    """The text of ``yizhan/web/static/<name>`` (CSS and JS inlined into the pages)."""
+    return resources.files("yizhan.web").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def render(template: str, **context: Any) -> str:
+    """Render ``yizhan/web/templates/<template>`` (autoescaped) with *context*."""
+    return _env().get_template(template).render(**context)
+
+
+def texts(lang: Lang, keys: tuple[str, ...] | None = None) -> dict[str, str]:
+    """Page text in *lang*, for the templates' ``T`` (and the scripts' labels)."""
+    return {k: (v[0] if lang == "zh" else v[1]) for k, v in TEXT.items() if not keys or k in keys}
+
+
+# -- small pieces --------------------------------------------------------------------------
+
+
+def walking_minutes(distance_m: float) -> int:
+    """Minutes on foot for a straight-line distance (×:data:`DETOUR` at :data:`WALK_M_PER_MIN`).
+
+    Examples
+    --------
+    >>> walking_minutes(0), walking_minutes(500), walking_minutes(1200)
+    (1, 9, 21)
+    """
+    return max(1, math.ceil(distance_m * DETOUR / WALK_M_PER_MIN))
+
+
+def _name(props: dict[str, Any], lang: Lang) -> str:
+    if lang == "en" and props.get("name_en"):
+        return str(props["name_en"])
+    return str(props["name"])
+
+
+def directions(lon: float, lat: float, name: str, lang: Lang) -> list[dict[str, str]]:
+    """Links that open navigation to WGS-84 ``(lon, lat)`` in Amap, Baidu Maps and OSM.
+
+    Amap's URI API takes GCJ-02 (``coordinate=gaode``) and Baidu's BD-09
+    (``coord_type=bd09ll``); both are converted here with :mod:`yizhan.geo.crs`.
+    OpenStreetMap takes WGS-84 as is.
+
+    Parameters
+    ----------
+    lon, lat : float
+        The destination, WGS-84 degrees.
+    name : str
+        Its name, shown by the apps.
+    lang : {"zh", "en"}
+        Language of the link labels.
+
+    Returns
+    -------
+    list of dict
+        ``{"key", "label", "href"}`` for ``amap_walk``, ``amap_ride``, ``baidu``, ``osm``.
+    """
+    g_lon, g_lat = (float(v) for v in wgs84_to_gcj02(lon, lat))
+    b_lon, b_lat = (float(v) for v in wgs84_to_bd09(lon, lat))
+    # Amap's `to` is "lon,lat,name": a comma in the name would shift the fields.
+    amap_name = name.replace(",", " ").replace("，", " ")
+
+    def amap(mode: str) -> str:
+        return "https://uri.amap.com/navigation?" + urlencode(
+            {
+                "to": f"{g_lon:.6f},{g_lat:.6f},{amap_name}",
+                "mode": mode,
+                "coordinate": "gaode",
+                "callnative": "1",
+                "src": SOURCE,
+            }
+        )
+
+    baidu = "https://api.map.baidu.com/marker?" + urlencode(
+        {
+            "location": f"{b_lat:.6f},{b_lon:.6f}",
+            "title": name,
+            "content": name,
+            "coord_type": "bd09ll",
+            "output": "html",
+            "src": SOURCE,
+        }
+    )
+    osm = (
+        "https://www.openstreetmap.org/?"
+        + urlencode({"mlat": f"{lat:.6f}", "mlon": f"{lon:.6f}"})
+        + f"#map=18/{lat:.6f}/{lon:.6f}"
+    )
+    return [
+        {"key": "amap_walk", "label": t("amap_walk", lang), "href": amap("walk")},
+        {"key": "amap_ride", "label": t("amap_ride", lang), "href": amap("ride")},
+        {"key": "baidu", "label": t("baidu", lang), "href": baidu},
+        {"key": "osm", "label": t("osm", lang), "href": osm},
+    ]
+
+
+def _clock(when: datetime, now: datetime, lang: Lang) -> str:
+    """``10:00`` today, ``tomorrow 10:00``, else ``07-16 10:00`` (in *now*'s zone)."""
+    local = when.astimezone(now.tzinfo)
+    hm = f"{local:%H:%M}"
+    if local.date() == now.date():
+        return hm
+    if local.date() == now.date() + timedelta(days=1):
+        return t("tomorrow", lang, time=hm)
+    return f"{local:%m-%d} {hm}"
+
+
+def _minutes_until(when: datetime, now: datetime) -> int:
+    return max(0, math.ceil((when - now).total_seconds() / 60.0))
+
+
+def hours_phrase(props: dict[str, Any], now: datetime, lang: Lang) -> tuple[str, str]:
+    """What the hours mean now, and a tone for the colour.
+
+    Parameters
+    ----------
+    props : dict
+        A result's properties: ``open_now`` and ``next_change`` (stations), ``leaves_at``
+        (a cooling bus where it stands), ``kind``.
+    now : datetime
+        The time of the answer (aware).
+    lang : {"zh", "en"}
+
+    Returns
+    -------
+    text, tone : str
+        e.g. ``("closes in 25 min", "warn")``, ``("opens at 10:00", "closed")``,
+        ``("open until 20:00", "ok")``, ``("hours unknown", "unknown")``.
+    """
+    if props.get("kind") == "cooling_bus" and "leaves_at" in props:
+        leaves = props.get("leaves_at")
+        if not leaves:
+            return t("open_always", lang), "ok"
+        when = datetime.fromisoformat(leaves)
+        n = _minutes_until(when, now)
+        if n <= SOON_MIN:
+            return t("bus_leaves_in", lang, n=n), "warn"
+        return t("bus_here_until", lang, time=_clock(when, now, lang)), "ok"
+    is_open, change = props.get("open_now"), props.get("next_change")
+    if is_open is None:
+        return t("hours_unknown", lang), "unknown"
+    if is_open:
+        if not change:
+            return t("open_always", lang), "ok"
+        when = datetime.fromisoformat(change)
+        n = _minutes_until(when, now)
+        if n <= SOON_MIN:
+            return t("closes_in", lang, n=n), "warn"
+        return t("open_until", lang, time=_clock(when, now, lang)), "ok"
+    if not change:
+        return t("closed_now", lang), "closed"
+    when = datetime.fromisoformat(change)
+    n = _minutes_until(when, now)
+    if n <= SOON_MIN:
+        return t("opens_in", lang, n=n), "closed"
+    return t("opens_at", lang, time=_clock(when, now, lang)), "closed"
+
+
+def freshness(props: dict[str, Any], lang: Lang) -> list[tuple[str, str]]:
+    """Lines about how current the record is: ``(text, tone)``.
+
+    Reads ``last_verified_at`` and, when present, ``stale``, ``needs_check`` and
+    ``needs_check_reasons`` (absent means unknown: nothing is claimed).
+    """
+    lines: list[tuple[str, str]] = []
+    if props.get("needs_check") is True:
+        reasons = [
+            t(f"r_{code}", lang)
+            for code in props.get("needs_check_reasons") or []
+            if code in REPORT_CODES
+        ]
+        sep = "、" if lang == "zh" else ", "
+        text = (
+            t("needs_check", lang, reasons=sep.join(reasons))
+            if reasons
+            else t("needs_check_plain", lang)
+        )
+        lines.append((text, "warn"))
+    verified = props.get("last_verified_at")
+    if verified:
+        lines.append((t("verified_on", lang, date=str(verified)[:10]), "ok"))
+    else:
+        lines.append((t("not_verified", lang), "unknown"))
+    if props.get("stale") is True:
+        lines.append((t("stale", lang), "warn"))
+    return lines
+
+
+def amenity_items(amenities: list[str] | None, lang: Lang) -> list[dict[str, str | None]]:
+    """Amenities with label and icon, the six hardships first (in chip order)."""
+    codes = sorted(amenities or [], key=lambda a: (_HARDSHIP_ORDER.get(a, 99), a))
+    return [{"code": a, "label": amenity_label(a, lang), "icon": ICONS.get(a)} for a in codes]
+
+
+def _guessed(props: dict[str, Any], name: str) -> bool:
+    return name in (props.get("guessed") or [])
+
+
+def station_href(fid: str, lang: Lang, origin: tuple[float, float] | None = None) -> str:
+    """The station page of *fid* (the id percent-encoded), with the worker's position."""
+    params: list[tuple[str, str]] = [("lang", lang)]
+    if origin is not None:
+        params += [("lon", f"{origin[0]:.6f}"), ("lat", f"{origin[1]:.6f}")]
+    return f"/s/{quote(fid, safe='')}?{urlencode(params)}"
+
+
+# -- the find page -------------------------------------------------------------------------
+
+
+def check_needs(needs: list[str] | None) -> list[str]:
+    """Validate the ``need`` chips; returned in chip order without repeats."""
+    got = set(needs or [])
+    unknown = sorted(got - set(HARDSHIPS))
+    if unknown:
+        raise InvalidInputError(
+            "need", f"Expected one of {', '.join(HARDSHIPS)}, got {unknown[0]!r}"
+        )
+    return [n for n in HARDSHIPS if n in got]
+
+
+def find_nearest(
+    search: StationSearch,
+    settings: Any,
+    lon: float,
+    lat: float,
+    needs: list[str],
+    open_only: bool,
+    k: int = RESULTS_K,
+    flags: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> tuple[list[dict[str, Any]], datetime]:
+    """The *k* nearest operational stations and cooling buses answering every chip in *needs*.
+
+    A chip is answered by any of its amenities (``charging``: phone or e-bike), so the
+    search runs once per combination of alternatives and the answers are merged by
+    distance (then id): each is exact, so the merge is too.
+
+    Returns
+    -------
+    features : list of dict
+        ``/nearest`` Features (WGS-84), nearest first.
+    now : datetime
+        The time the hours were evaluated at (aware, the registry's zone).
+    """
+    from yizhan.routes.nearest import nearest_collection  # the same answer as GET /nearest
+
+    groups = [HARDSHIPS[n] for n in needs]
+    best: dict[str, dict[str, Any]] = {}
+    when = ""
+    for combo in itertools.product(*groups):
+        fc = nearest_collection(
+            search,
+            settings,
+            lon,
+            lat,
+            k,
+            StationFilter.make(amenities=combo),
+            open_at="now" if open_only else None,
+            flags=flags,
+        )
+        when = str(fc["query"]["time"])
+        for f in fc["features"]:
+            best.setdefault(str(f["id"]), f)
+    ordered = sorted(best.values(), key=lambda f: (f["properties"]["distance_m"], str(f["id"])))
+    return ordered[:k], datetime.fromisoformat(when)
+
+
+def result_view(
+    feature: dict[str, Any],
+    rank: int,
+    now: datetime,
+    lang: Lang,
+    origin: tuple[float, float] | None = None,
+) -> dict[str, Any]:
+    """One result of the find page: everything the template shows, as plain values.
+
+    *origin* (the worker's WGS-84 position, when it is one) is passed on to the station page.
+    """
+    p = feature["properties"]
+    lon, lat = (float(v) for v in feature["geometry"]["coordinates"][:2])
+    name = _name(p, lang)
+    is_bus = p.get("kind") == "cooling_bus"
+    hours, tone = hours_phrase(p, now, lang)
+    status = p.get("status") or "operational"
+    return {
+        "id": str(feature["id"]),
+        "rank": rank,
+        "is_bus": is_bus,
+        "name": name,
+        "place": str(p.get("stop_name") or "") if is_bus else str(p.get("address") or ""),
+        "category": t("bus", lang) if is_bus else category_label(p.get("category"), lang),
+        "distance": format_distance(float(p["distance_m"]), lang),
+        "distance_m": float(p["distance_m"]),
+        "walk": t("walk_min", lang, n=walking_minutes(float(p["distance_m"]))),
+        "compass": t("toward", lang, dir=compass_point(float(p.get("bearing_deg") or 0.0), lang)),
+        "hours": hours,
+        "hours_guessed": _guessed(p, "opening_hours"),
+        "tone": tone,
+        "status": None if status == "operational" else status_label(status, lang),
+        "amenities": amenity_items(p.get("amenities"), lang),
+        "amenities_guessed": _guessed(p, "amenities"),
+        "fresh": freshness(p, lang),
+        "links": directions(lon, lat, name, lang),
+        "href": station_href(str(feature["id"]), lang, origin),
+        "lon": round(lon, 6),
+        "lat": round(lat, 6),
+    }
+
+
+_centres: dict[int, tuple[Registry, dict[str, tuple[float, float]]]] = {}
+
+
+def district_centres(registry: Registry) -> dict[str, tuple[float, float]]:
+    """Each district's centre (mean position of its stations, WGS-84), by name.
+
+    A worker whose phone cannot give a position picks a district; distances are then
+    from its centre. Cached per registry.
+    """
+    hit = _centres.get(id(registry))
+    if hit is not None and hit[0] is registry:
+        return hit[1]
+    names = registry.district
+    out: dict[str, tuple[float, float]] = {}
+    for name in sorted({str(d) for d in names.tolist() if d}):
+        m = names == name
+        out[name] = (
+            round(float(np.mean(registry.lon[m])), 6),
+            round(float(np.mean(registry.lat[m])), 6),
+        )
+    if len(_centres) >= 4:
+        _centres.clear()
+    _centres[id(registry)] = (registry, out)
+    return out
+
+
+def registry_centre(registry: Registry) -> tuple[float, float]:
+    """The median station position (where the map opens without a location)."""
+    if len(registry) == 0:
+        return 113.65, 34.76
+    return float(np.median(registry.lon)), float(np.median(registry.lat))
+
+
+# -- the station page ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Where:
+    """A bus's place in a time window (for the station page)."""
+
+    name: str
+    start: datetime
+    end: datetime
+    lon: float
+    lat: float
+
+
+def _bus_next(search: StationSearch, i: int, now: datetime) -> Where | None:
+    """Where bus *i* stands next after its current place (today or tomorrow)."""
+    fleet = search.fleet
+    local_day = to_local(now.timestamp(), fleet.tz[i]).date()
+    for day in (local_day, local_day + timedelta(days=1)):
+        for seg in fleet.timeline(i, day):
+            if seg.start > now:
+                return Where(seg.name, seg.start, seg.end, seg.lon, seg.lat)
+    return None
+
+
+def station_view(
+    search: StationSearch,
+    fid: str,
+    lang: Lang,
+    now: datetime | None = None,
+    origin: tuple[float, float] | None = None,
+    flags: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Everything the page ``/s/{id}`` shows about station or cooling bus *fid*
+    (*flags* adds ``stale``, ``needs_check`` … to its properties).
+
+    Parameters
+    ----------
+    search : StationSearch
+        The server's search (hours, buses and their placements).
+    fid : str
+        A station or bus id.
+    lang : {"zh", "en"}
+    now : datetime, optional
+        Time of the answer (default: now, in the registry's zone).
+    origin : (lon, lat), optional
+        The worker's position (WGS-84), to show the distance.
+
+    Raises
+    ------
+    NotFoundError
+        No station or bus has this id.
+    """
+    from yizhan.geo.distance import haversine_m
+
+    registry = search.registry
+    now = now or parse_time("now", search.timezone)
+    ts = now.timestamp()
+    i = registry.index_of.get(fid)
+    view: dict[str, Any]
+    if i is not None:
+        f = registry.features[i]
+        p = dict(f["properties"])
+        if flags is not None:
+            p.update(flags(f))
+        is_open, change = search.status(i, ts)
+        p.update(open_now=is_open, next_change=change)
+        lon, lat = (float(v) for v in f["geometry"]["coordinates"][:2])
+        hours, tone = hours_phrase(p, now, lang)
+        view = {
+            "is_bus": False,
+            "here": (lon, lat),
+            "now": hours,
+            "tone": tone,
+            "hours_text": p.get("opening_hours_text") or p.get("opening_hours") or "",
+            "next": None,
+            "schedule": [],
+            "reports": list(REPORT_CODES),
+        }
+    else:
+        fleet = search.fleet
+        bi = fleet.index_of.get(fid)
+        if bi is None:
+            raise NotFoundError(f"no station or cooling bus with id {fid!r}")
+        f = fleet.buses[bi]
+        p = dict(f["properties"])
+        if flags is not None:
+            p.update(flags(f))
+        pos, _ = fleet.position(bi, ts)
+        nxt = _bus_next(search, bi, now)
+        if pos is not None:
+            where = {"kind": "cooling_bus", "leaves_at": pos.properties()["leaves_at"]}
+            hours, tone = hours_phrase(where, now, lang)
+            now_text = t("bus_at", lang, place=pos.name) + " · " + hours
+            here: tuple[float, float] | None = (pos.lon, pos.lat)
+        else:
+            now_text, tone, here = t("bus_not_in_service", lang), "closed", None
+        view = {
+            "is_bus": True,
+            "here": here,
+            "now": now_text,
+            "tone": tone,
+            "hours_text": "",
+            "next": (
+                {
+                    "text": t("bus_next", lang, place=nxt.name, time=_clock(nxt.start, now, lang)),
+                    "links": directions(nxt.lon, nxt.lat, nxt.name, lang),
+                }
+                if nxt is not None
+                else None
+            ),
+            "schedule": [
+                {
+                    "name": str(s["name"]),
+                    "hours": str(s.get("opening_hours_text") or s["opening_hours"]),
+                    "address": str(s.get("address") or ""),
+                }
+                for s in p.get("stops") or []
+            ],
+            "reports": [],  # reports are for stations (POST /stations/{id}/reports)
+        }
+    name = _name(p, lang)
+    status = p.get("status") or "operational"
+    here_pt = view["here"]
+    distance = None
+    if origin is not None and here_pt is not None:
+        d = float(haversine_m(origin[0], origin[1], here_pt[0], here_pt[1]))
+        distance = f"{format_distance(d, lang)} · {t('walk_min', lang, n=walking_minutes(d))}"
+    view.update(
+        id=fid,
+        name=name,
+        other_name=str(p["name"]) if name != p["name"] else "",
+        category=t("bus", lang) if view["is_bus"] else category_label(p.get("category"), lang),
+        status=status_label(status, lang),
+        operational=status == "operational",
+        amenities=amenity_items(p.get("amenities"), lang),
+        amenities_guessed=_guessed(p, "amenities"),
+        hours_guessed=_guessed(p, "opening_hours"),
+        address=str(p.get("address") or ""),
+        district=str(p.get("district") or ""),
+        phone=str(p.get("phone") or ""),
+        operator=str(p.get("operator") or ""),
+        plate=str(p.get("plate") or ""),
+        capacity=p.get("capacity"),
+        fresh=freshness(p, lang),
+        links=directions(here_pt[0], here_pt[1], name, lang) if here_pt is not None else [],
+        distance=distance,
+        time=f"{now:%H:%M}",
+    )
+    return view
+
+
+# -- posters -------------------------------------------------------------------------------
+
+
+def qr_svg(url: str) -> str:
+    """An inline SVG QR code of *url* (segno; error correction M or better, 4-module border).
+
+    The SVG scales to its container (``viewBox``, no fixed size).
+    """
+    qr = segno.make(url, error="m", micro=False)
+    svg: str = qr.svg_inline(scale=1, border=4, omitsize=True, title=url, dark="#000")
+    return svg
+
+
+def poster_page(
+    registry: Registry,
+    fid: str,
+    base_url: str,
+    lang: Lang,
+    today: date | None = None,
+    nonce: str = "",
+) -> str:
+    """The printable A4 poster (HTML) of station or bus *fid*.
+
+    Parameters
+    ----------
+    registry : Registry
+        Where the station is.
+    fid : str
+        Station or bus id.
+    base_url : str
+        The public address of the server (``https://yizhan.example.org``); the QR code
+        opens ``<base_url>/s/<id>``.
+    lang : {"zh", "en"}
+    today : date, optional
+        Printed in the footer (default: today).
+    nonce : str
+        The Content Security Policy nonce of the page's one script (print button).
+
+    Raises
+    ------
+    NotFoundError
+        No station or bus has this id.
+    """
+    i = registry.index_of.get(fid)
+    f: dict[str, Any] | None = (
+        registry.features[i]
+        if i is not None
+        else next((b for b in registry.buses if b["id"] == fid), None)
+    )
+    if f is None:
+        raise NotFoundError(f"no station or cooling bus with id {fid!r}")
+    p = f["properties"]
+    is_bus = p.get("kind") == "cooling_bus"
+    url = base_url.rstrip("/") + "/s/" + quote(fid, safe="")
+    name = _name(p, lang)
+    return render(
+        "poster.html",
+        lang=lang,
+        nonce=nonce,
+        T=texts(lang),
+        is_bus=is_bus,
+        name=name,
+        other_name=str(p["name"]) if name != p["name"] else "",
+        category=t("bus", lang) if is_bus else category_label(p.get("category"), lang),
+        amenities=amenity_items(p.get("amenities"), lang),
+        amenities_guessed=_guessed(p, "amenities"),
+        hours_text=str(p.get("opening_hours_text") or p.get("opening_hours") or ""),
+        hours_guessed=_guessed(p, "opening_hours"),
+        schedule=[
+            {
+                "name": str(s["name"]),
+                "hours": str(s.get("opening_hours_text") or s["opening_hours"]),
+            }
+            for s in (p.get("stops") or [])
+        ],
+        address=str(p.get("address") or ""),
+        phone=str(p.get("phone") or ""),
+        plate=str(p.get("plate") or ""),
+        url=url,
+        qr=qr_svg(url),
+        today=(today or date.today()).isoformat(),
+    )
