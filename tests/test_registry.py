@@ -228,3 +228,39 @@ def test_shipped_json_schema_matches_the_models() -> None:
     assert shipped == StationCollection.model_json_schema()
     amen = shipped["$defs"]["Amenity"]["enum"]
     assert "drinking_water" in amen and len(amen) == 23
+
+
+def test_with_station_equals_a_rebuild(small_doc: dict[str, Any]) -> None:
+    """Replacing one station's columns in place gives the same registry as building anew."""
+    import copy as _copy
+
+    reg = from_document(small_doc)
+    changed = _copy.deepcopy(reg.features[4])
+    changed["geometry"]["coordinates"] = [113.9, 34.9]
+    changed["properties"].update(
+        status="temporarily_closed",
+        category="bank_outlet",
+        amenities=["toilet", "wifi"],
+        district="新区",
+        last_verified_at="2026-05-01T10:00:00+08:00",
+    )
+    fast = reg.with_station(4, changed)
+    doc = _copy.deepcopy(small_doc)
+    doc["features"][4] = changed
+    slow = from_document(doc)
+    for name in (
+        "lon",
+        "lat",
+        "kind",
+        "category",
+        "status",
+        "amenity_bits",
+        "district",
+        "verified_day",
+        "id_rank",
+    ):
+        assert getattr(fast, name).tolist() == getattr(slow, name).tolist(), name
+    assert fast.ids == slow.ids and fast.features == slow.features
+    assert reg.features[4] is not changed and reg.lon[4] != 113.9  # the original is untouched
+    with pytest.raises(ValueError, match="Expected id"):
+        reg.with_station(3, changed)

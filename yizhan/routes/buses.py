@@ -18,10 +18,13 @@ from yizhan.errors import InvalidInputError, PermissionDeniedError
 from yizhan.geo.search import StationSearch, geometry_in
 from yizhan.routes.deps import (
     FastJSONResponse,
+    Flags,
+    FlagsDep,
     GeoJSONResponse,
     PrincipalDep,
     SearchDep,
     SettingsDep,
+    StoreDep,
     body_error,
 )
 from yizhan.routes.params import OutCrs
@@ -60,6 +63,11 @@ class PlacementIn(BaseModel):
     note: str | None = Field(default=None, max_length=500)
 
 
+def _flagged(feature: dict[str, Any], flags: Flags) -> dict[str, Any]:
+    feature["properties"] = {**feature["properties"], **flags(feature)}
+    return feature
+
+
 def bus_feature(search: StationSearch, i: int, out_crs: str, ts: float) -> dict[str, Any]:
     """Bus *i* as a Feature (MultiPoint of its stops) with ``current`` and ``placements``."""
     fleet = search.fleet
@@ -95,12 +103,14 @@ def check_may_move(search: StationSearch, i: int, who: Principal) -> None:
     response_class=GeoJSONResponse,
     summary="Every cooling bus, with where it stands now",
 )
-async def list_buses(search: SearchDep, out_crs: OutCrs = "wgs84") -> GeoJSONResponse:
+async def list_buses(
+    search: SearchDep, flags: FlagsDep, out_crs: OutCrs = "wgs84"
+) -> GeoJSONResponse:
     """A FeatureCollection of the cooling buses (geometry: MultiPoint of the stops), each
     with `current` (where it stands now: `stop_id` or `placement_id`, `location`,
     `leaves_at`; null when not in service) and its `placements` not yet ended."""
     ts = time.time()
-    feats = [bus_feature(search, i, out_crs, ts) for i in range(len(search.fleet))]
+    feats = [_flagged(bus_feature(search, i, out_crs, ts), flags) for i in range(len(search.fleet))]
     return GeoJSONResponse(
         {"type": "FeatureCollection", "features": feats, "numberReturned": len(feats)}
     )
@@ -112,10 +122,20 @@ async def list_buses(search: SearchDep, out_crs: OutCrs = "wgs84") -> GeoJSONRes
     summary="One cooling bus: schedule and current placement",
     responses={404: {"description": "No bus with this id."}},
 )
-async def get_bus(search: SearchDep, bus_id: BusId, out_crs: OutCrs = "wgs84") -> GeoJSONResponse:
+async def get_bus(
+    search: SearchDep,
+    store: StoreDep,
+    flags: FlagsDep,
+    bus_id: BusId,
+    out_crs: OutCrs = "wgs84",
+) -> GeoJSONResponse:
     """The bus with its `stops` (the schedule), `current` position and `placements`."""
     i = search.fleet.index(bus_id)
-    return GeoJSONResponse(bus_feature(search, i, out_crs, time.time()))
+    stored = search.fleet.buses[i]
+    return GeoJSONResponse(
+        _flagged(bus_feature(search, i, out_crs, time.time()), flags),
+        headers={"ETag": store.etag(stored)},  # send as If-Match to PATCH /stations/{id}
+    )
 
 
 @router.get(

@@ -8,6 +8,7 @@ kept apart in ``buses``, so that no station index ever holds a bus stop.
 
 from __future__ import annotations
 
+import copy
 import gc
 import os
 import tempfile
@@ -152,6 +153,38 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self.features)
+
+    def with_station(self, i: int, feature: dict[str, Any]) -> Registry:
+        """A new registry with station *i* replaced by *feature* (same id), in O(n) copies
+        of the columns instead of rebuilding them from every feature (1.5 s for 100,000)."""
+        if feature["id"] != self.ids[i]:
+            raise ValueError(f"Expected id {self.ids[i]!r} at {i}, got {feature['id']!r}")
+        new = copy.copy(self)
+        new.features = list(self.features)
+        new.features[i] = feature
+        p = feature["properties"]
+        lon, lat = feature["geometry"]["coordinates"][:2]
+        for name, value in (
+            ("lon", float(lon)),
+            ("lat", float(lat)),
+            ("kind", KINDS.index(p["kind"])),
+            ("category", CATEGORIES.index(p["category"]) if p.get("category") else -1),
+            ("status", STATUSES.index(p.get("status") or Status.operational.value)),
+            ("amenity_bits", amenity_mask(p.get("amenities"))),
+            ("district", p.get("district") or ""),
+            ("verified_day", _day(p.get("last_verified_at"))),
+        ):
+            column = getattr(self, name).copy()
+            column[i] = value
+            setattr(new, name, column)
+        new._search_text = None
+        return new
+
+    def with_buses(self, buses: list[dict[str, Any]]) -> Registry:
+        """A new registry with the same stations (columns shared) and these buses."""
+        new = copy.copy(self)
+        new.buses = buses
+        return new
 
     # -- filtering ------------------------------------------------------------------------
     def mask(self, flt: StationFilter) -> NDArray[np.bool_]:

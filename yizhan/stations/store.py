@@ -648,16 +648,22 @@ class RegistryStore:
     ) -> None:
         reg = self.registry
         fid = after["id"]
-        stations, buses = list(reg.features), list(reg.buses)
-        if before is None:
-            (buses if is_bus(after) else stations).append(after)
-        elif is_bus(before):
+        if before is not None and not is_bus(before):
+            new = reg.with_station(reg.index_of[fid], after)  # the common case: cheap
+        elif before is not None:
+            buses = list(reg.buses)
             buses[next(j for j, b in enumerate(buses) if b["id"] == fid)] = after
+            new = reg.with_buses(buses)
+        elif is_bus(after):
+            new = reg.with_buses([*reg.buses, after])
         else:
-            stations[reg.index_of[fid]] = after
-        new = Registry(
-            features=stations, meta=reg.meta, path=reg.path, warnings=reg.warnings, buses=buses
-        )
+            new = Registry(
+                features=[*reg.features, after],
+                meta=reg.meta,
+                path=reg.path,
+                warnings=reg.warnings,
+                buses=reg.buses,
+            )
         search = self._build(new)  # before anything is written: a failure changes nothing
         if self.path is not None:
             write_json_atomic(self.path, new.to_geojson())
