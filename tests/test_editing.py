@@ -674,3 +674,25 @@ def test_report_comment_crlf_is_kept_as_newlines(env: Env) -> None:
     r = _report(env, "a1", "wrong_info", "10.1.1.1", comment="line one\r\nline two")
     assert r.status_code == 201, r.text
     assert r.json()["comment"] == "line one\nline two"
+
+
+def test_the_server_watches_the_file(tmp_path: Path) -> None:
+    """With reload_interval_s set, a valid file written by someone else is served within
+    a few intervals, without any request having to notice it."""
+    path = tmp_path / "reg.geojson"
+    path.write_text(json.dumps(registry_doc()))
+    settings = Settings(registry=path, state_dir=tmp_path / "state", reload_interval_s=0.05)
+    with TestClient(create_app(settings)) as c:
+        doc = json.loads(path.read_text())
+        doc["features"][0]["properties"]["name"] = "Pulled from git"
+        tmp = tmp_path / "new.geojson"
+        tmp.write_text(json.dumps(doc))
+        tmp.replace(path)
+        deadline = time.monotonic() + 5
+        name = None
+        while time.monotonic() < deadline:
+            name = c.get("/stations/a1").json()["properties"]["name"]
+            if name == "Pulled from git":
+                break
+            time.sleep(0.05)
+        assert name == "Pulled from git"
