@@ -49,7 +49,7 @@ from typing import Any, Literal, cast, get_args
 import orjson
 
 from yizhan.errors import InvalidInputError, NotFoundError
-from yizhan.stations.placements import Clock, utc_now
+from yizhan.stations.placements import Clock, _iso, _parse_iso, utc_now
 from yizhan.stations.registry import write_json_atomic
 
 log = logging.getLogger("yizhan")
@@ -188,20 +188,6 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-def _iso(when: datetime) -> str:
-    return when.isoformat(timespec="seconds")
-
-
-def _aware(value: Any, where: str) -> datetime:
-    try:
-        when = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise InvalidInputError(where, f"Expected an ISO 8601 time, got {value!r}") from None
-    if when.tzinfo is None:
-        raise InvalidInputError(where, f"Expected a time with a UTC offset, got {value!r}")
-    return when
-
-
 @dataclass(frozen=True)
 class TokenRecord:
     """A stored token, without its hash (which never leaves :class:`TokenStore`).
@@ -304,8 +290,8 @@ class TokenRecord:
             name=name,
             stations=tuple(stations),
             operator=operator,
-            created_at=_aware(d.get("created_at"), f"{where}.created_at"),
-            revoked_at=None if revoked is None else _aware(revoked, f"{where}.revoked_at"),
+            created_at=_parse_iso(d.get("created_at"), f"{where}.created_at"),
+            revoked_at=None if revoked is None else _parse_iso(revoked, f"{where}.revoked_at"),
         )
         return record, digest
 
