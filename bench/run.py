@@ -12,6 +12,10 @@ Usage::
     .venv/bin/python bench/run.py nearest maps    # only these two; prints, does not write
     .venv/bin/python bench/run.py nearest --write # ... and writes the doc with only them
     .venv/bin/python bench/run.py --no-write      # everything, print only
+    .venv/bin/python bench/run.py edits --markdown  # print the module's section as written
+
+A module may define ``TITLE`` (the section heading instead of its name) and
+``markdown(rows) -> str`` (the section body instead of the generic table).
 """
 
 from __future__ import annotations
@@ -85,6 +89,20 @@ def machine_md(info: dict[str, str], load: tuple[float, float]) -> str:
     return "\n".join(lines)
 
 
+def section_md(name: str, status: str, rows: list[dict[str, Any]]) -> list[str]:
+    """The lines of one module's section: its ``TITLE`` (or name) and its ``markdown(rows)``
+    (or the generic table), then its status unless it ran fine."""
+    mod = sys.modules.get(name)
+    title = getattr(mod, "TITLE", None) or name
+    render = getattr(mod, "markdown", None)
+    parts = [f"### {title}", ""]
+    if rows:
+        parts += [render(rows) if callable(render) else common.table(rows), ""]
+    if not status.startswith("ok"):
+        parts += [f"_{status}_", ""]
+    return parts
+
+
 def write_doc(
     sections: list[tuple[str, str, list[dict[str, Any]]]],
     info: dict[str, str],
@@ -124,11 +142,7 @@ def write_doc(
         "",
     ]
     for name, status, rows in sections:
-        parts += [f"### {name}", ""]
-        if rows:
-            parts += [common.table(rows), ""]
-        if not status.startswith("ok"):
-            parts += [f"_{status}_", ""]
+        parts += section_md(name, status, rows)
     DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text("\n".join(parts).rstrip() + "\n", encoding="utf-8")
 
@@ -143,6 +157,11 @@ def main(argv: list[str] | None = None) -> int:
         "--write",
         action="store_true",
         help="write docs/benchmarks.md even when only some modules run (it then lists only them)",
+    )
+    ap.add_argument(
+        "--markdown",
+        action="store_true",
+        help="also print each module's section as it would be written to docs/benchmarks.md",
     )
     args = ap.parse_args(argv)
     write = args.write or (not args.only and not args.no_write)
@@ -167,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     if lines:
         print()
         print("\n".join(lines))
+    if args.markdown:
+        for name, status, rows in sections:
+            print()
+            print("\n".join(section_md(name, status, rows)).rstrip())
     if write:
         cmd = " ".join(
             [".venv/bin/python", "bench/run.py", *(shlex.quote(a) for a in (argv or sys.argv[1:]))]
