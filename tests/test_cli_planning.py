@@ -184,3 +184,12 @@ def test_coverage_with_2sfca_access(workers_csv: Path, capsys: pytest.CaptureFix
     assert acc["mean_access"] > 0
     assert main([*args, "--access"]) == 0
     assert "Accessibility (2SFCA within 1000 m)" in capsys.readouterr().out
+
+
+def test_map_marks_stale_stations(tmp_path: Path) -> None:
+    """The bundled stations were never verified: the saved planner map says they are stale."""
+    from yizhan.cli import main
+
+    out = tmp_path / "map.html"
+    assert main(["map", str(DEFAULT_REGISTRY), "-o", str(out), "--quiet", "--lang", "en"]) == 0
+    assert "Only stations not verified for 180+ days (82)" in out.read_text(encoding="utf-8")

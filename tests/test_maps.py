@@ -25,11 +25,15 @@ from yizhan.maps.i18n import (
     AMENITY_LABELS,
     CATEGORY_LABELS,
     LABELS,
+    PROBLEM_LABELS,
     STATUS_LABELS,
     format_distance,
     label,
+    problem_label,
 )
+from yizhan.maps.planner import FLAG_NEEDS_CHECK, FLAG_REASON_SHIFT, FLAG_STALE, flag_bits
 from yizhan.stations.registry import Registry, from_document
+from yizhan.stations.reports import PROBLEM_CODES
 from yizhan.stations.vocab import Amenity, Category, Status
 
 XSS_SCRIPT = "<script>alert(1)</script>"
@@ -308,7 +312,7 @@ def test_every_vocabulary_value_has_both_labels() -> None:
     assert set(CATEGORY_LABELS) == {c.value for c in Category}
     assert set(STATUS_LABELS) == {s.value for s in Status}
     assert set(AMENITY_LABELS) == {a.value for a in Amenity}
-    for table in (LABELS, CATEGORY_LABELS, STATUS_LABELS, AMENITY_LABELS):
+    for table in (LABELS, CATEGORY_LABELS, STATUS_LABELS, AMENITY_LABELS, PROBLEM_LABELS):
         for key, (zh, en) in table.items():
             assert zh.strip() and en.strip(), key
             assert zh != en or key in {"aed"}, key
@@ -728,3 +732,147 @@ def test_100k_stations_fit_in_10_mb() -> None:
     assert len(station_payload(html)["lat"]) == 100_000
     # Markers are built client-side from the arrays, not one folium object per station.
     assert "circle_marker_" not in html and html.count("var ") < 200
+
+
+# -- freshness: stale and needs_check -------------------------------------------------------------
+
+
+def sample_flags() -> dict[str, dict[str, Any]]:
+    """zz-001 is stale, zz-003 needs checking (and is stale), zz-004 needs checking."""
+    return {
+        "zz-001": {"stale": True, "needs_check": False, "needs_check_reasons": []},
+        "zz-003": {
+            "stale": True,
+            "needs_check": True,
+            "needs_check_reasons": ["no_water", "moved"],
+        },
+        "zz-004": {"stale": False, "needs_check": True, "needs_check_reasons": ["closed"]},
+        "zz-999": {"stale": True, "needs_check": True, "needs_check_reasons": ["closed"]},
+    }
+
+
+def test_flag_bits() -> None:
+    assert flag_bits(None) == 0 and flag_bits({}) == 0
+    assert flag_bits({"stale": True, "needs_check": False}) == FLAG_STALE
+    bits = flag_bits({"stale": False, "needs_check": True, "needs_check_reasons": ["moved"]})
+    assert bits == FLAG_NEEDS_CHECK | 1 << (FLAG_REASON_SHIFT + PROBLEM_CODES.index("moved"))
+    # An unknown code keeps the warning, without a reason bit.
+    assert flag_bits({"needs_check": True, "needs_check_reasons": ["on_fire"]}) == FLAG_NEEDS_CHECK
+    assert flag_bits({"stale": "yes"}) == 0  # only True counts
+
+
+def test_flags_reach_the_station_data() -> None:
+    reg = sample_registry()
+    assert station_columns(reg)["fl"] is None
+    cols = station_columns(reg, flags=sample_flags())
+    fl = dict(zip(cols["id"], cols["fl"], strict=True))
+    assert fl["zz-001"] == FLAG_STALE
+    assert fl["zz-002"] == 0 and fl["zz-008"] == 0  # not in the mapping: neither
+    assert fl["zz-003"] & FLAG_STALE and fl["zz-003"] & FLAG_NEEDS_CHECK
+    assert not fl["zz-004"] & FLAG_STALE and fl["zz-004"] & FLAG_NEEDS_CHECK
+    reasons = [
+        c for k, c in enumerate(PROBLEM_CODES) if fl["zz-003"] >> (FLAG_REASON_SHIFT + k) & 1
+    ]
+    assert reasons == ["no_water", "moved"]
+    html = render(planner_map(reg, lang="en", flags=sample_flags(), stale_after_days=180))
+    assert station_payload(html)["fl"] == cols["fl"]
+    meta = builder_args(html, "stations")[0]
+    assert meta["problems"] == list(PROBLEM_CODES)
+    assert meta["stale_text"] == "Not verified for 180+ days"
+    assert meta["i18n"]["problems"]["no_water"] == "no water"
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_flags_have_legend_entries_and_layers(lang: Any) -> None:
+    reg = sample_registry()
+    html = render(planner_map(reg, lang=lang, flags=sample_flags(), stale_after_days=180))
+    stale = label("stale_days", lang, days=180)
+    assert stale == ("未核实 180 天以上" if lang == "zh" else "not verified for 180+ days")
+    assert overlays(html) == [
+        label("layer_stations", lang),
+        label("layer_needs_check", lang, n="2"),
+        label("layer_stale", lang, stale=stale, n="2"),
+    ]
+    kinds = {e[0]: e[1] for e in builder_args(html, "legend")[1]}
+    assert kinds["stale"] == label("legend_stale", lang, stale=stale)
+    assert kinds["check"] == label("legend_needs_check", lang)
+    builder_args(html, "needsCheck")
+    builder_args(html, "checkList")
+    # The stale-only layer starts hidden, the needs-check rings shown.
+    assert re.search(r"var (\w+) = yz\.needsCheck\([^\n]*\); \1\.addTo\(", html)
+    assert not re.search(r"var (\w+) = yz\.staleStations\([^\n]*\); \1\.addTo\(", html)
+    builder_args(html, "staleStations")
+
+
+def test_no_flags_no_flag_layers_or_legend() -> None:
+    html = render(planner_map(sample_registry(), lang="en"))
+    assert "= yz.needsCheck(" not in html and "= yz.staleStations(" not in html
+    kinds = [e[0] for e in builder_args(html, "legend")[1]]
+    assert "stale" not in kinds and "check" not in kinds
+    # Flags given but none set: the layers say (0), the legend has no entry.
+    html = render(planner_map(sample_registry(), lang="en", flags={}))
+    assert overlays(html) == [
+        "Stations",
+        "Needs checking (0)",
+        "Only stations not verified recently (0)",
+    ]
+    kinds = [e[0] for e in builder_args(html, "legend")[1]]
+    assert "stale" not in kinds and "check" not in kinds
+
+
+def test_flag_texts_exist_in_both_languages() -> None:
+    assert set(PROBLEM_LABELS) == set(PROBLEM_CODES)
+    for key in ("needs_check", "needs_check_reasons", "needs_check_plain", "never_verified"):
+        assert label(key, "zh") != label(key, "en")
+    assert problem_label("toilet_unusable", "zh") == "厕所不能用"
+    assert problem_label("<b>x</b>", "en") == "<b>x</b>"  # unknown: as is (shown as text)
+    with pytest.raises(InvalidInputError, match=r"^stale_after_days: "):
+        planner_map(sample_registry(), stale_after_days=0)
+    with pytest.raises(InvalidInputError, match=r"^stale_after_days: "):
+        worker_map(113.6, 34.7, [], stale_after_days=True)  # type: ignore[arg-type]
+
+
+def test_worker_hits_carry_their_flags_escaped() -> None:
+    hits = [
+        station(
+            "zz-001",
+            113.6291,
+            34.75,
+            name=XSS_SCRIPT,
+            distance_m=347.2,
+            bearing_deg=88.0,
+            stale=True,
+            needs_check=True,
+            needs_check_reasons=["no_water", XSS_IMG],
+            last_verified_at="2025-01-02T10:00:00+08:00",
+        ),
+        station("zz-002", 113.6250, 34.7560, name="B", stale=False, needs_check=False),
+        station("zz-003", 113.6100, 34.7400, name="C"),  # no flags: nothing claimed
+    ]
+    html = render(worker_map(113.6253, 34.75, hits, lang="en", stale_after_days=90))
+    data = builder_args(html, "workerStations")[1]
+    got = [(h["stale"], h["needs_check"], h["reasons"], h["verified"]) for h in data["hits"]]
+    assert got == [
+        (True, True, ["no_water", XSS_IMG], "2025-01-02"),
+        (False, False, [], None),
+        (False, False, [], None),
+    ]
+    assert builder_args(html, "workerStations")[0]["stale_text"] == "Not verified for 90+ days"
+    kinds = [e[0] for e in builder_args(html, "legend")[1]]
+    assert "stale" in kinds and "check" in kinds
+    assert XSS_IMG not in html and XSS_SCRIPT not in html
+    plain = render(worker_map(113.6253, 34.75, hits[1:], lang="en"))
+    kinds = [e[0] for e in builder_args(plain, "legend")[1]]
+    assert "stale" not in kinds and "check" not in kinds
+
+
+def test_flags_of_100k_stations_stay_small() -> None:
+    reg = synthetic_registry(100_000)
+    flags = {
+        fid: {"stale": True, "needs_check": i % 1000 == 0, "needs_check_reasons": ["closed"]}
+        for i, fid in enumerate(reg.ids)
+        if i % 3 == 0
+    }
+    plain = len(render(planner_map(reg)).encode())
+    flagged = len(render(planner_map(reg, flags=flags, stale_after_days=180)).encode())
+    assert flagged - plain < 100_000, flagged - plain

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.test_maps import XSS_IMG, XSS_SCRIPT, sample_layers, sample_registry
+from tests.test_maps import XSS_IMG, XSS_SCRIPT, sample_flags, sample_layers, sample_registry
 from yizhan.maps import planner_map, worker_map
 from yizhan.maps.assets import missing, vendor_dir
 from yizhan.maps.i18n import format_distance, label
@@ -358,6 +358,147 @@ def test_worker_map_lines_and_distances(browser: Browser, site: Site) -> None:
         assert page.locator(".leaflet-popup-content .yz-title").text_content() == XSS_SCRIPT
         assert "350 m · E" in (popup.text_content() or "")
         assert_clean(v)
+    finally:
+        page.close()
+
+
+def _canvas_style(page: Page, fid: str) -> dict[str, Any]:
+    """Options of the canvas circle drawn for station *fid* in the stations layer."""
+    style: dict[str, Any] = page.evaluate(
+        """(fid) => { const g = yz.stationLayers[0], i = g.yz.data.id.indexOf(fid);
+                      const o = g.yz.markers[i].options;
+                      return {color: o.color, fillColor: o.fillColor, weight: o.weight,
+                              radius: o.radius}; }""",
+        fid,
+    )
+    return style
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_stale_and_needs_check_stations(
+    browser: Browser, site: Site, tmp_path: Path, lang: Any
+) -> None:
+    m = planner_map(
+        sample_registry(),
+        lang=lang,
+        flags=sample_flags(),
+        stale_after_days=180,
+        **sample_layers(),
+    )
+    url = publish(site, f"planner-flags-{lang}.html", m)
+    v = visit(browser, url, site.url)
+    page = v.page
+    try:
+        stale_text = label("stale_days", lang, days=180)
+        names = layer_names(page)
+        assert names[1:3] == [
+            label("layer_needs_check", lang, n="2"),
+            label("layer_stale", lang, stale=stale_text, n="2"),
+        ]
+        # Distinct styles: stale greyed, needs-check a thick red stroke, others unchanged.
+        plain, stale, check = (_canvas_style(page, f) for f in ("zz-006", "zz-001", "zz-004"))
+        assert plain["color"] == "#ffffff" and plain["fillColor"] == "#8C6D1F"
+        assert stale["color"] == "#57606a" and stale["fillColor"] != "#D55E00"
+        assert check["color"] == "#d1242f" and check["weight"] == 3
+        assert check["radius"] > plain["radius"]
+        # The legend has both entries, drawn with their own symbols.
+        legend = page.locator(".yz-legend")
+        assert legend.locator(".yz-sym-stale").count() == 1
+        assert legend.locator(".yz-sym-check").count() == 1
+        text = legend.text_content() or ""
+        assert label("legend_stale", lang, stale=stale_text) in text
+        assert label("legend_needs_check", lang) in text
+        # Rings around the two stations that need checking, and their list.
+        assert page.evaluate("() => yz.stationLayers[0]._map") is not None
+        rings = page.evaluate(
+            """() => { let n = 0; yz.stationLayers[0]._map.eachLayer(l => {
+                         if (l.options && l.options.radius === 12) { n++; } }); return n; }"""
+        )
+        assert rings == 2
+        items = page.locator(".yz-checklist li")
+        assert items.count() == 2
+        reasons = items.first.locator("small").text_content() or ""
+        if lang == "en":
+            assert reasons == "Several workers reported: no water, not here / moved"
+        else:
+            assert reasons == "多位工友反映：没有水、不在这里（已搬走）"
+        # The list opens the station's popup, with the warning and the stale note.
+        items.first.click()
+        page.wait_for_selector(".leaflet-popup-content .yz-warn")
+        popup = page.locator(".leaflet-popup-content")
+        assert popup.locator(".yz-title").text_content() == "{{ 7*7 }} 清凉点"
+        assert (
+            popup.locator(".yz-warn").text_content() == "⚠ " + label("needs_check", lang) + reasons
+        )
+        note = popup.locator(".yz-stale-note").text_content() or ""
+        assert note.startswith(stale_text[:1].upper() + stale_text[1:])
+        assert label("never_verified", lang) in note
+        # The stale-only layer: hidden at first, then the two stale stations only.
+        stale_box = page.locator(".leaflet-control-layers-overlays label").nth(2).locator("input")
+        assert not stale_box.is_checked()
+        stale_box.click()
+        got = page.evaluate(
+            """() => { let ids = []; yz.stationLayers[0]._map.eachLayer(l => {
+                         if (l.zoomToShowLayer && l !== yz.stationLayers[0]
+                             && l.yz && l.yz.count !== undefined) {
+                           l.eachLayer(m => ids.push(yz.stationLayers[0].yz.data.id[m.yzI])); } });
+                       return ids.sort(); }"""
+        )
+        assert got == ["zz-001", "zz-003"]
+        # Hiding the needs-check layer hides its list.
+        page.locator(".leaflet-control-layers-overlays label").nth(1).locator("input").click()
+        assert page.locator(".yz-checklist").count() == 0
+        assert page.evaluate("() => window.__xss") is None
+        assert_clean(v)
+        v.page.screenshot(path=str(tmp_path / f"maps-flags-{lang}.png"))
+    finally:
+        page.close()
+
+
+def test_worker_map_warns_of_stale_and_needs_check(
+    browser: Browser, site: Site, tmp_path: Path
+) -> None:
+    reg = sample_registry()
+    hits = []
+    for fid, dist, extra in (
+        ("zz-004", 300.0, {"needs_check": True, "needs_check_reasons": ["closed", XSS_IMG]}),
+        ("zz-001", 600.0, {"stale": True, "needs_check": False}),
+        ("zz-005", 900.0, {"stale": False, "needs_check": False}),
+    ):
+        f = reg.feature(fid)
+        props = {**f["properties"], "distance_m": dist, "bearing_deg": 10.0, **extra}
+        hits.append({**f, "properties": props})
+    url = publish(
+        site, "worker-flags.html", worker_map(113.64, 34.755, hits, lang="en", stale_after_days=180)
+    )
+    v = visit(browser, url, site.url)
+    page = v.page
+    try:
+        assert page.locator(".yz-rank.yz-rank-check").count() == 1
+        assert page.locator(".yz-rank.yz-rank-stale").count() == 1
+        rows = page.locator(".yz-list li")
+        assert "⚠ Needs checking" in (rows.nth(0).text_content() or "")
+        assert "Not verified for 180+ days" in (rows.nth(1).text_content() or "")
+        assert "⚠" not in (rows.nth(2).text_content() or "")
+        assert "Not verified" not in (rows.nth(2).text_content() or "")
+        legend = page.locator(".yz-legend")
+        assert legend.locator(".yz-sym-stale").count() == 1
+        assert legend.locator(".yz-sym-check").count() == 1
+        rows.nth(0).click()
+        page.wait_for_selector(".leaflet-popup-content .yz-warn")
+        warn = page.locator(".leaflet-popup-content .yz-warn").text_content()
+        assert warn == f"⚠ Needs checkingSeveral workers reported: closed, {XSS_IMG}"
+        assert page.locator(".leaflet-popup-content img").count() == 0
+        rows.nth(1).click()
+        page.wait_for_selector(".leaflet-popup-content .yz-stale-note")
+        note = page.locator(".leaflet-popup-content .yz-stale-note").text_content()
+        assert (
+            note
+            == "Not verified for 180+ daysLast verified 2025-06-01 · details may be out of date"
+        )
+        assert page.evaluate("() => window.__xss") is None
+        assert_clean(v)
+        page.screenshot(path=str(tmp_path / "worker-flags.png"))
     finally:
         page.close()
 

@@ -388,7 +388,9 @@ def test_poster_prints_with_a_working_qr_code(browser: Browser, site: str) -> No
             import zxingcpp
             from PIL import Image
         except ImportError:
-            pytest.skip("needs zxing-cpp to decode the QR code (pip install zxing-cpp)")
+            pytest.skip(
+                "needs zxing-cpp and Pillow to decode the QR code (pip install zxing-cpp pillow)"
+            )
         found = zxingcpp.read_barcodes(Image.open(path))
         assert [b.text for b in found] == [f"{site}/s/s-water"]
         # The decoded address opens the station page.

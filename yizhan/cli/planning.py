@@ -387,6 +387,41 @@ def cmd_site(args: argparse.Namespace) -> int:
     return 0
 
 
+def registry_flags(registry: Registry) -> tuple[dict[str, dict[str, Any]], int]:
+    """Stale and needs-check stations of a registry file (its reports file, if any, is read),
+    as the API computes them; and the staleness threshold in days."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from yizhan.maps.study_map import station_flags
+    from yizhan.settings import Settings
+    from yizhan.stations.reports import ReportStore
+    from yizhan.stations.store import is_stale, verified_at
+
+    settings = Settings()
+    days = settings.stale_after_days
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    path = settings.state_file(registry.path, "reports", ".jsonl")
+    if path is None or not path.exists():
+        return station_flags(registry, today - timedelta(days=days)), days
+    reports = ReportStore(
+        path,
+        window_days=settings.report_window_days,
+        threshold=settings.report_threshold,
+    )
+
+    def check(feature: dict[str, Any]) -> dict[str, Any]:
+        reasons = reports.needs_check(feature["id"], verified_at(feature))
+        return {
+            "stale": is_stale(feature, today, days),
+            "needs_check": bool(reasons),
+            "needs_check_reasons": reasons,
+        }
+
+    flags = station_flags(registry, today - timedelta(days=days), check, reports.station_ids())
+    return flags, days
+
+
 def cmd_map(args: argparse.Namespace) -> int:
     from yizhan.maps.study_map import coverage_map
 
@@ -398,6 +433,7 @@ def cmd_map(args: argparse.Namespace) -> int:
     steps.total = steps.n + 3 + (study.area is not None) + (args.sites > 0)
     stations, mask, _ = _service(args, registry)
     counted = select_stations(stations, mask)
+    flags, stale_after_days = registry_flags(registry)
     fmap, result, _ = coverage_map(
         registry,
         study,
@@ -408,6 +444,8 @@ def cmd_map(args: argparse.Namespace) -> int:
         assets=args.assets,
         step=steps.step,
         service=(counted.lon, counted.lat),
+        flags=flags,
+        stale_after_days=stale_after_days,
     )
     with steps.step(f"writing {args.output}"):
         html = fmap.get_root().render()

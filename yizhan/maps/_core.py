@@ -49,6 +49,9 @@ CATEGORY_COLORS: Final[dict[str, str]] = {
     Category.other.value: "#8C6D1F",
 }
 UNCATEGORISED_COLOR: Final = "#6E7781"
+#: The legend's symbol for stale stations (a neutral grey: on the planner map their fill
+#: keeps a hint of their category colour).
+STALE_LEGEND: Final = "#aab2bb"
 
 #: District coverage share classes (percent, upper bounds) and their colours (YlGn).
 SHARE_BINS: Final[tuple[float, ...]] = (20.0, 40.0, 60.0, 80.0)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Final
 
 CSS: Final = r"""
-.yz-popup,.yz-legend,.yz-search,.yz-slider,.yz-list{font:13px/1.4 system-ui,-apple-system,"Segoe UI","PingFang SC","Microsoft YaHei","Noto Sans CJK SC","Noto Sans SC",sans-serif;color:#1f2328}
+.yz-popup,.yz-legend,.yz-checklist,.yz-search,.yz-slider,.yz-list{font:13px/1.4 system-ui,-apple-system,"Segoe UI","PingFang SC","Microsoft YaHei","Noto Sans CJK SC","Noto Sans SC",sans-serif;color:#1f2328}
 .yz-popup{min-width:210px;max-width:300px}
 .yz-title{font-weight:700;font-size:14px;overflow-wrap:anywhere}
 .yz-sub{color:#57606a;margin-bottom:4px;overflow-wrap:anywhere}
@@ -25,10 +25,15 @@ table.yz-table{border-collapse:collapse;margin-top:4px}
 .yz-table td{padding:1px 0;overflow-wrap:anywhere}
 .yz-guess{color:#9a6700;font-style:italic;white-space:nowrap}
 .yz-open{color:#1a7f37;font-weight:600}.yz-closed{color:#cf222e;font-weight:600}.yz-unknown{color:#57606a}
-.yz-legend{background:rgba(255,255,255,.94);padding:6px 10px 8px;border-radius:6px;box-shadow:0 1px 5px rgba(0,0,0,.35);max-width:270px;max-height:60vh;overflow:auto}
+.yz-legend,.yz-checklist{background:rgba(255,255,255,.94);padding:6px 10px 8px;border-radius:6px;box-shadow:0 1px 5px rgba(0,0,0,.35);max-width:270px;max-height:60vh;overflow:auto}
+.yz-checklist{max-height:32vh;border-left:4px solid #d1242f}
+.yz-checklist ol{margin:4px 0 0;padding-left:22px}
+.yz-checklist li{cursor:pointer;margin:2px 0;overflow-wrap:anywhere}
+.yz-checklist li:hover,.yz-checklist li:focus{background:#ddf4ff;outline:0}
+.yz-checklist li small{display:block;color:#82071e}
 .yz-legend-head{display:flex;justify-content:space-between;align-items:center;font-weight:700;cursor:pointer;user-select:none}
 .yz-legend-head button{border:0;background:none;font-size:14px;line-height:1;padding:0 0 0 8px;cursor:pointer}
-.yz-legend.yz-collapsed .yz-legend-body{display:none}
+.yz-legend.yz-collapsed .yz-legend-body,.yz-checklist.yz-collapsed .yz-legend-body{display:none}
 .yz-legend-row{display:flex;align-items:center;margin-top:3px}
 .yz-legend-sub{margin:6px 0 1px;font-weight:600;color:#57606a}
 .yz-sym{flex:0 0 auto;display:inline-block;width:14px;height:14px;margin-right:7px;box-sizing:border-box}
@@ -40,6 +45,12 @@ table.yz-table{border-collapse:collapse;margin-top:4px}
 .yz-sym-gap{border:1.5px dashed #b2182b;background:rgba(178,24,43,.2)}
 .yz-sym-box{border:1px solid #57606a}
 .yz-sym-line{height:0;border-top:2px dashed #57606a;width:18px}
+.yz-sym-stale{border-radius:50%;border:1.5px solid #57606a;background:#aab2bb}
+.yz-sym-check{border-radius:50%;border:3px solid #d1242f;background:rgba(209,36,47,.1)}
+.yz-warn{margin:4px 0;padding:3px 7px;border-left:3px solid #d1242f;background:#ffebe9;color:#82071e;overflow-wrap:anywhere}
+.yz-stale-note{margin:4px 0;padding:3px 7px;border-left:3px solid #8c959f;background:#f6f8fa;color:#57606a;overflow-wrap:anywhere}
+.yz-rank.yz-rank-check{box-shadow:0 0 0 3px #d1242f,0 1px 4px rgba(0,0,0,.5)}
+.yz-rank.yz-rank-stale{border-style:dashed;border-color:#57606a;filter:saturate(.35)}
 .yz-site{width:26px;height:26px;border-radius:50%;background:#6a3d9a;color:#fff;font:700 12px/22px system-ui,sans-serif;text-align:center;border:2px solid #fff;box-shadow:0 1px 4px rgba(0,0,0,.5);box-sizing:border-box}
 .yz-sym.yz-site{width:18px;height:18px;font-size:9px;line-height:14px}
 .yz-bus{width:28px;height:28px;border-radius:7px;background:#0b7285;color:#fff;font-size:15px;line-height:28px;text-align:center;border:2px solid #fff;box-shadow:0 1px 4px rgba(0,0,0,.5);box-sizing:border-box}
@@ -66,6 +77,7 @@ table.yz-table{border-collapse:collapse;margin-top:4px}
 .yz-list ol{margin:4px 0 0;padding-left:20px}
 .yz-list li{cursor:pointer;margin:2px 0;overflow-wrap:anywhere}
 .yz-list li span{color:#57606a;white-space:nowrap}
+.yz-list li span.yz-li-warn{color:#cf222e;font-weight:600}
 """
 
 JS: Final = r"""
@@ -131,6 +143,38 @@ var yz = (function () {
     return el("td", null, value, tr);
   }
   function guessMark(node, T, lang) { el("span", "yz-guess", paren(T.guessed, lang), node); }
+  // Fill {key} without String.replace's "$&" patterns (values may come from the data).
+  function fill(text, key, value) { return text.split("{" + key + "}").join(String(value)); }
+
+  // -- freshness: stale and needs-check (bits of d.fl, see planner.FLAG_*) -------------
+  function flagCodes(meta, f) {
+    var out = [];
+    for (var k = 0; k < meta.problems.length; k++) { if ((f >>> (2 + k)) & 1) { out.push(meta.problems[k]); } }
+    return out;
+  }
+  function reasonText(meta, codes) {
+    var I = meta.i18n, T = I.text;
+    var names = (codes || []).map(function (c) { return I.problems[c] || String(c); });
+    return names.length ? fill(T.needs_check_reasons, "reasons", names.join(I.lang === "zh" ? "、" : ", "))
+                        : T.needs_check_plain;
+  }
+  function checkNote(box, meta, codes) {
+    var w = el("div", "yz-warn", null, box);
+    el("b", null, "⚠ " + meta.i18n.text.needs_check, w);
+    el("div", null, reasonText(meta, codes), w);
+    return w;
+  }
+  function staleNote(box, meta, verified, extra) {
+    var T = meta.i18n.text, s = el("div", "yz-stale-note", null, box);
+    el("b", null, meta.stale_text, s);
+    el("div", null, (verified ? fill(T.last_verified_on, "date", verified) : T.never_verified) + (extra ? " · " + extra : ""), s);
+    return s;
+  }
+  function stationName(meta, d, i) {
+    var en = d.name_en ? d.name_en[i] : "";
+    return meta.i18n.lang === "en" && en ? en : d.name[i];
+  }
+  yz.flagCodes = flagCodes;
 
   // -- stations ------------------------------------------------------------------------
   yz.stationPopup = function (d, i, meta) {
@@ -143,6 +187,9 @@ var yz = (function () {
     var sub = lang === "en" && en ? name : en;
     el("div", "yz-title", title, box);
     if (sub && sub !== title) { el("div", "yz-sub", sub, box); }
+    var f = d.fl ? d.fl[i] | 0 : 0;
+    if (f & 2) { checkNote(box, meta, flagCodes(meta, f)); }
+    if (f & 1) { staleNote(box, meta, d.ver[i] >= 0 ? d.ver_tab[d.ver[i]] : null); }
     var tb = table(box), td;
     var cat = meta.categories[d.cat[i]];
     td = row(tb, T.f_category, cat ? I.categories[cat] : T.uncategorised);
@@ -180,6 +227,23 @@ var yz = (function () {
     return box;
   };
 
+  // Canvas circle of station i: category colour; hollow and dashed when not operational,
+  // greyed when stale, a thick red stroke when it needs checking.
+  function stationStyle(meta, d, i, R) {
+    var c = d.cat[i], last = meta.colors.length - 1;
+    var col = meta.colors[c] || meta.colors[last];
+    var f = d.fl ? d.fl[i] | 0 : 0, stale = (f & 1) === 1, check = (f & 2) === 2;
+    var operational = d.st[i] === 0;
+    return {
+      renderer: R, radius: check ? 7.5 : 6.5, weight: check ? 3 : operational ? 1.5 : 2,
+      color: check ? meta.check_color : stale ? meta.stale_stroke : operational ? "#ffffff" : col,
+      opacity: 1, fillColor: stale ? (meta.stale_colors[c] || meta.stale_colors[last]) : col,
+      fillOpacity: operational ? 0.95 : 0.25,
+      dashArray: operational ? null : "3 2", bubblingMouseEvents: false
+    };
+  }
+  yz.stationStyle = stationStyle;
+
   yz.stations = function (map, meta, packed) {
     var d = yz.unpack(packed), n = d.lat.length, R = yz.renderer(map);
     var group = L.markerClusterGroup({
@@ -197,14 +261,7 @@ var yz = (function () {
     });
     var markers = new Array(n);
     for (var i = 0; i < n; i++) {
-      var col = meta.colors[d.cat[i]] || meta.colors[meta.colors.length - 1];
-      var operational = d.st[i] === 0;
-      var m = L.circleMarker([d.lat[i], d.lon[i]], {
-        renderer: R, radius: 6.5, weight: operational ? 1.5 : 2,
-        color: operational ? "#ffffff" : col, opacity: 1,
-        fillColor: col, fillOpacity: operational ? 0.95 : 0.25,
-        dashArray: operational ? null : "3 2", bubblingMouseEvents: false
-      });
+      var m = L.circleMarker([d.lat[i], d.lon[i]], stationStyle(meta, d, i, R));
       m.yzI = i;
       markers[i] = m;
     }
@@ -231,6 +288,99 @@ var yz = (function () {
     return Promise.all(yz.stationLayers.map(function (g) {
       return g.yz.ready ? Promise.resolve() : new Promise(function (r) { g.once("yz:ready", r); });
     }));
+  };
+
+  // Red rings around the stations that need checking, unclustered so that they show even
+  // when their station is inside a cluster; built on first display.
+  yz.needsCheck = function (map, meta, stations) {
+    var group = L.featureGroup(), built = false, d = stations.yz.data, idx = [];
+    if (d.fl) { for (var i = 0; i < d.fl.length; i++) { if (d.fl[i] & 2) { idx.push(i); } } }
+    group.yz = {indices: idx};
+    group.on("add", function () {
+      if (built) { return; }
+      built = true;
+      var R = yz.renderer(map);
+      idx.forEach(function (i) {
+        var ring = L.circleMarker([d.lat[i], d.lon[i]], {
+          renderer: R, radius: 12, color: meta.check_color, weight: 3, opacity: 0.95,
+          fillColor: meta.check_color, fillOpacity: 0.08, bubblingMouseEvents: false
+        });
+        ring.yzI = i;
+        ring.bindTooltip(function () {
+          var box = el("div", "yz-popup");
+          el("div", "yz-title", stationName(meta, d, i), box);
+          checkNote(box, meta, flagCodes(meta, d.fl[i]));
+          return box;
+        }, {direction: "top", offset: [0, -10]});
+        ring.on("click", function () { ring.closeTooltip(); stations.yz.show(i); });
+        group.addLayer(ring);
+      });
+    });
+    return group;
+  };
+
+  // The stale stations only (clustered, same style), built on first display.
+  yz.staleStations = function (map, meta, stations) {
+    var group = L.markerClusterGroup({
+      chunkedLoading: true, showCoverageOnHover: false, maxClusterRadius: 55,
+      disableClusteringAtZoom: 17, spiderfyOnMaxZoom: true
+    });
+    var built = false;
+    group.yz = {count: 0};
+    group.on("add", function () {
+      if (built) { return; }
+      built = true;
+      var d = stations.yz.data, R = yz.renderer(map), ms = [];
+      for (var i = 0; d.fl && i < d.fl.length; i++) {
+        if (!(d.fl[i] & 1)) { continue; }
+        var m = L.circleMarker([d.lat[i], d.lon[i]], stationStyle(meta, d, i, R));
+        m.yzI = i;
+        ms.push(m);
+      }
+      group.yz.count = ms.length;
+      group.addLayers(ms);
+    });
+    group.on("click", function (e) { if (e.layer && e.layer.yzI !== undefined) { stations.yz.show(e.layer.yzI); } });
+    return group;
+  };
+
+  // The list of stations that need checking, shown with their layer.
+  yz.checkList = function (map, meta, stations, layer) {
+    var T = meta.i18n.text, lang = meta.i18n.lang, idx = layer.yz.indices, MAX = 200;
+    var Ctl = L.Control.extend({
+      options: {position: "bottomleft"},
+      onAdd: function () {
+        var box = L.DomUtil.create("div", "yz-checklist");
+        L.DomEvent.disableClickPropagation(box);
+        L.DomEvent.disableScrollPropagation(box);
+        var head = el("div", "yz-legend-head", null, box);
+        el("span", null, "⚠ " + T.needs_check + paren(num(idx.length, lang), lang), head);
+        var btn = el("button", null, "−", head);
+        btn.type = "button"; btn.setAttribute("aria-label", T.needs_check);
+        head.addEventListener("click", function () {
+          var c = box.classList.toggle("yz-collapsed");
+          btn.textContent = c ? "+" : "−";
+        });
+        var body = el("div", "yz-legend-body", null, box);
+        var ol = el("ol", null, null, body), d = stations.yz.data;
+        idx.slice(0, MAX).forEach(function (i) {
+          var li = el("li", null, stationName(meta, d, i), ol);
+          el("small", null, reasonText(meta, flagCodes(meta, d.fl[i])), li);
+          li.tabIndex = 0;
+          li.addEventListener("click", function () { stations.yz.focus(i); });
+          li.addEventListener("keydown", function (e) { if (e.key === "Enter") { stations.yz.focus(i); } });
+        });
+        if (idx.length > MAX) { el("div", "yz-sub", "… +" + num(idx.length - MAX, lang), body); }
+        return box;
+      }
+    });
+    var ctl = new Ctl();
+    function sync() {
+      if (map.hasLayer(layer) && idx.length) { ctl.addTo(map); } else { ctl.remove(); }
+    }
+    layer.on("add remove", sync);
+    sync();
+    return ctl;
   };
 
   // Circles of the service radius around operational stations, built on first display.
@@ -548,7 +698,7 @@ var yz = (function () {
           else if (kind === "you") { s = el("span", "yz-sym yz-you", null, r); }
           else { s = el("span", "yz-sym yz-sym-" + kind, null, r); }
           if (extra && kind === "dot") { s.style.background = extra; }
-          if (extra && kind === "box") { s.style.background = extra; }
+          if (extra && (kind === "box" || kind === "stale")) { s.style.background = extra; }
           if (extra && kind === "stop") { s.className = "yz-sym yz-sym-dot"; s.style.background = "#fff"; s.style.border = "2.5px solid " + extra; }
           el("span", null, text, r);
         });
@@ -573,6 +723,8 @@ var yz = (function () {
     var sub = lang === "en" && h.name_en ? h.name : h.name_en;
     el("div", "yz-title", title, box);
     if (sub && sub !== title) { el("div", "yz-sub", sub, box); }
+    if (h.needs_check) { checkNote(box, meta, h.reasons); }
+    if (h.stale) { staleNote(box, meta, h.verified, T.may_be_outdated); }
     var tb = table(box), td;
     function guessed(f) { return (h.guessed || []).indexOf(f) >= 0; }
     row(tb, T.f_rank, T.rank_n.replace("{n}", h.rank));
@@ -587,6 +739,7 @@ var yz = (function () {
     td = row(tb, T.f_amenities, names.length ? names.join(lang === "zh" ? "、" : ", ") : T.none);
     if (guessed("amenities")) { guessMark(td, T, lang); }
     if (h.address) { row(tb, T.f_address, h.address); }
+    if (h.verified && !h.stale) { row(tb, T.f_last_verified, h.verified); }
     el("div", "yz-sub", T.straight_line_note, box);
     return box;
   };
@@ -595,7 +748,7 @@ var yz = (function () {
     var group = L.featureGroup();
     group.yz = {markers: []};
     data.hits.forEach(function (h) {
-      var badge = el("div", "yz-rank", h.rank);
+      var badge = el("div", "yz-rank" + (h.needs_check ? " yz-rank-check" : "") + (h.stale ? " yz-rank-stale" : ""), h.rank);
       badge.style.background = h.color;
       var icon = L.divIcon({className: "", iconSize: [24, 24], iconAnchor: [12, 12], popupAnchor: [0, -10], html: badge});
       var m = L.marker([h.lat, h.lon], {icon: icon, title: h.name, riseOnHover: true});
@@ -632,6 +785,8 @@ var yz = (function () {
         data.hits.forEach(function (h, i) {
           var li = el("li", null, lang === "en" && h.name_en ? h.name_en : h.name, ol);
           el("span", null, " " + h.distance_text + (h.direction ? " " + h.direction : ""), li);
+          if (h.needs_check) { el("span", "yz-li-warn", " ⚠ " + T.needs_check, li); }
+          if (h.stale) { el("span", "yz-li-stale", " · " + meta.stale_text, li); }
           li.tabIndex = 0;
           function open() {
             if (!map.hasLayer(stations)) { map.addLayer(stations); }

@@ -31,6 +31,8 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "layer_nearest": ("最近的驿站", "Nearest stations"),
     "layer_lines": ("直线距离", "Straight-line distance"),
     "layer_you": ("您的位置", "Your position"),
+    "layer_needs_check": ("待核查（{n}）", "Needs checking ({n})"),
+    "layer_stale": ("仅{stale}的驿站（{n}）", "Only stations {stale} ({n})"),
     # legend
     "legend": ("图例", "Legend"),
     "legend_not_operational": ("空心：暂停／规划中／已撤除", "Hollow: closed, planned or removed"),
@@ -44,6 +46,11 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "legend_bus_stop": ("清凉车停靠点", "Cooling-bus stop"),
     "legend_you": ("您的位置", "Your position"),
     "legend_line": ("直线距离（非步行路线）", "Straight line (not a walking route)"),
+    "legend_stale": ("灰色：{stale}", "Grey: {stale}"),
+    "legend_needs_check": (
+        "红圈：待核查（多位工友反映问题）",
+        "Red ring: needs checking (several workers reported a problem)",
+    ),
     # popup fields
     "f_name": ("名称", "Name"),
     "f_id": ("编号", "ID"),
@@ -76,6 +83,14 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "gap": ("覆盖空白区", "Coverage gap"),
     "site": ("建议新址", "Suggested site"),
     "uncategorised": ("未分类", "Uncategorised"),
+    "stale_days": ("未核实 {days} 天以上", "not verified for {days}+ days"),
+    "stale_recently": ("长期未核实", "not verified recently"),
+    "never_verified": ("从未核实", "Never verified"),
+    "last_verified_on": ("最近核实 {date}", "Last verified {date}"),
+    "may_be_outdated": ("信息可能过时", "details may be out of date"),
+    "needs_check": ("待核查", "Needs checking"),
+    "needs_check_reasons": ("多位工友反映：{reasons}", "Several workers reported: {reasons}"),
+    "needs_check_plain": ("多位工友反映有问题", "Several workers reported a problem"),
     # controls
     "search_placeholder": ("搜索驿站名称…", "Search station name…"),
     "search_none": ("未找到", "No match"),
@@ -140,6 +155,16 @@ AMENITY_LABELS: Final[dict[str, tuple[str, str]]] = {
     Amenity.truck_parking.value: ("货车停车", "truck parking"),
     Amenity.ebike_parking.value: ("电动车停放", "e-bike parking"),
     Amenity.reading.value: ("阅读", "reading"),
+}
+
+#: Problems workers report (``yizhan.stations.reports.PROBLEM_CODES``), as in the pages.
+PROBLEM_LABELS: Final[dict[str, tuple[str, str]]] = {
+    "closed": ("关门了", "closed"),
+    "no_water": ("没有水", "no water"),
+    "toilet_unusable": ("厕所不能用", "toilet unusable"),
+    "too_crowded": ("人太多", "too crowded"),
+    "moved": ("不在这里（已搬走）", "not here / moved"),
+    "wrong_info": ("信息有误", "wrong information"),
 }
 
 #: Eight compass points, clockwise from north.
@@ -222,6 +247,38 @@ def amenity_label(code: str, lang: Lang) -> str:
     return _pick(AMENITY_LABELS[code], lang)
 
 
+def problem_label(code: str, lang: Lang) -> str:
+    """Display name of a reported problem (an unknown code is shown as it is)."""
+    pair = PROBLEM_LABELS.get(code)
+    return _pick(pair, lang) if pair else code
+
+
+def stale_text(stale_after_days: int | None, lang: Lang) -> str:
+    """What "stale" means, in lower case: ``"not verified for 180+ days"``.
+
+    Raises
+    ------
+    InvalidInputError
+        *stale_after_days* is not a positive integer.
+    """
+    if stale_after_days is not None and (
+        isinstance(stale_after_days, bool)
+        or not isinstance(stale_after_days, int)
+        or stale_after_days <= 0
+    ):
+        raise InvalidInputError(
+            "stale_after_days", f"Expected a positive number of days, got {stale_after_days!r}"
+        )
+    if stale_after_days is None:
+        return label("stale_recently", lang)
+    return label("stale_days", lang, days=stale_after_days)
+
+
+def capitalize(text: str) -> str:
+    """*text* with its first letter in upper case (Chinese is unchanged)."""
+    return text[:1].upper() + text[1:]
+
+
 def compass_point(bearing_deg: float, lang: Lang) -> str:
     """The nearest of eight compass points for a bearing (degrees clockwise from north)."""
     return _pick(COMPASS[round((bearing_deg % 360.0) / 45.0) % 8], lang)
@@ -245,4 +302,5 @@ def js_labels(lang: Lang) -> dict[str, object]:
         "categories": {k: _pick(v, lang) for k, v in CATEGORY_LABELS.items()},
         "statuses": {k: _pick(v, lang) for k, v in STATUS_LABELS.items()},
         "amenities": {k: _pick(v, lang) for k, v in AMENITY_LABELS.items()},
+        "problems": {k: _pick(v, lang) for k, v in PROBLEM_LABELS.items()},
     }

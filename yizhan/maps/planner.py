@@ -26,6 +26,7 @@ from yizhan.maps._core import (
     SHARE_BINS,
     SHARE_COLORS,
     SHARE_MISSING,
+    STALE_LEGEND,
     UNCATEGORISED_COLOR,
     JsControl,
     JsLayer,
@@ -35,8 +36,17 @@ from yizhan.maps._core import (
     pack,
 )
 from yizhan.maps.assets import DEFAULT_BASE_URL, check_mode, normalize_base_url
-from yizhan.maps.i18n import Lang, category_label, check_lang, format_distance, label
+from yizhan.maps.i18n import (
+    Lang,
+    capitalize,
+    category_label,
+    check_lang,
+    format_distance,
+    label,
+    stale_text,
+)
 from yizhan.stations.registry import CATEGORIES, KINDS, STATUSES, Registry
+from yizhan.stations.reports import PROBLEM_CODES
 from yizhan.stations.vocab import Amenity, Kind
 
 #: Where Yizhan's stations are: opening hours and bus timelines are local time here.
@@ -52,6 +62,17 @@ GUESS_FIELDS: tuple[str, ...] = (
     "district",
     "last_verified_at",
 )
+
+#: Bits of the ``fl`` column: stale, needs checking, then one bit per problem code
+#: (``PROBLEM_CODES`` order) that makes the station need checking.
+FLAG_STALE = 1
+FLAG_NEEDS_CHECK = 2
+FLAG_REASON_SHIFT = 2
+
+#: Stroke of stations that need checking (not a category colour).
+CHECK_COLOR = "#d1242f"
+#: Stroke of stale stations; their fill is their category colour greyed (``_greyed``).
+STALE_STROKE = "#57606a"
 
 #: Above this many stations, coverage circles start hidden (drawing them all costs time).
 COVERAGE_SHOWN_MAX = 20_000
@@ -77,13 +98,39 @@ class _Codes:
         return i
 
 
+def _greyed(color: str, amount: float = 0.7) -> str:
+    """*color* (``#rrggbb``) mixed with grey: a stale station keeps a hint of its category."""
+    grey = (0xAF, 0xB8, 0xC1)
+    rgb = (int(color[k : k + 2], 16) for k in (1, 3, 5))
+    mixed = (round(c * (1 - amount) + g * amount) for c, g in zip(rgb, grey, strict=True))
+    return "#" + "".join(f"{c:02x}" for c in mixed)
+
+
+def flag_bits(entry: Mapping[str, Any] | None) -> int:
+    """The ``fl`` value of a station from its flags (``stale``, ``needs_check``,
+    ``needs_check_reasons``, as in API responses); unknown reasons keep only the
+    needs-check bit."""
+    if not entry:
+        return 0
+    bits = FLAG_STALE if entry.get("stale") is True else 0
+    reasons = entry.get("needs_check_reasons") or ()
+    if entry.get("needs_check") is True or reasons:
+        bits |= FLAG_NEEDS_CHECK
+        for code in reasons:
+            if code in PROBLEM_CODES:
+                bits |= 1 << (FLAG_REASON_SHIFT + PROBLEM_CODES.index(code))
+    return bits
+
+
 def _date_text(value: object) -> object:
     s = str(value) if value is not None else ""
     return s[:10] if len(s) >= 10 and s[4] == "-" and s[7] == "-" else (s or None)
 
 
 def station_columns(
-    registry: Registry, open_now: Mapping[str, bool | None] | None = None
+    registry: Registry,
+    open_now: Mapping[str, bool | None] | None = None,
+    flags: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The registry's stations as the column arrays the map's JavaScript reads.
 
@@ -97,13 +144,17 @@ def station_columns(
         The stations.
     open_now : mapping of str to bool or None, optional
         Station id -> open now (``None``: unknown). Without it popups omit the line.
+    flags : mapping of str to dict, optional
+        Station id -> ``{"stale", "needs_check", "needs_check_reasons"}`` (as in API
+        responses); ids not in it are neither. Without it ``fl`` is ``None``.
 
     Returns
     -------
     dict
         ``lat``, ``lon``, ``id``, ``name``, ``name_en`` (or ``None``), ``cat``, ``st``,
         ``am`` (amenity bits), ``hours``/``hours_tab``, ``ver``/``ver_tab``,
-        ``op``/``op_tab``, ``dist``/``dist_tab``, ``g`` (guessed bits) and ``open``.
+        ``op``/``op_tab``, ``dist``/``dist_tab``, ``g`` (guessed bits), ``open`` and
+        ``fl`` (:func:`flag_bits`: 0 for most stations, so it compresses to nearly nothing).
     """
     idx = np.flatnonzero(registry.kind == KINDS.index(Kind.station.value))
     feats = registry.features
@@ -118,6 +169,7 @@ def station_columns(
     d_col: list[int] = []
     g_col: list[int] = []
     open_col: list[int] | None = [] if open_now is not None else None
+    fl_col: list[int] | None = [] if flags is not None else None
     for i in idx.tolist():
         f = feats[i]
         p = f["properties"]
@@ -135,6 +187,8 @@ def station_columns(
         if open_col is not None and open_now is not None:
             state = open_now.get(str(f["id"]))
             open_col.append(-1 if state is None else int(bool(state)))
+        if fl_col is not None and flags is not None:
+            fl_col.append(flag_bits(flags.get(str(f["id"]))))
     cat = registry.category[idx].astype(np.int64)
     cat[cat < 0] = len(CATEGORIES)  # uncategorised: the last colour
     return {
@@ -156,6 +210,7 @@ def station_columns(
         "dist_tab": dist.table,
         "g": g_col,
         "open": open_col,
+        "fl": fl_col,
     }
 
 
@@ -390,6 +445,8 @@ def planner_map(
     *,
     lang: str = "zh",
     open_now: Mapping[str, bool | None] | None = None,
+    flags: Mapping[str, Mapping[str, Any]] | None = None,
+    stale_after_days: int | None = None,
     radius_m: float | None = None,
     uncovered: tuple[Any, Any, Any] | None = None,
     gaps: dict[str, Any] | None = None,
@@ -408,8 +465,11 @@ def planner_map(
     Layers (each toggled in the layer control, labels in *lang*): stations (clustered
     canvas circle markers coloured by category, hollow when not operational, popups with
     name, category, status, hours, open-now, amenities, operator, district, last
-    verification and id; values listed in ``guessed`` are marked as guessed), and, when
-    given, coverage circles, uncovered demand (heat map), coverage gaps, suggested
+    verification and id; values listed in ``guessed`` are marked as guessed; with *flags*,
+    stale stations are greyed and stations that need checking get a red ring, a warning
+    in their popup and two more layers: "Needs checking (N)", rings that stay visible
+    when their station is clustered, with a list, and "Only stations not verified …
+    (N)", hidden at first), and, when given, coverage circles, uncovered demand (heat map), coverage gaps, suggested
     sites, district coverage share (choropleth, hidden at first) and cooling buses (stops,
     route and a time slider through *timeline_date*). Also: legend, full screen,
     locate-me, and search by station name, English name or id.
@@ -422,6 +482,14 @@ def planner_map(
         Language of every label.
     open_now : mapping of str to bool or None, optional
         Station id -> open now; shown in popups when given.
+    flags : mapping of str to dict, optional
+        Station id -> ``{"stale": bool, "needs_check": bool, "needs_check_reasons":
+        [code, …]}``, the properties API responses carry (``yizhan.routes.deps.Flags``);
+        stations not in it are neither stale nor need checking, so it may hold only the
+        flagged ones. Without it nothing is marked.
+    stale_after_days : int, optional
+        The staleness threshold, for the text ("not verified for 180+ days"; without it
+        "not verified recently").
     radius_m : float, optional
         Service radius; draws a circle around each operational station.
     uncovered : (lon, lat, weight) arrays, optional
@@ -478,11 +546,18 @@ def planner_map(
             "radius_m", f"Expected a positive number of metres, got {radius_m!r}"
         )
 
-    cols = station_columns(registry, open_now)
+    cols = station_columns(registry, open_now, flags)
     n = len(cols["lat"])
+    colors = [*(CATEGORY_COLORS[c] for c in CATEGORIES), UNCATEGORISED_COLOR]
+    stale = stale_text(stale_after_days, lng)
     meta = meta_for(
         lng,
-        colors=[*(CATEGORY_COLORS[c] for c in CATEGORIES), UNCATEGORISED_COLOR],
+        colors=colors,
+        stale_colors=[_greyed(c) for c in colors],
+        stale_stroke=STALE_STROKE,
+        check_color=CHECK_COLOR,
+        stale_text=capitalize(stale),
+        problems=list(PROBLEM_CODES),
         categories=list(CATEGORIES),
         statuses=list(STATUSES),
         amenities=[a.value for a in Amenity],
@@ -507,6 +582,13 @@ def planner_map(
         legend.append(["dot", category_label(code, lng), meta["colors"][c]])
     if any(s != 0 for s in cols["st"]):
         legend.append(["hollow", label("legend_not_operational", lng)])
+    fl = cols["fl"] or []
+    n_stale = sum(1 for b in fl if b & FLAG_STALE)
+    n_check = sum(1 for b in fl if b & FLAG_NEEDS_CHECK)
+    if n_stale:
+        legend.append(["stale", label("legend_stale", lng, stale=stale), STALE_LEGEND])
+    if n_check:
+        legend.append(["check", label("legend_needs_check", lng), CHECK_COLOR])
     legend.append(["cluster", label("legend_cluster", lng)])
 
     # Script order = layer-control order; the stations come first because coverage
@@ -520,6 +602,25 @@ def planner_map(
         links=(MARKERCLUSTER_JS, *MARKERCLUSTER_CSS),
     )
     stations.add_to(m)
+    if cols["fl"] is not None:
+        # Rings over the stations that need checking, unclustered (a handful, normally),
+        # so they show even inside a cluster; and a clustered layer of stale ones only.
+        check = JsLayer(
+            "needsCheck",
+            meta,
+            stations,
+            name=label("layer_needs_check", lng, n=f"{n_check:,}"),
+            show=0 < n_check <= COVERAGE_SHOWN_MAX,
+        )
+        check.add_to(m)
+        JsControl("checkList", meta, stations, check).add_to(m)
+        JsLayer(
+            "staleStations",
+            meta,
+            stations,
+            name=label("layer_stale", lng, stale=stale, n=f"{n_stale:,}"),
+            show=False,
+        ).add_to(m)
     if radius_m is not None:
         JsLayer(
             "coverage",

@@ -6,7 +6,7 @@ planner writes and the page the server shows are the same map.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -16,7 +16,46 @@ import shapely
 from yizhan.geo.coverage import CoverageResult, coverage, gap_polygons, gaps_geojson
 from yizhan.geo.siting import SitingResult, site_mclp
 from yizhan.geo.study import Study
-from yizhan.stations.registry import Registry, StationFilter
+from yizhan.stations.registry import KINDS, Registry, StationFilter
+from yizhan.stations.vocab import Kind
+
+
+def station_flags(
+    registry: Registry,
+    stale_before: date,
+    check: Callable[[dict[str, Any]], Mapping[str, Any]] | None = None,
+    candidates: Iterable[str] = (),
+) -> dict[str, dict[str, Any]]:
+    """The flagged stations of *registry*, for :func:`yizhan.maps.planner_map`'s ``flags``.
+
+    Stale stations (never verified, or last verified before *stale_before*: the rule of
+    ``StationFilter.make(stale=True)``) are found with one vectorised comparison;
+    *check* (e.g. the API's ``Flags``) is called only for *candidates*, the stations with
+    problem reports, which are the only ones that can need checking. Stations that are
+    neither stale nor need checking are left out.
+
+    Returns
+    -------
+    dict
+        Station id -> ``{"stale", "needs_check", "needs_check_reasons"}``.
+    """
+    is_station = registry.kind == KINDS.index(Kind.station.value)
+    stale = np.flatnonzero(is_station & (registry.verified_day < stale_before.toordinal()))
+    out: dict[str, dict[str, Any]] = {
+        registry.ids[i]: {"stale": True, "needs_check": False, "needs_check_reasons": []}
+        for i in stale.tolist()
+    }
+    if check is not None:
+        for sid in candidates:
+            i = registry.index_of.get(sid)
+            if i is None or not is_station[i]:
+                continue
+            flags = dict(check(registry.features[i]))
+            if flags.get("stale") or flags.get("needs_check"):
+                out[sid] = flags
+            else:
+                out.pop(sid, None)
+    return out
 
 
 def districts_geojson(
@@ -56,6 +95,8 @@ def coverage_map(
     assets: str = "local",
     asset_base_url: str = "/static/vendor/",
     open_now: Mapping[str, bool | None] | None = None,
+    flags: Mapping[str, Mapping[str, Any]] | None = None,
+    stale_after_days: int | None = None,
     buses: list[dict[str, Any]] | None = None,
     bus_timeline: Mapping[str, Sequence[Any]] | None = None,
     timeline_date: date | None = None,
@@ -78,8 +119,9 @@ def coverage_map(
         Suggest this many new sites (0: none).
     lang, assets, asset_base_url
         Passed to :func:`yizhan.maps.planner_map`.
-    open_now, buses, bus_timeline, timeline_date
-        Passed to :func:`yizhan.maps.planner_map`.
+    open_now, flags, stale_after_days, buses, bus_timeline, timeline_date
+        Passed to :func:`yizhan.maps.planner_map` (*flags*: station id -> ``stale``,
+        ``needs_check``, ``needs_check_reasons``, e.g. from :func:`station_flags`).
     step : callable, optional
         Context-manager factory called with a label around each long step (progress).
     service : (lon, lat), optional
@@ -137,6 +179,8 @@ def coverage_map(
             registry,
             lang=lang,
             open_now=open_now,
+            flags=flags,
+            stale_after_days=stale_after_days,
             radius_m=radius_m,
             uncovered=(unc.lon, unc.lat, np.asarray(unc.weight)),
             gaps=gaps,

@@ -12,6 +12,7 @@ from yizhan.errors import InvalidInputError
 from yizhan.geo.distance import bearing_deg, haversine_m
 from yizhan.maps._core import (
     CATEGORY_COLORS,
+    STALE_LEGEND,
     UNCATEGORISED_COLOR,
     JsControl,
     JsLayer,
@@ -20,7 +21,16 @@ from yizhan.maps._core import (
     new_map,
 )
 from yizhan.maps.assets import DEFAULT_BASE_URL, check_mode, normalize_base_url
-from yizhan.maps.i18n import Lang, category_label, check_lang, compass_point, format_distance, label
+from yizhan.maps.i18n import (
+    Lang,
+    capitalize,
+    category_label,
+    check_lang,
+    compass_point,
+    format_distance,
+    label,
+    stale_text,
+)
 
 
 def _position(value: object, field: str, lo: float, hi: float) -> float:
@@ -55,6 +65,8 @@ def _hit(i: int, f: Mapping[str, Any], lon: float, lat: float, lng: Lang) -> dic
         bearing = float(bearing_deg(lon, lat, s_lon, s_lat))
     category = p.get("category")
     open_now = p.get("open_now")
+    reasons = [str(c) for c in p.get("needs_check_reasons") or []]
+    verified = p.get("last_verified_at")
     return {
         "rank": i + 1,
         "lat": round(s_lat, 7),
@@ -72,6 +84,11 @@ def _hit(i: int, f: Mapping[str, Any], lon: float, lat: float, lng: Lang) -> dic
         "amenities": [str(a) for a in p.get("amenities") or []],
         "guessed": [str(g) for g in p.get("guessed") or []],
         "address": p.get("address"),
+        # Freshness, when the hit carries it (absent: nothing is claimed).
+        "stale": p.get("stale") is True,
+        "needs_check": p.get("needs_check") is True or bool(reasons),
+        "reasons": reasons,
+        "verified": str(verified)[:10] if verified else None,
         "color": CATEGORY_COLORS.get(str(category), UNCATEGORISED_COLOR),
     }
 
@@ -82,6 +99,7 @@ def worker_map(
     hits: Sequence[Mapping[str, Any]],
     *,
     lang: str = "zh",
+    stale_after_days: int | None = None,
     assets: str = "local",
     asset_base_url: str = DEFAULT_BASE_URL,
     tiles: str | None = "OpenStreetMap",
@@ -92,7 +110,9 @@ def worker_map(
     Draws the worker's position, each station as a numbered badge (in the order given,
     normally nearest first) coloured by category, a straight dashed line to each with
     its distance as a label, and a list of the stations; popups show name, distance and
-    direction, category, open now, hours and amenities.
+    direction, category, open now, hours and amenities. A hit whose properties say
+    ``needs_check`` (with ``needs_check_reasons``) gets a red ring and a warning naming
+    the problems; one that says ``stale`` a greyed, dashed badge and a note.
 
     Parameters
     ----------
@@ -101,9 +121,14 @@ def worker_map(
     hits : sequence of dict
         GeoJSON Point Features whose properties include ``name``, ``distance_m``,
         ``bearing_deg``, ``amenities``, ``opening_hours`` and ``open_now`` (as returned
-        by the nearest-station API). Distance and bearing are computed when missing.
+        by the nearest-station API). Distance and bearing are computed when missing;
+        ``stale``, ``needs_check``, ``needs_check_reasons`` and ``last_verified_at`` are
+        shown when present.
     lang : {"zh", "en"}
         Language of every label.
+    stale_after_days : int, optional
+        The staleness threshold, for the text ("not verified for 180+ days"; without it
+        "not verified recently").
     assets : {"local", "inline", "cdn"}
         How JS/CSS reach the browser (see :func:`yizhan.maps.planner_map`).
     asset_base_url : str
@@ -130,7 +155,7 @@ def worker_map(
     w_lat = _position(lat, "lat", -90, 90)
     items = [_hit(i, f, w_lon, w_lat, lng) for i, f in enumerate(hits)]
     data = {"lat": w_lat, "lon": w_lon, "hits": items}
-    meta = meta_for(lng)
+    meta = meta_for(lng, stale_text=capitalize(stale_text(stale_after_days, lng)))
 
     m = new_map(
         lang=lng,
@@ -158,6 +183,16 @@ def worker_map(
         if h["category"] not in seen:
             seen.add(h["category"])
             legend.append(["dot", category_label(h["category"], lng), h["color"]])
+    if any(h["stale"] for h in items):
+        legend.append(
+            [
+                "stale",
+                label("legend_stale", lng, stale=stale_text(stale_after_days, lng)),
+                STALE_LEGEND,
+            ]
+        )
+    if any(h["needs_check"] for h in items):
+        legend.append(["check", label("legend_needs_check", lng)])
     JsControl("legend", meta, legend, "bottomright").add_to(m)
     add_map_controls(m, lng, layers_collapsed=True)
 

@@ -1,7 +1,8 @@
 """HTML maps: ``GET /maps/coverage`` (the planner map) and ``GET /maps/nearest`` (a worker's map).
 
 Both load their JavaScript and CSS from ``/static/vendor/`` on this server, so they work
-without internet access.
+without internet access, and both show which stations are stale or need checking (the
+``stale``/``needs_check`` properties of the API's responses).
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import time
 from collections import OrderedDict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from yizhan.geo.study import Study
-from yizhan.maps.study_map import coverage_map
-from yizhan.routes.deps import SearchDep, SettingsDep
+from yizhan.maps.study_map import coverage_map, station_flags
+from yizhan.routes.deps import Flags, FlagsDep, SearchDep, SettingsDep, StoreDep
 from yizhan.routes.nearest import nearest_collection
 from yizhan.routes.params import AmenityParam, CategoryParam, InCrs, KindParam, Lat, Lon
 from yizhan.routes.planning import NO_DEMAND, FilterDep, RadiusParam, StudyDep
@@ -28,17 +29,43 @@ router = APIRouter(tags=["maps"])
 
 Lang = Annotated[str, Query(pattern="^(zh|en)$", description="Label language: zh or en.")]
 
-#: Built planner maps, by parameters; an entry is rebuilt after this many seconds so that
-#: open-now states and bus positions stay current.
+#: Built planner maps, per app and by parameters and data versions; an entry is rebuilt
+#: after this many seconds so that open-now states and bus positions stay current.
 MAP_TTL_S = 300.0
-_cache: OrderedDict[Any, tuple[float, str]] = OrderedDict()
+#: Planner maps kept per app.
+MAP_CACHE_SIZE = 16
 _cache_lock = threading.Lock()
 
 
+def _map_cache(request: Request) -> OrderedDict[Any, tuple[float, str]]:
+    """The app's planner-map cache (one per app: two apps never share pages)."""
+    with _cache_lock:
+        cache: OrderedDict[Any, tuple[float, str]] | None = getattr(
+            request.app.state, "planner_map_cache", None
+        )
+        if cache is None:
+            cache = OrderedDict()
+            request.app.state.planner_map_cache = cache
+        return cache
+
+
 def _build_coverage_html(
-    search: Any, study: Study, radius_m: float, flt: StationFilter, sites: int, lang: str
+    search: Any,
+    study: Study,
+    radius_m: float,
+    flt: StationFilter,
+    sites: int,
+    lang: str,
+    flags: Flags,
 ) -> str:
     registry = search.registry
+    reports = flags.reports
+    flagged = station_flags(
+        registry,
+        flags.stale_before,
+        flags if reports is not None else None,
+        reports.station_ids() if reports is not None else (),
+    )
     now = time.time()
     open_now = {registry.ids[i]: search.status(i, now)[0] for i in range(len(registry))}
     fleet = search.fleet
@@ -56,6 +83,8 @@ def _build_coverage_html(
         lang=lang,
         assets="local",
         open_now=open_now,
+        flags=flagged,
+        stale_after_days=flags.stale_after_days,
         buses=registry.buses or None,
         bus_timeline=timeline or None,
         timeline_date=today,
@@ -70,7 +99,9 @@ def _build_coverage_html(
     responses=NO_DEMAND,
 )
 async def coverage_map_page(
-    search: SearchDep,
+    request: Request,
+    store: StoreDep,
+    flags: FlagsDep,
     study: StudyDep,
     flt: FilterDep,
     radius_m: RadiusParam = 1000.0,
@@ -78,18 +109,30 @@ async def coverage_map_page(
     lang: Lang = "zh",
 ) -> HTMLResponse:
     """Stations, coverage circles, uncovered demand, gaps, district coverage share, cooling
-    buses through today and (with `sites`) suggested sites, as an interactive map."""
-    key = (radius_m, sites, lang, flt)
+    buses through today and (with `sites`) suggested sites, as an interactive map. Stale
+    stations are greyed; those that need checking have a red ring, a warning naming the
+    reported problems, and a layer and list of their own."""
+    # The version first: the store publishes a snapshot before bumping it, so the snapshot
+    # read next is at least as new as the key says (an edit, e.g. a verification, makes a
+    # new key). A report can change needs_check: the number of reports is in the key too.
+    version = store.version
+    search = store.search
+    n_reports = len(flags.reports.all()) if flags.reports is not None else 0
+    key = (radius_m, sites, lang, flt, version, n_reports, flags.today, flags.stale_after_days)
+    cache = _map_cache(request)
     now = time.monotonic()
     with _cache_lock:
-        hit = _cache.get(key)
+        hit = cache.get(key)
         if hit is not None and now - hit[0] < MAP_TTL_S and hit[1]:
+            cache.move_to_end(key)
             return HTMLResponse(hit[1])
-    html = await asyncio.to_thread(_build_coverage_html, search, study, radius_m, flt, sites, lang)
+    html = await asyncio.to_thread(
+        _build_coverage_html, search, study, radius_m, flt, sites, lang, flags
+    )
     with _cache_lock:
-        _cache[key] = (now, html)
-        while len(_cache) > 16:
-            _cache.popitem(last=False)
+        cache[key] = (now, html)
+        while len(cache) > MAP_CACHE_SIZE:
+            cache.popitem(last=False)
     return HTMLResponse(html)
 
 
@@ -99,6 +142,7 @@ async def coverage_map_page(
 async def nearest_map_page(
     search: SearchDep,
     settings: SettingsDep,
+    flags: FlagsDep,
     lon: Lon,
     lat: Lat,
     k: Annotated[int, Query(ge=1, le=20)] = 5,
@@ -109,11 +153,19 @@ async def nearest_map_page(
     lang: Lang = "zh",
 ) -> HTMLResponse:
     """The worker's position and the `k` nearest operational stations (and buses standing
-    now), each with a line and its distance."""
+    now), each with a line and its distance, and a warning on those that are stale or
+    need checking."""
     from yizhan.maps.worker import worker_map
 
     flt = StationFilter.make(amenities=amenity, kinds=kind, categories=category)
-    fc = nearest_collection(search, settings, lon, lat, k, flt, crs=crs)
+    fc = nearest_collection(search, settings, lon, lat, k, flt, crs=crs, flags=flags)
     q = fc["query"]
-    fmap = worker_map(q["lon_wgs84"], q["lat_wgs84"], fc["features"], lang=lang, assets="local")
+    fmap = worker_map(
+        q["lon_wgs84"],
+        q["lat_wgs84"],
+        fc["features"],
+        lang=lang,
+        stale_after_days=flags.stale_after_days,
+        assets="local",
+    )
     return HTMLResponse(fmap.get_root().render())
