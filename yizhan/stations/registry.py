@@ -142,7 +142,7 @@ class Registry:
         self.district = np.array([p.get("district") or "" for p in props], dtype=object).reshape(n)
         #: Day of ``last_verified_at`` (``date.toordinal()``), -1 when never verified.
         self.verified_day = np.array(
-            [_day(p.get("last_verified_at")) for p in props], dtype=np.int64
+            [verification_day(p.get("last_verified_at")) for p in props], dtype=np.int64
         ).reshape(n)
         # Tie-break rank: position of each id in sorted order.
         order = sorted(range(n), key=self.ids.__getitem__)
@@ -172,7 +172,7 @@ class Registry:
             ("status", STATUSES.index(p.get("status") or Status.operational.value)),
             ("amenity_bits", amenity_mask(p.get("amenities"))),
             ("district", p.get("district") or ""),
-            ("verified_day", _day(p.get("last_verified_at"))),
+            ("verified_day", verification_day(p.get("last_verified_at"))),
         ):
             column = getattr(self, name).copy()
             column[i] = value
@@ -248,7 +248,7 @@ class Registry:
         }
 
 
-def _day(value: Any) -> int:
+def verification_day(value: Any) -> int:
     """``date.toordinal()`` of an ISO date or date-time (its local date); -1 for none."""
     if not value:
         return -1

@@ -59,6 +59,7 @@ from yizhan.stations.registry import (
     from_document,
     gc_paused,
     read_document,
+    verification_day,
     write_json_atomic,
 )
 from yizhan.stations.tokens import Principal, may_create, may_edit, may_remove, may_verify
@@ -303,9 +304,9 @@ def verified_at(feature: dict[str, Any]) -> datetime | None:
 
 def is_stale(feature: dict[str, Any], today: date, stale_after_days: int) -> bool:
     """Whether a feature was never verified, or last verified more than *stale_after_days*
-    days before *today* (the same rule as ``StationFilter.make(stale=…)``)."""
-    day = verified_date(feature["properties"].get("last_verified_at"))
-    return day is None or (today - day).days > stale_after_days
+    days before *today*: the rule of ``StationFilter.make(stale=…)``, on the same day column."""
+    day = verification_day(feature["properties"].get("last_verified_at"))
+    return day < 0 or today.toordinal() - day > stale_after_days
 
 
 @dataclass(frozen=True)
@@ -744,16 +745,6 @@ class RegistryStore:
             )
             with file_lock(self._lock_path):
                 self.audit.append(out)
-
-
-def verified_date(value: Any) -> date | None:
-    """The date of a ``last_verified_at`` value, or ``None``."""
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value)).date()
-    except ValueError:
-        return None
 
 
 __all__ = [
