@@ -35,14 +35,10 @@ import math
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,8 +48,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_nearest
 import common
-from bench_nearest import HTTP_CONNECTIONS, _die_with_parent, _free_port, _server_cmd, _wrk
+from bench_nearest import HTTP_CONNECTIONS, _wrk
 from common import OUT, log, row
 
 #: Title of this module's section in docs/benchmarks.md (used by run.py).
@@ -168,10 +165,11 @@ class Editor:
 
 
 # -- server --------------------------------------------------------------------------------
-@contextlib.contextmanager
-def serving(path: Path, state: Path, log_path: Path) -> Iterator[tuple[str, float, int]]:
-    """``yizhan serve`` of *path* on a free loopback port, state in *state*; stopped on exit."""
-    port = _free_port()
+def serving(
+    path: Path, state: Path, log_path: Path
+) -> contextlib.AbstractContextManager[tuple[str, float, int]]:
+    """``yizhan serve`` of *path* (bench_nearest's), with the admin token, state in *state*
+    and the file watcher off."""
     env = dict(os.environ)
     env.update(
         YIZHAN_ADMIN_TOKEN=ADMIN_TOKEN,
@@ -180,45 +178,7 @@ def serving(path: Path, state: Path, log_path: Path) -> Iterator[tuple[str, floa
         OMP_NUM_THREADS="1",
     )
     state.mkdir(parents=True, exist_ok=True)
-    logf = log_path.open("wb")
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        _server_cmd(path, port),
-        env=env,
-        stdout=logf,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-    )
-    old_term = signal.getsignal(signal.SIGTERM)
-
-    def _term(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, _term)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}; see {log_path}")
-            if time.perf_counter() - t0 > 120:
-                raise RuntimeError(f"server not ready after 120 s; see {log_path}")
-            try:
-                with urllib.request.urlopen(base + "/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.1)
-        yield base, time.perf_counter() - t0, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        logf.close()
-        signal.signal(signal.SIGTERM, old_term)
+    return bench_nearest.serving(path, 120.0, env=env, log_path=log_path)
 
 
 def _lua_script(doc: dict[str, Any], out: Path, n: int = 2000) -> Path:

@@ -504,17 +504,27 @@ def _server_env() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def serving(path: Path, timeout_s: float = 240.0) -> Iterator[tuple[str, float, int]]:
-    """``yizhan serve`` on a free loopback port; stopped on exit, even on failure."""
+def serving(
+    path: Path,
+    timeout_s: float = 240.0,
+    *,
+    env: dict[str, str] | None = None,
+    log_path: Path | None = None,
+) -> Iterator[tuple[str, float, int]]:
+    """``yizhan serve`` on a free loopback port; stopped on exit, even on failure.
+
+    *env* replaces the default environment (state in ``bench/out/state``); *log_path*
+    the default server log.
+    """
     port = _free_port()
-    log_path = OUT / "bench_nearest_server.log"
+    log_path = log_path or OUT / "bench_nearest_server.log"
     OUT.mkdir(parents=True, exist_ok=True)
     logf = log_path.open("wb")
     t0 = time.perf_counter()
     (OUT / "state").mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
         _server_cmd(path, port),
-        env=_server_env(),
+        env=env if env is not None else _server_env(),
         stdout=logf,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
