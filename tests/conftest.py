@@ -109,3 +109,34 @@ def _state_in_tmp(
 ) -> None:
     """Keep tokens, reports, audit logs and placements of the bundled registry out of data/."""
     monkeypatch.setenv("YIZHAN_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+
+
+def run_together(script: str, *args: str, names: tuple[str, ...] = ("p", "q")) -> list[str]:
+    """Run *script* (``python -c``) once per name with ``*args, name``, all at the same moment.
+
+    Each process prints ``ready`` once it has imported what it needs and then waits for the
+    file ``args[1]`` (the "go" file) to exist; everything it prints afterwards is returned,
+    one string per process. Every process must exit 0.
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, *args, name],
+            cwd=Path(__file__).resolve().parent.parent,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for name in names
+    ]
+    for p in procs:  # all imported and waiting: start them together
+        assert p.stdout is not None and p.stdout.readline() == "ready\n"
+    Path(args[1]).touch()
+    outputs = []
+    for p in procs:
+        out, _ = p.communicate(timeout=30)
+        assert p.returncode == 0
+        outputs.append(out)
+    return outputs

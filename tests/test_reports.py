@@ -8,8 +8,6 @@ import json
 import logging
 import os
 import stat
-import subprocess
-import sys
 import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import run_together
 from yizhan.errors import InvalidInputError, RateLimitedError
 from yizhan.stations.reports import REPORT_CODES, Report, ReportStore
 
@@ -442,22 +441,7 @@ for i in range(50):
 
 
 def test_two_processes_appending_at_once(path: Path, tmp_path: Path) -> None:
-    go = tmp_path / "go"
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", APPENDER, str(path), str(go), name],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for name in ("p", "q")
-    ]
-    for p in procs:  # both imported and waiting: start them together
-        assert p.stdout is not None and p.stdout.readline() == "ready\n"
-    go.touch()
-    for p in procs:
-        p.communicate(timeout=30)
-        assert p.returncode == 0
+    run_together(APPENDER, str(path), str(tmp_path / "go"))
     lines = path.read_text().splitlines()
     headers = [ln for ln in lines if '"yizhan-reports"' in ln]
     reports = [Report.from_dict(json.loads(ln)) for ln in lines if ln not in headers]

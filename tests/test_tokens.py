@@ -9,7 +9,6 @@ import hashlib
 import json
 import logging
 import stat
-import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import run_together
 from yizhan.cli import tokens as token_cli
 from yizhan.errors import InvalidInputError, NotFoundError, YizhanError
 from yizhan.stations.tokens import (
@@ -383,24 +383,8 @@ for i in range(15):
 
 
 def test_two_processes_creating_at_once_keep_every_token(path: Path, tmp_path: Path) -> None:
-    go = tmp_path / "go"
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", CREATOR, str(path), str(go), name],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for name in ("p", "q")
-    ]
-    for p in procs:  # both imported and waiting: start them together
-        assert p.stdout is not None and p.stdout.readline() == "ready\n"
-    go.touch()
-    tokens = []
-    for p in procs:
-        out, _ = p.communicate(timeout=30)
-        assert p.returncode == 0
-        tokens += out.split()
+    outputs = run_together(CREATOR, str(path), str(tmp_path / "go"))
+    tokens = [t for out in outputs for t in out.split()]
     store = TokenStore(path)
     assert len(tokens) == 30 and len(store.records()) == 30
     assert {r.name for r in store.records()} == {f"{n}-{i}" for n in "pq" for i in range(15)}
