@@ -157,7 +157,7 @@ async def list_stations(
         mask &= registry.text_match(q)
     if needs_check is not None and flags.reports is not None:
         flagged = np.zeros(len(registry), dtype=bool)
-        for sid in {r.station_id for r in flags.reports.all()}:
+        for sid in flags.reports.station_ids():
             i = registry.index_of.get(sid)
             if i is not None and flags(registry.features[i])["needs_check"]:
                 flagged[i] = True
