@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import opening_hours
 
 from yizhan.geo.distance import haversine_m
-from yizhan.geo.search import BusHit, StationSearch
 from yizhan.stations.registry import Registry, StationFilter
+from yizhan.stations.search import BusHit, StationSearch
 
 N_STATIONS = 100_000
 N_QUERIES = 2_000

@@ -18,11 +18,11 @@ from fastapi.testclient import TestClient
 from tests.conftest import make_bus, make_doc, make_feature, make_stop
 from yizhan.api import create_app
 from yizhan.errors import ConflictError, InvalidInputError, NotFoundError
-from yizhan.geo.search import BusHit, StationSearch
 from yizhan.settings import Settings
 from yizhan.stations.buses import BusFleet, stop_overlaps
 from yizhan.stations.placements import PlacementStore
 from yizhan.stations.registry import StationFilter, from_document, load_registry, save_registry
+from yizhan.stations.search import BusHit, StationSearch
 from yizhan.stations.validate import validate_document
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -12,7 +12,6 @@ import pytest
 
 from tests.conftest import make_doc, make_feature
 from yizhan.errors import InvalidInputError
-from yizhan.geo.search import DEFAULT_FILTER, StationSearch
 from yizhan.stations import hours as hours_mod
 from yizhan.stations.alerts import AlertStore
 from yizhan.stations.hours import (
@@ -25,6 +24,7 @@ from yizhan.stations.hours import (
     run_at,
 )
 from yizhan.stations.registry import from_document
+from yizhan.stations.search import DEFAULT_FILTER, StationSearch
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -264,7 +264,7 @@ def test_heat_alert_feature_found_by_the_evaluate_all_path(
     alert_search: tuple[StationSearch, AlertStore, list[datetime]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import yizhan.geo.search as search_mod
+    import yizhan.stations.search as search_mod
 
     monkeypatch.setattr(search_mod, "FALLBACK_CANDIDATES", 1)
     s, alerts, _ = alert_search

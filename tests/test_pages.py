@@ -27,9 +27,9 @@ from yizhan.api import create_app
 from yizhan.cli import main
 from yizhan.geo.crs import bd09_to_wgs84, gcj02_to_wgs84
 from yizhan.geo.distance import haversine_m
-from yizhan.geo.search import StationSearch
 from yizhan.settings import Settings
 from yizhan.stations.registry import from_document
+from yizhan.stations.search import StationSearch
 from yizhan.web import views
 from yizhan.web.i18n import HARDSHIPS, REPORT_CODES, TEXT, pick_lang
 

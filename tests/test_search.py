@@ -12,8 +12,8 @@ import pytest
 from tests.conftest import make_doc, make_feature
 from yizhan.errors import InvalidInputError
 from yizhan.geo.distance import haversine_m
-from yizhan.geo.search import StationSearch
 from yizhan.stations.registry import Registry, StationFilter, from_document
+from yizhan.stations.search import StationSearch
 from yizhan.stations.vocab import Amenity
 
 

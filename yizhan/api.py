@@ -38,7 +38,6 @@ from yizhan.errors import (
     RegistryInvalidError,
     YizhanError,
 )
-from yizhan.geo.search import StationSearch
 from yizhan.maps.assets import vendor_dir
 from yizhan.routes import (
     alerts,
@@ -56,6 +55,7 @@ from yizhan.routes.limits import BodySizeLimit
 from yizhan.settings import Settings
 from yizhan.stations.registry import Registry, load_registry
 from yizhan.stations.reports import ReportStore
+from yizhan.stations.search import StationSearch
 from yizhan.stations.store import RegistryStore
 from yizhan.stations.tokens import TokenStore
 

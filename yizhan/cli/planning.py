@@ -192,10 +192,10 @@ def _prepare(args: argparse.Namespace, steps: Steps) -> tuple[Registry, Study]:
 
 
 def _service(args: argparse.Namespace, registry: Registry) -> tuple[Any, Any, str]:
-    """Which stations (and buses) count (see :func:`yizhan.geo.search.service_points`)."""
-    from yizhan.geo.search import search_from_settings, service_points
+    """Which stations (and buses) count (see :func:`yizhan.stations.search.service_points`)."""
     from yizhan.settings import Settings
     from yizhan.stations.hours import parse_time
+    from yizhan.stations.search import search_from_settings, service_points
 
     settings = Settings()
     at = None

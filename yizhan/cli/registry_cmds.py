@@ -211,8 +211,8 @@ def _state_text(props: dict[str, Any], at: datetime) -> str:
 
 
 def cmd_nearest(args: argparse.Namespace) -> int:
-    from yizhan.geo.search import BusHit, bus_hit_feature, hit_feature, search_from_settings
     from yizhan.stations.hours import parse_time
+    from yizhan.stations.search import BusHit, bus_hit_feature, hit_feature, search_from_settings
 
     settings = _settings()
     registry = load_registry(

@@ -15,7 +15,6 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from yizhan.errors import InvalidInputError, PermissionDeniedError
-from yizhan.geo.search import StationSearch, geometry_in
 from yizhan.routes.deps import (
     FastJSONResponse,
     Flags,
@@ -29,6 +28,7 @@ from yizhan.routes.deps import (
 )
 from yizhan.routes.params import OutCrs
 from yizhan.stations.hours import localize, zone
+from yizhan.stations.search import StationSearch, geometry_in
 from yizhan.stations.tokens import Principal, may_move_bus
 
 router = APIRouter(tags=["buses"])

@@ -14,12 +14,12 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from yizhan.errors import AuthenticationError, InvalidInputError
-from yizhan.geo.search import StationSearch, search_from_settings
 from yizhan.settings import Settings
 from yizhan.stations.alerts import AlertStore
 from yizhan.stations.placements import PlacementStore
 from yizhan.stations.registry import Registry
 from yizhan.stations.reports import ReportStore
+from yizhan.stations.search import StationSearch, search_from_settings
 from yizhan.stations.store import RegistryStore, is_stale, verified_at
 from yizhan.stations.tokens import PUBLIC, Principal, TokenStore
 

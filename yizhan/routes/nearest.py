@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from yizhan.geo.crs import point_to_wgs84
-from yizhan.geo.search import BusHit, StationSearch, bus_hit_feature, hit_feature
 from yizhan.routes.deps import (
     COLLECTION_SCHEMA,
     FlagsDep,
@@ -21,6 +20,7 @@ from yizhan.routes.params import CrsParam
 from yizhan.settings import Settings
 from yizhan.stations.hours import parse_time
 from yizhan.stations.registry import StationFilter
+from yizhan.stations.search import BusHit, StationSearch, bus_hit_feature, hit_feature
 from yizhan.stations.vocab import Amenity, Category, Kind, Status
 
 router = APIRouter(tags=["nearest"])

@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from yizhan.errors import ConflictError, InvalidInputError
 from yizhan.geo.access import two_step_fca
 from yizhan.geo.coverage import coverage, select_stations
-from yizhan.geo.search import StationSearch, service_points
 from yizhan.geo.siting import site_mclp
 from yizhan.geo.study import Study, StudySpec, default_districts, load_study
 from yizhan.routes.deps import FastJSONResponse, RegistryDep, SearchDep, SettingsDep, body_error
@@ -33,6 +32,7 @@ from yizhan.routes.params import (
 from yizhan.settings import Settings
 from yizhan.stations.hours import parse_time
 from yizhan.stations.registry import Registry, StationFilter
+from yizhan.stations.search import StationSearch, service_points
 from yizhan.stations.vocab import Amenity, Category, Kind, Status
 
 router = APIRouter(tags=["planning"])
@@ -115,7 +115,7 @@ def _service(
     open_at: str | None,
     open_for_min: int | None,
 ) -> tuple[Any, Any, str]:
-    """:func:`yizhan.geo.search.service_points` for the served registry."""
+    """:func:`yizhan.stations.search.service_points` for the served registry."""
     at = None
     if open_at is not None or open_for_min is not None:
         at = parse_time(open_at or "now", settings.timezone, field="open_at")

@@ -15,7 +15,6 @@ from fastapi import APIRouter, Path, Query, Request
 from numpy.typing import NDArray
 
 from yizhan.errors import InvalidInputError, NotFoundError
-from yizhan.geo.search import geometry_in
 from yizhan.routes.deps import (
     COLLECTION_SCHEMA,
     FEATURE_SCHEMA,
@@ -35,6 +34,7 @@ from yizhan.routes.params import (
     StatusParam,
 )
 from yizhan.stations.registry import Registry, StationFilter
+from yizhan.stations.search import geometry_in
 
 router = APIRouter(tags=["stations"])
 

@@ -1,7 +1,7 @@
 """Editing the registry safely: versions, merge patches, durable writes and an audit trail.
 
 The GeoJSON file stays the source of truth. :class:`RegistryStore` holds the current
-:class:`~yizhan.geo.search.StationSearch` (registry and indexes) and replaces it as a
+:class:`~yizhan.stations.search.StationSearch` (registry and indexes) and replaces it as a
 whole after every accepted change, so a reader works on one consistent snapshot and
 never sees half of a change. A change is accepted in this order, under a thread lock and
 an inter-process file lock (``<registry>.lock``):

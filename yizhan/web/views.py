@@ -24,7 +24,6 @@ import segno
 
 from yizhan.errors import InvalidInputError, NotFoundError
 from yizhan.geo.crs import wgs84_to_bd09, wgs84_to_gcj02
-from yizhan.geo.search import StationSearch
 from yizhan.maps.i18n import (
     Lang,
     amenity_label,
@@ -35,6 +34,7 @@ from yizhan.maps.i18n import (
 )
 from yizhan.stations.hours import parse_time, to_local
 from yizhan.stations.registry import Registry, StationFilter
+from yizhan.stations.search import StationSearch
 from yizhan.web.i18n import HARDSHIPS, REPORT_CODES, TEXT, t
 
 __all__ = [
