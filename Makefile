@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-REGISTRY ?= data/zhengzhou.geojson
+REGISTRY ?= yizhan/data/zhengzhou.geojson
 HOST ?= 127.0.0.1
 PORT ?= 8000
 

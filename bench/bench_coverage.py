@@ -37,8 +37,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from yizhan.geo.coverage import coverage
-from yizhan.geo.demand import Demand, load_districts
+from yizhan.geo.demand import Demand
 from yizhan.geo.distance import EARTH_RADIUS_M, haversine_m
+from yizhan.query.demand_files import load_districts
 
 DATA = Path(os.environ.get("YIZHAN_SHARED_DATA", "/work/shared/data"))
 SHELTERS = DATA / "korea-civil-defense-shelters-national" / "korea_civil_defense_shelters_2023.csv"

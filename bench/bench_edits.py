@@ -56,7 +56,7 @@ from common import OUT, log, row
 #: Title of this module's section in docs/benchmarks.md (used by run.py).
 TITLE = "Reads with edits mixed in (issue 5)"
 
-ZHENGZHOU = common.ROOT / "data" / "zhengzhou.geojson"
+ZHENGZHOU = common.ROOT / "yizhan" / "data" / "zhengzhou.geojson"
 N_SYNTHETIC = 10_000
 K = 5
 READ_SECONDS = 10

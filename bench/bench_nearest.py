@@ -56,7 +56,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 from common import EARTH_RADIUS_M, OUT, fmt_seconds, log, row
 
-from yizhan.stations.registry import Registry, load_registry, read_document
+from yizhan.stations.jsonio import read_document
+from yizhan.stations.registry import Registry, load_registry
 from yizhan.stations.search import DEFAULT_FILTER, StationSearch
 from yizhan.stations.validate import validate_document
 

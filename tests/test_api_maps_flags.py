@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from yizhan.api import create_app
-from yizhan.geo.study import DEFAULT_DISTRICTS
 from yizhan.maps._core import unpack
 from yizhan.maps.planner import FLAG_NEEDS_CHECK, FLAG_STALE
+from yizhan.query.studies import DEFAULT_DISTRICTS
 from yizhan.settings import DEFAULT_REGISTRY, Settings
 
 ADMIN = "admin-secret-token-for-map-tests"

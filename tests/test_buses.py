@@ -599,15 +599,19 @@ def test_openapi_lists_the_bus_routes(api: TestClient) -> None:
 
 
 def bundled_with_sample_buses() -> dict[str, Any]:
-    doc = json.loads((ROOT / "data" / "zhengzhou.geojson").read_text(encoding="utf-8"))
-    buses = json.loads((ROOT / "data" / "sample-buses.geojson").read_text(encoding="utf-8"))
+    doc = json.loads((ROOT / "yizhan" / "data" / "zhengzhou.geojson").read_text(encoding="utf-8"))
+    buses = json.loads(
+        (ROOT / "yizhan" / "data" / "sample-buses.geojson").read_text(encoding="utf-8")
+    )
     have = {f["id"] for f in doc["features"]}
     doc["features"] += [b for b in buses["features"] if b["id"] not in have]
     return doc
 
 
 def test_sample_buses_are_valid_and_marked_as_samples() -> None:
-    doc = json.loads((ROOT / "data" / "sample-buses.geojson").read_text(encoding="utf-8"))
+    doc = json.loads(
+        (ROOT / "yizhan" / "data" / "sample-buses.geojson").read_text(encoding="utf-8")
+    )
     assert validate_document(doc).ok
     assert len(doc["features"]) == 3
     for f in doc["features"]:
@@ -652,7 +656,7 @@ def test_done_when_nearest_open_at_over_the_bundled_registry() -> None:
 
 
 def test_bundled_registry_loads_without_buses_too() -> None:
-    reg = load_registry(ROOT / "data" / "zhengzhou.geojson")
+    reg = load_registry(ROOT / "yizhan" / "data" / "zhengzhou.geojson")
     assert len(reg) > 0 and all(f["properties"]["kind"] == "station" for f in reg.features)
 
 

@@ -10,7 +10,7 @@ import pytest
 from yizhan.cli import main
 from yizhan.geo.coverage import coverage
 from yizhan.geo.distance import haversine_m
-from yizhan.geo.study import DEFAULT_DISTRICTS, StudySpec, load_study
+from yizhan.query.studies import DEFAULT_DISTRICTS, StudySpec, load_study
 from yizhan.settings import DEFAULT_REGISTRY
 from yizhan.stations.registry import StationFilter, load_registry
 

@@ -22,12 +22,16 @@ from yizhan.geo.coverage import (
     station_circles,
     weighted_quantile,
 )
-from yizhan.geo.demand import Demand, Districts, hex_grid, load_districts
+from yizhan.geo.demand import Demand, Districts
 from yizhan.geo.distance import haversine_m
+from yizhan.geo.hexgrid import hex_grid
 from yizhan.geo.projection import LocalProjection, destination
+from yizhan.query.demand_files import load_districts
 from yizhan.stations.registry import Registry, StationFilter, from_document
 
-ZHENGZHOU = Path(__file__).resolve().parent.parent / "data" / "zhengzhou-districts.geojson"
+ZHENGZHOU = (
+    Path(__file__).resolve().parent.parent / "yizhan" / "data" / "zhengzhou-districts.geojson"
+)
 LON0, LAT0 = 113.65, 34.75
 
 

@@ -14,22 +14,15 @@ from shapely.geometry import Polygon, box
 
 from yizhan.errors import InvalidInputError
 from yizhan.geo.crs import transform
-from yizhan.geo.demand import (
-    Demand,
-    Districts,
-    hex_cells,
-    hex_grid,
-    load_districts,
-    load_points,
-    load_polygons,
-    spread_polygons,
-)
+from yizhan.geo.demand import Demand, Districts
 from yizhan.geo.distance import haversine_m
+from yizhan.geo.hexgrid import hex_cells, hex_grid, spread_polygons
 from yizhan.geo.projection import LocalProjection, destination
+from yizhan.query.demand_files import load_districts, load_points, load_polygons
 
 ROOT = Path(__file__).resolve().parent.parent
 PLANNING = Path(__file__).parent / "data" / "planning"
-ZHENGZHOU = ROOT / "data" / "zhengzhou-districts.geojson"
+ZHENGZHOU = ROOT / "yizhan" / "data" / "zhengzhou-districts.geojson"
 
 
 # -- Demand -------------------------------------------------------------------------------

@@ -42,9 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data" / "import"
 ZZ_CSV = DATA / "zhengzhou_union_stations_gcj02.csv"
 KR_CSV = DATA / "korea_shelters_sample.csv"
-ZZ_TOML = ROOT / "data" / "zhengzhou-import.toml"
-BUNDLED = ROOT / "data" / "zhengzhou.geojson"
-SAMPLE_BUSES = ROOT / "data" / "sample-buses.geojson"
+ZZ_TOML = ROOT / "yizhan" / "data" / "zhengzhou-import.toml"
+BUNDLED = ROOT / "yizhan" / "data" / "zhengzhou.geojson"
+SAMPLE_BUSES = ROOT / "yizhan" / "data" / "sample-buses.geojson"
 
 
 def bundled_stations() -> dict[str, Any]:

@@ -3,6 +3,28 @@ the CLI prints their message and exits non-zero."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
+
+class Problem(Protocol):
+    """One problem of a validation report (``yizhan.stations.validate.Problem``)."""
+
+    def format(self) -> str: ...
+
+
+class Report(Protocol):
+    """What :class:`RegistryInvalidError` needs of a validation report
+    (``yizhan.stations.validate.ValidationReport``); a protocol keeps this module a leaf."""
+
+    @property
+    def errors(self) -> Sequence[Problem]: ...
+
+    @property
+    def warnings(self) -> Sequence[Problem]: ...
+
+    def summary(self) -> str: ...
+
 
 class YizhanError(Exception):
     """Base of every error Yizhan raises on purpose."""
@@ -27,10 +49,7 @@ class NotFoundError(YizhanError, KeyError):
 class RegistryInvalidError(YizhanError):
     """A registry failed validation; ``report`` holds every problem found."""
 
-    def __init__(self, report: object, source: str = "registry") -> None:
-        from yizhan.stations.validate import ValidationReport
-
-        assert isinstance(report, ValidationReport)
+    def __init__(self, report: Report, source: str = "registry") -> None:
         self.report = report
         lines = [p.format() for p in report.errors]
         super().__init__(f"{source} is invalid ({len(lines)} errors):\n" + "\n".join(lines))

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import opening_hours
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from yizhan.stations.hours import AUTO_COUNTRY, timezone_error
+#: Data installed with the package (read through importlib.resources, so an installed
+#: wheel serves it from any directory).
+BUNDLED_DATA = Path(str(files("yizhan").joinpath("data")))
+#: The bundled registry: real Zhengzhou union stations (see yizhan/data/SOURCES.md).
+DEFAULT_REGISTRY = BUNDLED_DATA / "zhengzhou.geojson"
+#: Zhengzhou district boundaries, the bundled registry's study area (demo/tests only,
+#: see yizhan/data/zhengzhou-districts.SOURCE.txt).
+DEFAULT_DISTRICTS = BUNDLED_DATA / "zhengzhou-districts.geojson"
 
-#: The bundled registry: real Zhengzhou union stations (see data/SOURCES.md).
-DEFAULT_REGISTRY = Path(__file__).resolve().parent.parent / "data" / "zhengzhou.geojson"
+#: ``holiday_country`` value meaning "each feature's country, from its location".
+AUTO_COUNTRY = "auto"
 
 
 class Settings(BaseSettings):
@@ -109,9 +119,12 @@ class Settings(BaseSettings):
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
-        err = timezone_error(value)
-        if err:
-            raise ValueError(err)
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise ValueError(
+                f"Expected an IANA time zone such as Asia/Shanghai, got {value!r}"
+            ) from None
         return value
 
     @field_validator("holiday_country")
@@ -122,8 +135,6 @@ class Settings(BaseSettings):
         v = value.strip()
         if v.lower() == AUTO_COUNTRY:
             return AUTO_COUNTRY
-        import opening_hours
-
         try:
             opening_hours.OpeningHours("PH", country=v.upper())
         except Exception:

@@ -29,7 +29,7 @@ from yizhan.stations.importer import (
     load_spec,
     run_import,
 )
-from yizhan.stations.registry import read_document, write_json_atomic
+from yizhan.stations.jsonio import read_document, write_json_atomic
 from yizhan.stations.validate import validate_document
 
 #: Show progress when stderr is not a terminal only for files at least this large.
@@ -41,7 +41,7 @@ examples:
   yizhan import stations.csv -o registry.geojson --crs gcj02 --id-prefix zz- \\
       --set category=union_station --set source="my list (2024)"
   yizhan import shelters.xlsx --sheet 2 --map name=시설명 -o registry.geojson --report rejected.csv
-  yizhan import list.csv --mapping data/zhengzhou-import.toml -o data/zhengzhou.geojson
+  yizhan import list.csv --mapping yizhan/data/zhengzhou-import.toml -o yizhan/data/zhengzhou.geojson
   yizhan import tests/data/import/mois_heat_shelters_sample_2025.csv --header-row 2 \
       --hours-format weekday_weekend --dry-run
   yizhan import toronto.csv --hours-format day_columns \
@@ -197,7 +197,7 @@ def add_parsers(sub: Any) -> None:
         metavar="REGISTRY",
         action="append",
         help="add the features of this registry file after the imported ones (e.g. "
-        "data/sample-buses.geojson); repeatable; the result is validated as a whole",
+        "yizhan/data/sample-buses.geojson); repeatable; the result is validated as a whole",
     )
     p.add_argument(
         "-q", "--quiet", action="store_true", help="print only the summary, not one line per row"

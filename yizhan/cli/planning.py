@@ -24,8 +24,9 @@ from yizhan.geo.coverage import (
 )
 from yizhan.geo.crs import CRS_NAMES
 from yizhan.geo.siting import site_mclp
-from yizhan.geo.study import Study, StudySpec, default_districts, load_study
-from yizhan.stations.registry import Registry, load_registry, write_json_atomic
+from yizhan.query.studies import Study, StudySpec, default_districts, load_study
+from yizhan.stations.jsonio import write_json_atomic
+from yizhan.stations.registry import Registry, load_registry
 
 
 def _positive(kind: str) -> Any:
@@ -347,7 +348,7 @@ def cmd_gaps(args: argparse.Namespace) -> int:
 
 
 def cmd_site(args: argparse.Namespace) -> int:
-    from yizhan.geo.demand import load_points
+    from yizhan.query.demand_files import load_points
 
     steps = Steps(4, quiet=args.quiet)
     registry, study = _prepare(args, steps)

@@ -15,7 +15,7 @@ import shapely
 
 from yizhan.geo.coverage import CoverageResult, coverage, gap_polygons, gaps_geojson
 from yizhan.geo.siting import SitingResult, site_mclp
-from yizhan.geo.study import Study
+from yizhan.query.studies import Study
 from yizhan.stations.registry import KINDS, Registry, StationFilter
 from yizhan.stations.vocab import Kind
 

@@ -16,8 +16,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from yizhan.geo.study import Study
 from yizhan.maps.study_map import coverage_map, station_flags
+from yizhan.query.studies import Study
 from yizhan.routes.deps import Flags, FlagsDep, SearchDep, SettingsDep, StoreDep
 from yizhan.routes.nearest import nearest_collection
 from yizhan.routes.params import AmenityParam, CategoryParam, InCrs, KindParam, Lat, Lon

@@ -19,7 +19,7 @@ from yizhan.errors import ConflictError, InvalidInputError
 from yizhan.geo.access import two_step_fca
 from yizhan.geo.coverage import coverage, select_stations
 from yizhan.geo.siting import site_mclp
-from yizhan.geo.study import Study, StudySpec, default_districts, load_study
+from yizhan.query.studies import Study, StudySpec, default_districts, load_study
 from yizhan.routes.deps import FastJSONResponse, RegistryDep, SearchDep, SettingsDep, body_error
 from yizhan.routes.params import (
     AmenityParam,

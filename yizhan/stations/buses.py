@@ -500,8 +500,3 @@ def _subtract(
                 nxt.append((c1, b))
         parts = nxt
     return parts
-
-
-def leaves_in_time(pos: BusPosition, need_until: float) -> bool:
-    """Whether the bus stays at least until POSIX time *need_until*."""
-    return pos.leaves_at >= need_until or math.isinf(pos.leaves_at)

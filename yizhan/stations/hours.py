@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import opening_hours
 
 from yizhan.errors import InvalidInputError
+from yizhan.settings import AUTO_COUNTRY
 
 OPEN = 1
 CLOSED = 0
@@ -36,9 +37,6 @@ UNKNOWN = -1
 
 #: ``None`` end of a run: the state does not change within the library's horizon.
 NEVER = math.inf
-
-#: ``holiday_country`` value that infers each feature's country from its coordinates.
-AUTO_COUNTRY = "auto"
 
 _STATE_CODE = {
     opening_hours.State.OPEN: OPEN,
@@ -137,11 +135,6 @@ def compiled(key: HoursKey) -> opening_hours.OpeningHours:
         auto_timezone=False,
         max_interval_days=MAX_INTERVAL_DAYS,
     )
-
-
-def state_code(state: opening_hours.State) -> int:
-    """``OPEN``, ``CLOSED`` or ``UNKNOWN`` for a library state."""
-    return _STATE_CODE[state]
 
 
 def run_at(key: HoursKey, when: datetime) -> tuple[int, float]:

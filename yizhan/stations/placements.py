@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from yizhan.errors import ConflictError, InvalidInputError, NotFoundError
-from yizhan.stations.registry import read_document, write_json_atomic
+from yizhan.stations.jsonio import read_document, write_json_atomic
 
 #: Longest placement window.
 MAX_PLACEMENT = timedelta(days=7)

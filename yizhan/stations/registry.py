@@ -9,21 +9,18 @@ kept apart in ``buses``, so that no station index ever holds a bus stop.
 from __future__ import annotations
 
 import copy
-import gc
 import os
-import tempfile
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 from numpy.typing import NDArray
 
 from yizhan.errors import InvalidInputError, RegistryInvalidError
+from yizhan.stations.jsonio import gc_paused, read_document, write_json_atomic
 from yizhan.stations.models import is_bus
 from yizhan.stations.validate import (
     DEFAULT_HOLIDAY_COUNTRY,
@@ -259,23 +256,6 @@ def verification_day(value: Any) -> int:
         return -1
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a large registry is parsed and validated.
-
-    Parsing and validating 100,000 features creates millions of objects that all survive;
-    each generation-2 collection walks all of them, which made loading several times slower
-    (21 s instead of 4 s for 100,000 stations, measured). Nothing loaded forms cycles.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def from_document(
     doc: Any,
     path: Path | None = None,
@@ -309,19 +289,6 @@ def from_document(
             warnings=report.warnings,
             buses=buses,
         )
-
-
-def read_document(path: Path) -> Any:
-    """Parse a JSON file, raising :class:`InvalidInputError` (naming the file) on failure."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InvalidInputError(str(path), f"cannot read: {exc.strerror or exc}") from exc
-    try:
-        with gc_paused():
-            return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInputError(str(path), f"not valid JSON: {exc}") from exc
 
 
 def check_file(
@@ -361,39 +328,6 @@ def load_registry(
             timezone=timezone,
             holiday_country=holiday_country,
         )
-
-
-def write_json_atomic(path: str | os.PathLike[str], obj: Any, indent: bool = True) -> None:
-    """Write *obj* as JSON to *path* atomically and durably.
-
-    The data goes to a temporary file in the same directory, which is flushed to disk
-    (``fsync``) and renamed over *path*; then the directory is flushed, so the rename
-    itself is on disk. A reader, or the file after a crash, shows the old or the new
-    content, never a mix.
-    """
-    p = Path(path)
-    opts = orjson.OPT_INDENT_2 if indent else 0
-    data = orjson.dumps(obj, option=opts | orjson.OPT_SERIALIZE_NUMPY) + b"\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(p.parent)
-
-
-def fsync_dir(path: str | os.PathLike[str]) -> None:
-    """Flush a directory's entries to disk, so that a rename into it survives a power cut."""
-    fd = os.open(os.fspath(path) or ".", os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def save_registry(registry: Registry, path: str | os.PathLike[str]) -> None:

@@ -53,15 +53,9 @@ from yizhan.errors import (
     PreconditionRequiredError,
     RegistryInvalidError,
 )
+from yizhan.stations.jsonio import gc_paused, read_document, write_json_atomic
 from yizhan.stations.models import is_bus
-from yizhan.stations.registry import (
-    Registry,
-    from_document,
-    gc_paused,
-    read_document,
-    verification_day,
-    write_json_atomic,
-)
+from yizhan.stations.registry import Registry, from_document, verification_day
 from yizhan.stations.tokens import Principal, may_create, may_edit, may_remove, may_verify
 from yizhan.stations.validate import validate_document
 from yizhan.stations.vocab import Status

@@ -49,8 +49,8 @@ from typing import Any, Literal, cast, get_args
 import orjson
 
 from yizhan.errors import InvalidInputError, NotFoundError
+from yizhan.stations.jsonio import write_json_atomic
 from yizhan.stations.placements import Clock, _iso, _parse_iso, utc_now
-from yizhan.stations.registry import write_json_atomic
 
 log = logging.getLogger("yizhan")
 

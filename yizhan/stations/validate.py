@@ -18,6 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from scipy.spatial import cKDTree
 
 from yizhan.geo.distance import haversine_m, m_to_chord, unit_vectors
+from yizhan.stations.buses import stop_overlaps
 from yizhan.stations.models import BusFeature, StationFeature, is_bus
 
 #: Two stations closer than this with the same normalised name are reported as likely duplicates.
@@ -230,8 +231,6 @@ def _bus_problems(
     feature: dict[str, Any], timezone: str, holiday_country: str | None
 ) -> list[tuple[str, str]]:
     """``(field, message)`` for a bus whose geometry is not its stops, or whose stops overlap."""
-    from yizhan.stations.buses import stop_overlaps
-
     props = feature["properties"]
     stops = props["stops"]
     coords = feature["geometry"]["coordinates"]

@@ -21,25 +21,14 @@ from typing import Any
 import orjson
 
 from yizhan.errors import InvalidInputError
-from yizhan.geo.demand import (
-    Demand,
-    Districts,
-    hex_grid,
-    load_districts,
-    load_points,
-    load_polygons,
-)
-
-#: Bundled demo: Zhengzhou district boundaries (demo/tests only, see the SOURCE file).
-DEFAULT_DISTRICTS = (
-    Path(__file__).resolve().parent.parent.parent / "data" / "zhengzhou-districts.geojson"
-)
+from yizhan.geo.demand import Demand, Districts
+from yizhan.geo.hexgrid import hex_grid
+from yizhan.query.demand_files import load_districts, load_points, load_polygons
+from yizhan.settings import DEFAULT_DISTRICTS, DEFAULT_REGISTRY
 
 
 def default_districts(registry_path: Path | None) -> Path | None:
     """The bundled Zhengzhou districts for the bundled registry; ``None`` for any other."""
-    from yizhan.settings import DEFAULT_REGISTRY
-
     if registry_path is not None and Path(registry_path).resolve() == DEFAULT_REGISTRY.resolve():
         return DEFAULT_DISTRICTS
     return None
