@@ -39,6 +39,7 @@ from yizhan.errors import (
     YizhanError,
 )
 from yizhan.maps.assets import vendor_dir
+from yizhan.query.search import build_search
 from yizhan.routes import (
     alerts,
     buses,
@@ -50,7 +51,7 @@ from yizhan.routes import (
     reports,
     stations,
 )
-from yizhan.routes.deps import FastJSONResponse, RegistryDep, build_search
+from yizhan.routes.deps import FastJSONResponse, RegistryDep
 from yizhan.routes.limits import BodySizeLimit
 from yizhan.settings import Settings
 from yizhan.stations.registry import Registry, load_registry

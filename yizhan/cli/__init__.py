@@ -16,7 +16,6 @@ from yizhan import __version__
 from yizhan.errors import YizhanError
 
 EXIT_INVALID = 1
-EXIT_USAGE = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"yizhan {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    from yizhan.cli import (  # after main() set the environment
+    # Not a cycle: the commands' modules load numpy and the OpenMP runtime, so they are
+    # imported only after main() has set OMP_NUM_THREADS for `serve` (see main).
+    from yizhan.cli import (
         history,
         importing,
         planning,

@@ -15,6 +15,7 @@ import numpy as np
 from yizhan.cli.registry_cmds import add_filter_arguments, filter_from_args, positive_int
 from yizhan.cli.steps import Steps
 from yizhan.errors import InvalidInputError
+from yizhan.geo.access import two_step_fca
 from yizhan.geo.coverage import (
     CoverageResult,
     coverage,
@@ -24,9 +25,16 @@ from yizhan.geo.coverage import (
 )
 from yizhan.geo.crs import CRS_NAMES
 from yizhan.geo.siting import site_mclp
+from yizhan.maps.study_map import coverage_map, station_flags
+from yizhan.query.demand_files import load_points
+from yizhan.query.features import flags_today
+from yizhan.query.search import search_from_settings, service_points
 from yizhan.query.studies import Study, StudySpec, default_districts, load_study
+from yizhan.settings import Settings
+from yizhan.stations.hours import parse_time
 from yizhan.stations.jsonio import write_json_atomic
 from yizhan.stations.registry import Registry, load_registry
+from yizhan.stations.reports import ReportStore
 
 
 def _positive(kind: str) -> Any:
@@ -194,10 +202,6 @@ def _prepare(args: argparse.Namespace, steps: Steps) -> tuple[Registry, Study]:
 
 def _service(args: argparse.Namespace, registry: Registry) -> tuple[Any, Any, str]:
     """Which stations (and buses) count (see :func:`yizhan.stations.search.service_points`)."""
-    from yizhan.settings import Settings
-    from yizhan.stations.hours import parse_time
-    from yizhan.stations.search import search_from_settings, service_points
-
     settings = Settings()
     at = None
     if args.open_at is not None or args.open_for_min is not None:
@@ -226,8 +230,6 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     result, (stations, mask, described) = _coverage(args, registry, study, steps)
     access = None
     if args.access:
-        from yizhan.geo.access import two_step_fca
-
         with steps.step("two-step floating catchment (2SFCA)"):
             access = two_step_fca(stations, study.demand, args.radius_m, mask)
     if args.json:
@@ -348,8 +350,6 @@ def cmd_gaps(args: argparse.Namespace) -> int:
 
 
 def cmd_site(args: argparse.Namespace) -> int:
-    from yizhan.query.demand_files import load_points
-
     steps = Steps(4, quiet=args.quiet)
     registry, study = _prepare(args, steps)
     stations, mask, described = _service(args, registry)
@@ -391,41 +391,22 @@ def cmd_site(args: argparse.Namespace) -> int:
 def registry_flags(registry: Registry) -> tuple[dict[str, dict[str, Any]], int]:
     """Stale and needs-check stations of a registry file (its reports file, if any, is read),
     as the API computes them; and the staleness threshold in days."""
-    from datetime import datetime, timedelta
-    from zoneinfo import ZoneInfo
-
-    from yizhan.maps.study_map import station_flags
-    from yizhan.settings import Settings
-    from yizhan.stations.reports import ReportStore
-    from yizhan.stations.store import is_stale, verified_at
-
     settings = Settings()
-    days = settings.stale_after_days
-    today = datetime.now(ZoneInfo(settings.timezone)).date()
     path = settings.state_file(registry.path, "reports", ".jsonl")
     if path is None or not path.exists():
-        return station_flags(registry, today - timedelta(days=days)), days
+        flags = flags_today(settings)
+        return station_flags(registry, flags.stale_before), settings.stale_after_days
     reports = ReportStore(
         path,
         window_days=settings.report_window_days,
         threshold=settings.report_threshold,
     )
-
-    def check(feature: dict[str, Any]) -> dict[str, Any]:
-        reasons = reports.needs_check(feature["id"], verified_at(feature))
-        return {
-            "stale": is_stale(feature, today, days),
-            "needs_check": bool(reasons),
-            "needs_check_reasons": reasons,
-        }
-
-    flags = station_flags(registry, today - timedelta(days=days), check, reports.station_ids())
-    return flags, days
+    flags = flags_today(settings, reports)
+    marked = station_flags(registry, flags.stale_before, flags, reports.station_ids())
+    return marked, settings.stale_after_days
 
 
 def cmd_map(args: argparse.Namespace) -> int:
-    from yizhan.maps.study_map import coverage_map
-
     if args.sites < 0:
         raise InvalidInputError("--sites", f"Expected a whole number >= 0, got {args.sites}")
     steps = Steps(7, quiet=args.quiet)

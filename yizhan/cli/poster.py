@@ -14,7 +14,9 @@ from typing import Any
 
 from yizhan.errors import InvalidInputError
 from yizhan.maps.i18n import LANGS, check_lang
+from yizhan.settings import Settings
 from yizhan.stations.registry import load_registry
+from yizhan.web.views import poster_page
 
 
 def add_parsers(sub: Any) -> None:
@@ -60,9 +62,6 @@ def check_base_url(url: str) -> str:
 
 
 def cmd_poster(args: argparse.Namespace) -> int:
-    from yizhan.settings import Settings
-    from yizhan.web.views import poster_page
-
     settings = Settings()
     if args.output and Path(args.output).suffix.lower() == ".pdf":
         raise InvalidInputError(

@@ -9,8 +9,15 @@ import sys
 from datetime import datetime
 from typing import Any
 
+import uvicorn
+
+from yizhan.api import create_app
 from yizhan.errors import RegistryInvalidError
-from yizhan.geo.crs import CRS_NAMES, parse_crs, point_to_wgs84
+from yizhan.geo.crs import CRS_NAMES, parse_crs
+from yizhan.query.nearest import nearest_collection
+from yizhan.query.search import search_from_settings
+from yizhan.settings import Settings
+from yizhan.stations.hours import parse_time
 from yizhan.stations.registry import StationFilter, check_file, load_registry
 from yizhan.stations.vocab import Amenity, Category, Kind, Status
 
@@ -109,7 +116,12 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("--lon", required=True, type=_finite("longitude", -180, 180))
     p.add_argument("--lat", required=True, type=_finite("latitude", -90, 90))
-    p.add_argument("-k", type=positive_int, default=5, help="how many stations (default 5)")
+    p.add_argument(
+        "-k",
+        type=positive_int,
+        default=None,
+        help="how many stations (default: YIZHAN_DEFAULT_K, 5; at most YIZHAN_MAX_K)",
+    )
     p.add_argument(
         "--radius-m",
         type=_finite("radius in metres", 0, 2.1e7),
@@ -151,7 +163,7 @@ def add_parsers(sub: Any) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    settings = _settings()
+    settings = Settings()
     report, _ = check_file(
         args.path, timezone=settings.timezone, holiday_country=settings.holiday_country
     )
@@ -174,17 +186,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(p.format(), file=sys.stderr if p.severity == "error" else sys.stdout)
         print(f"{args.path}: {report.summary()}")
     return 0 if report.ok else 1
-
-
-def _settings() -> Any:
-    from yizhan.settings import Settings
-
-    return Settings()
-
-
-def _load(path: str | None) -> Any:
-    settings = _settings()
-    return load_registry(path or settings.registry)
 
 
 def _clock(iso: str, at: datetime) -> str:
@@ -211,62 +212,50 @@ def _state_text(props: dict[str, Any], at: datetime) -> str:
 
 
 def cmd_nearest(args: argparse.Namespace) -> int:
-    from yizhan.stations.hours import parse_time
-    from yizhan.stations.search import BusHit, bus_hit_feature, hit_feature, search_from_settings
-
-    settings = _settings()
+    settings = Settings()
     registry = load_registry(
         args.registry or settings.registry,
         timezone=settings.timezone,
         holiday_country=settings.holiday_country,
     )
-    flt = filter_from_args(args)
-    lon, lat = point_to_wgs84(args.lon, args.lat, args.crs)
     filtered = args.open_at is not None or args.open_for_min is not None
     at = parse_time(args.open_at or "now", settings.timezone, field="--open-at")
-    ts = at.timestamp()
-    search = search_from_settings(settings, registry, read_only=True)
-    hits = search.nearest_at(
-        lon,
-        lat,
+    fc = nearest_collection(
+        search_from_settings(settings, registry, read_only=True),
+        settings,
+        args.lon,
+        args.lat,
         args.k,
-        flt,
-        ts,
-        open_for_s=60.0 * (args.open_for_min or 0),
-        max_distance_m=args.radius_m,
-        only_open=filtered,
+        filter_from_args(args),
+        args.radius_m,
+        args.open_at,
+        args.open_for_min,
+        args.crs,
+        args.out_crs,
     )
-    features = []
-    for h in hits:
-        if isinstance(h, BusHit):
-            features.append(bus_hit_feature(search, h, args.out_crs))
-        else:
-            is_open, change = search.status(h.index, ts)
-            extra = {"open_now": is_open, "next_change": change}
-            features.append(hit_feature(registry, h, args.out_crs, extra))
+    features = fc["features"]
     if args.json:
-        fc = {"type": "FeatureCollection", "features": features}
-        print(json.dumps(fc, ensure_ascii=False, indent=2))
+        print(
+            json.dumps(
+                {"type": "FeatureCollection", "features": features}, ensure_ascii=False, indent=2
+            )
+        )
         return 0
-    if not hits:
+    if not features:
         what = f"open at {at.isoformat(timespec='minutes')}" if filtered else "matches"
         print(f"no station {what}", file=sys.stderr)
         return 0
-    for rank, (h, f) in enumerate(zip(hits, features, strict=True), 1):
+    for rank, f in enumerate(features, 1):
         props = f["properties"]
         print(
-            f"{rank:>2}. {h.distance_m:>9.0f} m  {h.bearing_deg:5.1f}°  {f['id']}  "
+            f"{rank:>2}. {props['distance_m']:>9.0f} m  {props['bearing_deg']:5.1f}°  {f['id']}  "
             f"{props['name']}  [{_state_text(props, at)}]"
         )
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from yizhan.api import create_app
-
-    settings = _settings()
+    settings = Settings()
     updates: dict[str, Any] = {}
     if args.registry:
         updates["registry"] = args.registry
@@ -281,7 +270,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             settings.registry, timezone=settings.timezone, holiday_country=settings.holiday_country
         )
     except RegistryInvalidError as exc:
-        for p in exc.report.errors + exc.report.warnings:
+        for p in [*exc.report.errors, *exc.report.warnings]:
             print(p.format(), file=sys.stderr)
         print(f"{settings.registry}: {exc.report.summary()}; not serving", file=sys.stderr)
         return 1

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from yizhan.errors import InvalidInputError
+from yizhan.settings import Settings
+from yizhan.stations.registry import load_registry
 from yizhan.stations.tokens import TOKEN_ROLES, TokenRecord, TokenStore
 
 REGISTRY_HELP = (
@@ -69,18 +71,12 @@ def add_parsers(sub: Any) -> None:
     r.set_defaults(func=cmd_revoke)
 
 
-def _settings() -> Any:
-    from yizhan.settings import Settings
-
-    return Settings()
-
-
 def _registry_path(args: argparse.Namespace, settings: Any) -> Path:
     return Path(args.registry) if args.registry else Path(settings.registry)
 
 
 def _store(args: argparse.Namespace) -> TokenStore:
-    settings = _settings()
+    settings = Settings()
     path = settings.state_file(_registry_path(args, settings), "tokens")
     assert path is not None  # a registry path is always given
     return TokenStore(path)
@@ -90,9 +86,7 @@ def _check_scope(args: argparse.Namespace) -> None:
     """Refuse station ids the registry does not have; warn about an unknown operator."""
     if args.role not in ("manager", "operator"):
         return
-    from yizhan.stations.registry import load_registry
-
-    settings = _settings()
+    settings = Settings()
     path = _registry_path(args, settings)
     registry = load_registry(
         path, timezone=settings.timezone, holiday_country=settings.holiday_country
@@ -163,7 +157,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-    settings = _settings()
+    settings = Settings()
     n_env = len(settings.admin_tokens) + len(settings.operator_tokens)
     if n_env:
         print(

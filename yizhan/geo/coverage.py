@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 import orjson
@@ -33,17 +33,29 @@ from yizhan.errors import InvalidInputError
 from yizhan.geo.demand import Demand, Districts, check_weights
 from yizhan.geo.nearest import PointIndex
 from yizhan.geo.projection import LocalProjection, destination
-from yizhan.stations.registry import Registry, StationFilter
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
-#: Stations: a registry, or ``(lon, lat)`` arrays in WGS-84 degrees.
-Stations = Registry | tuple[ArrayLike, ArrayLike]
-#: Which stations count: ``None`` (all), a boolean mask over them, or (registry only) a
-#: :class:`StationFilter`.
-StationMask = StationFilter | ArrayLike | None
+
+class StationTable(Protocol):
+    """A table of stations that selects its own rows: what a
+    :class:`~yizhan.stations.registry.Registry` offers (``geo/`` does not import it)."""
+
+    def __len__(self) -> int: ...
+
+    def station_set(self, station_mask: Any = None) -> StationSet:
+        """The stations *station_mask* keeps (``None``: all; a boolean mask; or a filter
+        the table understands, such as a ``StationFilter``), as a :class:`StationSet`."""
+        ...
+
+
+#: Stations: a station table (a registry), or ``(lon, lat)`` arrays in WGS-84 degrees.
+Stations = StationTable | tuple[ArrayLike, ArrayLike]
+#: Which stations count: ``None`` (all), a boolean mask over them, or (station table
+#: only) a filter it understands, such as a ``StationFilter``.
+StationMask = Any
 
 #: Default distance bands (metres) of the cumulative distance table.
 DEFAULT_BANDS_M: tuple[float, ...] = (250.0, 500.0, 1000.0, 1500.0, 2000.0, 3000.0, 5000.0)
@@ -119,57 +131,50 @@ def select_stations(stations: Stations, station_mask: StationMask = None) -> Sta
     Parameters
     ----------
     stations : Registry or (lon, lat)
-        All stations.
+        All stations: a station table (anything with ``station_set``, such as a
+        :class:`~yizhan.stations.registry.Registry`) or WGS-84 arrays.
     station_mask : StationFilter, array_like of bool, or None
         ``None`` keeps every station (note: a registry's non-operational stations too;
         pass ``StationFilter.make()`` for operational ones only). A
-        :class:`StationFilter` needs a registry.
+        ``StationFilter`` needs a registry.
 
     Returns
     -------
     StationSet
     """
-    if isinstance(stations, Registry):
-        lon, lat = stations.lon, stations.lat
-        n = len(stations)
-    elif isinstance(stations, tuple) and len(stations) == 2:
-        lon, lat = check_points(stations[0], stations[1], "stations")
-        n = int(lon.shape[0])
-    else:
+    if hasattr(stations, "station_set"):
+        return cast(StationTable, stations).station_set(station_mask)
+    if not (isinstance(stations, tuple) and len(stations) == 2):
         raise InvalidInputError(
             "stations", f"Expected a Registry or a (lon, lat) pair, got {type(stations).__name__}"
         )
-    if station_mask is None:
-        keep = np.ones(n, dtype=bool)
-    elif isinstance(station_mask, StationFilter):
-        if not isinstance(stations, Registry):
-            raise InvalidInputError(
-                "station_mask",
-                "Expected a boolean mask for (lon, lat) stations, got a StationFilter",
-            )
-        keep = stations.mask(station_mask)
-    else:
-        keep = np.asarray(station_mask)
-        if keep.dtype != np.bool_ or keep.shape != (n,):
-            raise InvalidInputError(
-                "station_mask",
-                f"Expected a boolean mask of {n} stations, got dtype {keep.dtype} shape {keep.shape}",
-            )
+    lon, lat = check_points(stations[0], stations[1], "stations")
+    keep = check_mask(station_mask, int(lon.shape[0]))
     idx = np.flatnonzero(keep).astype(np.int64)
-    cap = np.full(idx.shape[0], np.nan)
-    district: list[str | None] | None = None
-    ids: list[str] | None = None
-    if isinstance(stations, Registry):
-        props = [stations.features[i]["properties"] for i in idx.tolist()]
-        cap = np.array(
-            [np.nan if p.get("capacity") is None else float(p["capacity"]) for p in props],
-            dtype=np.float64,
-        ).reshape(idx.shape[0])
-        district = [p.get("district") or None for p in props]
-        ids = [stations.ids[i] for i in idx.tolist()]
     return StationSet(
-        np.ascontiguousarray(lon[idx]), np.ascontiguousarray(lat[idx]), idx, cap, district, ids
+        np.ascontiguousarray(lon[idx]),
+        np.ascontiguousarray(lat[idx]),
+        idx,
+        np.full(idx.shape[0], np.nan),
     )
+
+
+def check_mask(station_mask: Any, n: int) -> BoolArray:
+    """*station_mask* (``None`` or a boolean array of *n*) as a boolean array of *n*."""
+    if station_mask is None:
+        return np.ones(n, dtype=bool)
+    if not isinstance(station_mask, np.ndarray | list | tuple):
+        raise InvalidInputError(
+            "station_mask",
+            f"Expected a boolean mask for (lon, lat) stations, got a {type(station_mask).__name__}",
+        )
+    keep = np.asarray(station_mask)
+    if keep.dtype != np.bool_ or keep.shape != (n,):
+        raise InvalidInputError(
+            "station_mask",
+            f"Expected a boolean mask of {n} stations, got dtype {keep.dtype} shape {keep.shape}",
+        )
+    return keep
 
 
 # ---------------------------------------------------------------------------------------

@@ -13,13 +13,7 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from yizhan.errors import InvalidInputError, PermissionDeniedError
-from yizhan.routes.deps import (
-    FastJSONResponse,
-    PrincipalDep,
-    SearchDep,
-    SettingsDep,
-    body_error,
-)
+from yizhan.routes.deps import FastJSONResponse, PrincipalDep, SearchDep, SettingsDep, body_error
 from yizhan.stations.alerts import ALL_DISTRICTS
 from yizhan.stations.hours import localize
 from yizhan.stations.tokens import Principal

@@ -15,9 +15,9 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from yizhan.errors import InvalidInputError, PermissionDeniedError
+from yizhan.query.features import Flags, geometry_in
 from yizhan.routes.deps import (
     FastJSONResponse,
-    Flags,
     FlagsDep,
     GeoJSONResponse,
     PrincipalDep,
@@ -28,7 +28,7 @@ from yizhan.routes.deps import (
 )
 from yizhan.routes.params import OutCrs
 from yizhan.stations.hours import localize, zone
-from yizhan.stations.search import StationSearch, geometry_in
+from yizhan.stations.search import StationSearch
 from yizhan.stations.tokens import Principal, may_move_bus
 
 router = APIRouter(tags=["buses"])

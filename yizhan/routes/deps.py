@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 import orjson
 from fastapi import Depends, Request
@@ -14,13 +11,12 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from yizhan.errors import AuthenticationError, InvalidInputError
+from yizhan.query.features import Flags, flags_today
 from yizhan.settings import Settings
-from yizhan.stations.alerts import AlertStore
-from yizhan.stations.placements import PlacementStore
 from yizhan.stations.registry import Registry
 from yizhan.stations.reports import ReportStore
-from yizhan.stations.search import StationSearch, search_from_settings
-from yizhan.stations.store import RegistryStore, is_stale, verified_at
+from yizhan.stations.search import StationSearch
+from yizhan.stations.store import RegistryStore
 from yizhan.stations.tokens import PUBLIC, Principal, TokenStore
 
 
@@ -52,41 +48,8 @@ async def get_reports(request: Request) -> ReportStore:
     return reports
 
 
-@dataclass(frozen=True)
-class Flags:
-    """Freshness flags added to every station and bus in responses.
-
-    ``stale``: never verified, or not within ``stale_after_days`` of ``today`` (the
-    registry's time zone); ``needs_check``: recent problem reports from several workers
-    since the last verification (``needs_check_reasons`` lists their codes).
-    """
-
-    today: date
-    stale_after_days: int
-    reports: ReportStore | None = None
-
-    @property
-    def stale_before(self) -> date:
-        """Stations verified before this day are stale."""
-        return self.today - timedelta(days=self.stale_after_days)
-
-    def __call__(self, feature: dict[str, Any]) -> dict[str, Any]:
-        reasons = (
-            self.reports.needs_check(feature["id"], verified_at(feature))
-            if self.reports is not None
-            else []
-        )
-        return {
-            "stale": is_stale(feature, self.today, self.stale_after_days),
-            "needs_check": bool(reasons),
-            "needs_check_reasons": reasons,
-        }
-
-
 async def get_flags(request: Request) -> Flags:
-    settings: Settings = request.app.state.settings
-    today = datetime.now(ZoneInfo(settings.timezone)).date()
-    return Flags(today, settings.stale_after_days, getattr(request.app.state, "reports", None))
+    return flags_today(request.app.state.settings, getattr(request.app.state, "reports", None))
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -95,33 +58,6 @@ StoreDep = Annotated[RegistryStore, Depends(get_store)]
 SearchDep = Annotated[StationSearch, Depends(get_search)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 ReportsDep = Annotated[ReportStore, Depends(get_reports)]
-
-
-def build_search(
-    settings: Settings,
-    registry: Registry,
-    placements: PlacementStore | None = None,
-    alerts: AlertStore | None = None,
-) -> StationSearch:
-    """The search over *registry*, with its placements and alerts stores.
-
-    Placements and alerts are read from (and written to) the files
-    :meth:`Settings.state_file` names, unless the stores are given (a new snapshot of
-    an edited registry keeps the stores of the previous one). Hours and buses are built
-    now, not on the first request.
-    """
-    if placements is None or alerts is None:
-        search = search_from_settings(settings, registry)
-    else:
-        search = StationSearch(
-            registry,
-            timezone=settings.timezone,
-            holiday_country=settings.holiday_country,
-            placements=placements,
-            alerts=alerts,
-        )
-    _ = search.fleet  # build the hours keys and the buses now, not on the first request
-    return search
 
 
 # -- authentication ------------------------------------------------------------------------

@@ -17,9 +17,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from yizhan.maps.study_map import coverage_map, station_flags
+from yizhan.maps.worker import worker_map
+from yizhan.query.features import Flags
+from yizhan.query.nearest import nearest_collection
 from yizhan.query.studies import Study
-from yizhan.routes.deps import Flags, FlagsDep, SearchDep, SettingsDep, StoreDep
-from yizhan.routes.nearest import nearest_collection
+from yizhan.routes.deps import FlagsDep, SearchDep, SettingsDep, StoreDep
 from yizhan.routes.params import AmenityParam, CategoryParam, InCrs, KindParam, Lat, Lon
 from yizhan.routes.planning import NO_DEMAND, FilterDep, RadiusParam, StudyDep
 from yizhan.stations.hours import parse_time
@@ -155,8 +157,6 @@ async def nearest_map_page(
     """The worker's position and the `k` nearest operational stations (and buses standing
     now), each with a line and its distance, and a warning on those that are stale or
     need checking."""
-    from yizhan.maps.worker import worker_map
-
     flt = StationFilter.make(amenities=amenity, kinds=kind, categories=category)
     fc = nearest_collection(search, settings, lon, lat, k, flt, crs=crs, flags=flags)
     q = fc["query"]

@@ -19,6 +19,7 @@ from yizhan.errors import ConflictError, InvalidInputError
 from yizhan.geo.access import two_step_fca
 from yizhan.geo.coverage import coverage, select_stations
 from yizhan.geo.siting import site_mclp
+from yizhan.query.search import service_points
 from yizhan.query.studies import Study, StudySpec, default_districts, load_study
 from yizhan.routes.deps import FastJSONResponse, RegistryDep, SearchDep, SettingsDep, body_error
 from yizhan.routes.params import (
@@ -31,8 +32,9 @@ from yizhan.routes.params import (
 )
 from yizhan.settings import Settings
 from yizhan.stations.hours import parse_time
+from yizhan.stations.models import check_lon_lat
 from yizhan.stations.registry import Registry, StationFilter
-from yizhan.stations.search import StationSearch, service_points
+from yizhan.stations.search import StationSearch
 from yizhan.stations.vocab import Amenity, Category, Kind, Status
 
 router = APIRouter(tags=["planning"])
@@ -179,8 +181,6 @@ class SiteRequest(BaseModel):
     @field_validator("candidates")
     @classmethod
     def _positions(cls, value: list[list[float]] | None) -> list[list[float]] | None:
-        from yizhan.stations.models import check_lon_lat
-
         if value is not None:
             if not value:
                 raise ValueError("Expected at least one candidate [lon, lat], got an empty list")

@@ -6,15 +6,13 @@ and ``next_change`` (ISO time it next opens or closes), evaluated at the request
 
 from __future__ import annotations
 
-import math
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
-import numpy as np
 from fastapi import APIRouter, Path, Query, Request
-from numpy.typing import NDArray
 
-from yizhan.errors import InvalidInputError, NotFoundError
+from yizhan.query.features import station_feature
+from yizhan.query.listing import MAX_OFFSET, StationQuery, matching, parse_bbox, station_index
 from yizhan.routes.deps import (
     COLLECTION_SCHEMA,
     FEATURE_SCHEMA,
@@ -33,63 +31,9 @@ from yizhan.routes.params import (
     StaleParam,
     StatusParam,
 )
-from yizhan.stations.registry import Registry, StationFilter
-from yizhan.stations.search import geometry_in
+from yizhan.stations.registry import StationFilter
 
 router = APIRouter(tags=["stations"])
-
-
-def parse_bbox(text: str) -> tuple[float, float, float, float]:
-    """``minlon,minlat,maxlon,maxlat`` in degrees; ``minlon > maxlon`` crosses the 180° meridian."""
-    parts = text.split(",")
-    if len(parts) != 4:
-        raise InvalidInputError(
-            "bbox", f"Expected 4 comma-separated numbers minlon,minlat,maxlon,maxlat, got {text!r}"
-        )
-    try:
-        vals = [float(p) for p in parts]
-    except ValueError:
-        raise InvalidInputError(
-            "bbox", f"Expected numbers minlon,minlat,maxlon,maxlat, got {text!r}"
-        ) from None
-    if not all(math.isfinite(v) for v in vals):
-        raise InvalidInputError("bbox", f"Expected finite numbers, got {text!r}")
-    minlon, minlat, maxlon, maxlat = vals
-    if not (-180 <= minlon <= 180 and -180 <= maxlon <= 180):
-        raise InvalidInputError("bbox", f"Expected longitudes in -180..180, got {minlon}, {maxlon}")
-    if not (-90 <= minlat <= 90 and -90 <= maxlat <= 90):
-        raise InvalidInputError("bbox", f"Expected latitudes in -90..90, got {minlat}, {maxlat}")
-    if minlat > maxlat:
-        raise InvalidInputError("bbox", f"Expected minlat <= maxlat, got {minlat} > {maxlat}")
-    return minlon, minlat, maxlon, maxlat
-
-
-def bbox_mask(registry: Registry, bbox: tuple[float, float, float, float]) -> NDArray[np.bool_]:
-    minlon, minlat, maxlon, maxlat = bbox
-    lat_ok = (registry.lat >= minlat) & (registry.lat <= maxlat)
-    if minlon <= maxlon:
-        lon_ok = (registry.lon >= minlon) & (registry.lon <= maxlon)
-    else:  # crosses the antimeridian (RFC 7946 §5.2)
-        lon_ok = (registry.lon >= minlon) | (registry.lon <= maxlon)
-    return np.asarray(lat_ok & lon_ok)
-
-
-def feature_out(
-    feature: dict[str, Any], out_crs: str, extra: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """*feature* with its geometry in *out_crs* and *extra* properties added (a copy)."""
-    if out_crs == "wgs84" and not extra:
-        return feature
-    out = {**feature, "geometry": geometry_in(feature["geometry"], out_crs)}
-    if extra:
-        out["properties"] = {**feature["properties"], **extra}
-    return out
-
-
-def hours_now(search: Any, i: int, ts: float) -> dict[str, Any]:
-    """``open_now`` and ``next_change`` of station *i* at POSIX time *ts*."""
-    is_open, change = search.status(i, ts)
-    return {"open_now": is_open, "next_change": change}
 
 
 @router.get(
@@ -135,45 +79,32 @@ async def list_stations(
             "their last verification; `false`: only the others."
         ),
     ] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     out_crs: OutCrs = "wgs84",
 ) -> GeoJSONResponse:
     """Stations matching every filter given, ordered by id. Statuses are not filtered unless
     asked. Each has `open_now`, `next_change`, `stale`, `needs_check` and
     `needs_check_reasons`."""
-    flt = StationFilter.make(
-        amenities=amenity,
-        kinds=kind,
-        categories=category,
-        statuses=status or None,
-        districts=district,
-        stale=stale,
-        stale_before=flags.stale_before,
+    query = StationQuery(
+        StationFilter.make(
+            amenities=amenity,
+            kinds=kind,
+            categories=category,
+            statuses=status or None,
+            districts=district,
+            stale=stale,
+            stale_before=flags.stale_before,
+        ),
+        bbox=parse_bbox(bbox) if bbox is not None else None,
+        text=q,
+        needs_check=needs_check,
     )
-    mask = registry.mask(flt)
-    if bbox is not None:
-        mask &= bbox_mask(registry, parse_bbox(bbox))
-    if q is not None:
-        mask &= registry.text_match(q)
-    if needs_check is not None and flags.reports is not None:
-        flagged = np.zeros(len(registry), dtype=bool)
-        for sid in flags.reports.station_ids():
-            i = registry.index_of.get(sid)
-            if i is not None and flags(registry.features[i])["needs_check"]:
-                flagged[i] = True
-        mask &= flagged if needs_check else ~flagged
-    matched = np.flatnonzero(mask)
-    matched = matched[np.argsort(registry.id_rank[matched], kind="stable")]
+    matched = matching(registry, query, flags)
     page_size = min(limit or settings.default_limit, settings.max_limit)
-    page = matched[offset : offset + page_size].tolist()
     ts = time.time()
     features = [
-        feature_out(
-            registry.features[i],
-            out_crs,
-            {**hours_now(search, i, ts), **flags(registry.features[i])},
-        )
-        for i in page
+        station_feature(search, i, ts, out_crs, flags)
+        for i in matched[offset : offset + page_size].tolist()
     ]
     links = []
     if offset + page_size < len(matched):
@@ -233,15 +164,8 @@ async def get_station(
 ) -> GeoJSONResponse:
     """The station with this id, as a GeoJSON Feature; the `ETag` header is its version
     (send it as `If-Match` to change it)."""
-    i = registry.index_of.get(station_id)
-    if i is None:
-        if any(b["id"] == station_id for b in registry.buses):
-            raise NotFoundError(
-                f"no station with id {station_id!r}; it is a cooling bus: see /buses/{station_id}"
-            )
-        raise NotFoundError(f"no station with id {station_id!r}")
-    f = registry.features[i]
+    i = station_index(registry, station_id)
     return GeoJSONResponse(
-        feature_out(f, out_crs, {**hours_now(search, i, time.time()), **flags(f)}),
-        headers={"ETag": store.etag(f)},
+        station_feature(search, i, time.time(), out_crs, flags),
+        headers={"ETag": store.etag(registry.features[i])},
     )

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from yizhan.errors import InvalidInputError, RegistryInvalidError
+from yizhan.geo.coverage import StationSet, check_mask
 from yizhan.stations.jsonio import gc_paused, read_document, write_json_atomic
 from yizhan.stations.models import is_bus
 from yizhan.stations.validate import (
@@ -205,6 +206,32 @@ class Registry:
         elif flt.freshness == "stale":
             m &= self.verified_day < flt.cutoff_day
         return m
+
+    def station_set(self, station_mask: StationFilter | ArrayLike | None = None) -> StationSet:
+        """The stations *station_mask* keeps, as the arrays coverage and siting work on.
+
+        *station_mask* is ``None`` (every station, whatever its status), a
+        :class:`StationFilter`, or a boolean array over the registry. Capacity, district
+        and id come from each station's properties.
+        """
+        if isinstance(station_mask, StationFilter):
+            keep = self.mask(station_mask)
+        else:
+            keep = check_mask(station_mask, len(self))
+        idx = np.flatnonzero(keep).astype(np.int64)
+        props = [self.features[i]["properties"] for i in idx.tolist()]
+        cap = np.array(
+            [np.nan if p.get("capacity") is None else float(p["capacity"]) for p in props],
+            dtype=np.float64,
+        ).reshape(idx.shape[0])
+        return StationSet(
+            np.ascontiguousarray(self.lon[idx]),
+            np.ascontiguousarray(self.lat[idx]),
+            idx,
+            cap,
+            [p.get("district") or None for p in props],
+            [self.ids[i] for i in idx.tolist()],
+        )
 
     def text_match(self, query: str) -> NDArray[np.bool_]:
         """Stations whose name, English name, address or id contains *query* (case- and width-folded)."""

@@ -16,18 +16,14 @@ buses are placed where they stand at that time and merged in by exact distance.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from yizhan.geo.crs import transform
 from yizhan.geo.distance import EARTH_RADIUS_M
 from yizhan.geo.nearest import PointIndex, SubsetIndexCache
-from yizhan.settings import Settings
 from yizhan.stations.alerts import AlertStore
 from yizhan.stations.buses import BusFleet, BusPosition
 from yizhan.stations.hours import (
@@ -588,113 +584,3 @@ class StationSearch:
             x = cos1 * math.sin(phi2) - sin1 * cos2 * math.cos(dlam)
             hits.append(Hit(p, d, math.degrees(math.atan2(y, x)) % 360.0))
         return hits
-
-
-def hit_feature(
-    registry: Registry, hit: Hit, out_crs: str = "wgs84", extra: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """The station of *hit* as a GeoJSON Feature with ``distance_m`` and ``bearing_deg`` added."""
-    f = registry.features[hit.index]
-    props = dict(f["properties"])
-    props["distance_m"] = round(hit.distance_m, 2)
-    props["bearing_deg"] = round(hit.bearing_deg, 1)
-    if extra:
-        props.update(extra)
-    return {
-        "type": "Feature",
-        "id": f["id"],
-        "geometry": geometry_in(f["geometry"], out_crs),
-        "properties": props,
-    }
-
-
-def bus_hit_feature(
-    search: StationSearch, hit: BusHit, out_crs: str = "wgs84", extra: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """A bus where it stands, as a Point Feature: its properties without ``stops``, plus
-    ``stop_id`` (or ``placement_id``), ``stop_name``, ``leaves_at``, ``open_now`` (true),
-    ``next_change`` (when it leaves), ``distance_m`` and ``bearing_deg``."""
-    pos = hit.position
-    bus = search.fleet.buses[pos.bus_index]
-    props = {k: v for k, v in bus["properties"].items() if k != "stops"}
-    props.update(pos.properties())
-    props.pop("location", None)
-    props["open_now"] = True
-    props["next_change"] = props["leaves_at"]
-    props["distance_m"] = round(hit.distance_m, 2)
-    props["bearing_deg"] = round(hit.bearing_deg, 1)
-    if extra:
-        props.update(extra)
-    return {
-        "type": "Feature",
-        "id": pos.bus_id,
-        "geometry": geometry_in({"type": "Point", "coordinates": [pos.lon, pos.lat]}, out_crs),
-        "properties": props,
-    }
-
-
-def geometry_in(geometry: dict[str, Any], out_crs: str) -> dict[str, Any]:
-    """A Point or MultiPoint geometry with its coordinates converted from WGS-84 to *out_crs*."""
-    if out_crs == "wgs84":
-        return geometry
-    if geometry["type"] == "MultiPoint":
-        pts = geometry["coordinates"]
-        xs, ys = transform([p[0] for p in pts], [p[1] for p in pts], "wgs84", out_crs)
-        return {
-            "type": "MultiPoint",
-            "coordinates": [
-                [round(float(x), 7), round(float(y), 7)]
-                for x, y in zip(np.atleast_1d(xs), np.atleast_1d(ys), strict=True)
-            ],
-        }
-    lon, lat = geometry["coordinates"][:2]
-    x, y = transform(lon, lat, "wgs84", out_crs)
-    return {"type": "Point", "coordinates": [round(float(x), 7), round(float(y), 7)]}
-
-
-def search_from_settings(
-    settings: Settings, registry: Registry, read_only: bool = False
-) -> StationSearch:
-    """The search over *registry* with the placements and heat alerts stored beside it.
-
-    The stores are the files :meth:`Settings.state_file` names; the CLI opens them
-    read-only, the API writes them.
-    """
-    from yizhan.stations.alerts import AlertStore
-    from yizhan.stations.placements import PlacementStore
-
-    return StationSearch(
-        registry,
-        timezone=settings.timezone,
-        holiday_country=settings.holiday_country,
-        placements=PlacementStore(
-            settings.state_file(registry.path, "placements"), read_only=read_only
-        ),
-        alerts=AlertStore(settings.state_file(registry.path, "alerts"), read_only=read_only),
-    )
-
-
-def service_points(
-    registry: Registry,
-    flt: StationFilter,
-    at: datetime | None,
-    open_for_min: int | None,
-    search: Callable[[], StationSearch],
-) -> tuple[Any, Any, str]:
-    """What counts as service for coverage and siting: ``(stations, station_mask, description)``.
-
-    Without a time (*at* and *open_for_min* both ``None``): the registry's stations passing
-    *flt*. With one: the stations open at *at* (``now`` when only *open_for_min* is given,
-    the caller resolves it) and staying open *open_for_min* minutes, plus the cooling buses
-    standing then; *search* is called only in that case.
-    """
-    if at is None:
-        return registry, flt, f"{int(registry.mask(flt).sum())} stations"
-    lon, lat, n_st, n_bus = search().serving_at(flt, at.timestamp(), 60.0 * (open_for_min or 0))
-    when = at.isoformat(timespec="minutes")
-    stay = f" for {open_for_min} min" if open_for_min else ""
-    return (
-        (lon, lat),
-        None,
-        f"{n_st} stations open at {when}{stay} and {n_bus} cooling buses standing then",
-    )

@@ -2,8 +2,8 @@
 
 Vocabulary values (amenities, categories, statuses) reuse :mod:`yizhan.maps.i18n`, so a
 station's amenities read the same on the map, the page and the poster. Report codes
-(issue 5's ``POST /stations/{id}/reports``) and the six hardship filters have their own
-tables here; a test checks both languages are present for every key.
+are those of :data:`yizhan.stations.reports.REPORT_CODES` (in the order shown); their
+texts and the six hardship filters have their own tables here; a test checks both languages are present for every key.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Final
 
 from yizhan.maps.i18n import Lang, check_lang
+from yizhan.stations.reports import REPORT_CODES
 
 __all__ = ["HARDSHIPS", "REPORT_CODES", "TEXT", "pick_lang", "t"]
 
@@ -24,17 +25,6 @@ HARDSHIPS: Final[dict[str, tuple[str, ...]]] = {
     "charging": ("phone_charging", "ebike_charging"),
     "food": ("hot_meals", "microwave"),
 }
-
-#: Report codes accepted by ``POST /stations/{id}/reports``, in the order shown.
-REPORT_CODES: Final[tuple[str, ...]] = (
-    "closed",
-    "no_water",
-    "toilet_unusable",
-    "too_crowded",
-    "moved",
-    "wrong_info",
-    "all_good",
-)
 
 #: key -> (zh, en).
 TEXT: Final[dict[str, tuple[str, str]]] = {

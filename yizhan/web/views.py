@@ -24,6 +24,7 @@ import segno
 
 from yizhan.errors import InvalidInputError, NotFoundError
 from yizhan.geo.crs import wgs84_to_bd09, wgs84_to_gcj02
+from yizhan.geo.distance import haversine_m
 from yizhan.maps.i18n import (
     Lang,
     amenity_label,
@@ -32,6 +33,7 @@ from yizhan.maps.i18n import (
     format_distance,
     status_label,
 )
+from yizhan.query.nearest import nearest_collection
 from yizhan.stations.hours import parse_time, to_local
 from yizhan.stations.registry import Registry, StationFilter
 from yizhan.stations.search import StationSearch
@@ -338,8 +340,6 @@ def find_nearest(
     now : datetime
         The time the hours were evaluated at (aware, the registry's zone).
     """
-    from yizhan.routes.nearest import nearest_collection  # the same answer as GET /nearest
-
     groups = [HARDSHIPS[n] for n in needs]
     best: dict[str, dict[str, Any]] = {}
     when = ""
@@ -489,8 +489,6 @@ def station_view(
     NotFoundError
         No station or bus has this id.
     """
-    from yizhan.geo.distance import haversine_m
-
     registry = search.registry
     now = now or parse_time("now", search.timezone)
     ts = now.timestamp()

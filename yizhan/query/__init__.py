@@ -1,0 +1,12 @@
+"""The answers every interface gives: the API, the workers' pages, the maps and the CLI.
+
+Holds nearest as GeoJSON (:mod:`.nearest`), station listings with bbox/text/district
+filters (:mod:`.listing`), features with their computed properties (``open_now``,
+``next_change``, ``stale``, ``needs_check``; :mod:`.features`), the search wired to its
+stores (:mod:`.search`), studies (demand, districts; :mod:`.studies`,
+:mod:`.demand_files`).
+
+May import ``yizhan.stations``, ``yizhan.geo``, ``yizhan.settings`` and ``yizhan.errors``;
+never a web framework (FastAPI lives in ``routes/`` and ``api.py``), ``web/``, ``maps/``
+or ``cli/``.
+"""
