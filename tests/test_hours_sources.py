@@ -15,7 +15,7 @@ import opening_hours
 import pytest
 
 from yizhan.stations.hours import hours_error
-from yizhan.stations.hours_sources import (
+from yizhan.stations.importing import (
     DayColumns,
     HoursResult,
     hours_from_day_columns,

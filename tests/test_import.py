@@ -1,4 +1,4 @@
-"""``yizhan import`` and :mod:`yizhan.stations.importer`.
+"""``yizhan import`` and :mod:`yizhan.stations.importing`.
 
 Real fixtures (see tests/data/import/SOURCE.txt): the 82 Zhengzhou union stations
 (GCJ-02) and 30 rows of the Korean civil-defence shelter list, six of them with broken
@@ -22,7 +22,7 @@ from yizhan.cli import main
 from yizhan.errors import InvalidInputError
 from yizhan.geo.crs import transform
 from yizhan.geo.distance import haversine_m
-from yizhan.stations.importer import (
+from yizhan.stations.importing import (
     AMENITY_WORDS,
     GuessedWhen,
     HoursSpec,

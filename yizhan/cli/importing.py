@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from yizhan.errors import InvalidInputError, YizhanError
 from yizhan.geo.crs import CRS_NAMES, parse_crs
-from yizhan.stations.importer import (
+from yizhan.stations.importing import (
     HOURS_FORMATS,
     WEEKDAY_WEEKEND_COLUMNS,
     GuessedWhen,

@@ -1,362 +1,24 @@
-"""Turn opening hours as real sources publish them into OSM ``opening_hours`` strings.
+"""Hours from seasonal period tables in Catalan or Spanish (Barcelona's climate shelters).
 
-Pure functions, one per source shape; each returns a :class:`HoursResult` that says
-what the hours are (``opening_hours``), what that means overall (``state``: ``ok``,
-``unknown`` or ``closed``), what could not be read (``problems``) and which
-interpretations were made (``notes``). Nothing unreadable is guessed: a value such as
-``CALL`` or a blank cell stays *unknown* (an ``unknown`` rule, or no hours at all), and
-``CLOSED`` stays closed (``off``). When any part of a table cannot be read, the whole
-result is unknown (``opening_hours`` is ``None``) and ``problems`` names each part, so
-that a station is never shown open on the strength of half a timetable.
-
-Shapes:
-
-* :func:`hours_from_day_columns` -- one open and one close column per weekday
-  (``mon_open``/``mon_close``, Toronto's ``monOpen``/``monClose``), times ``HHMM``,
-  ``HH:MM``, ``2400``, words ``CALL``, ``CLOSED``, ``ALL_DAY``, blanks.
-* :func:`hours_from_weekday_weekend` -- weekday and weekend/holiday begin and end times
-  written ``HHMM`` (Korea's MOIS heat-shelter schema, :func:`hours_from_mois_row`).
-* :func:`hours_from_period_table` -- rows ``[period, days, hours]`` in Catalan or
-  Spanish, with seasonal periods and exceptions (Barcelona's climate shelters).
+:func:`hours_from_period_table` reads rows ``[period, days, hours]`` with seasonal
+periods, weekday phrases, dates, exceptions and closures and returns a
+:class:`~yizhan.stations.importing.hours_result.HoursResult`; any cell it cannot read
+makes the whole result unknown and is named in ``problems``.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Sequence
 
-from yizhan.stations.hours import hours_error
-
-DAYS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
-
-HoursState = Literal["ok", "unknown", "closed"]
-
-
-@dataclass(frozen=True)
-class HoursResult:
-    """Hours converted from a source.
-
-    Attributes
-    ----------
-    opening_hours : str or None
-        OSM syntax; ``None`` when the hours are unknown.
-    state : {"ok", "unknown", "closed"}
-        ``closed``: the source says never open (``opening_hours`` is ``"off"``).
-    problems : list of str
-        What could not be read (each names the cell or column and its text).
-    notes : list of str
-        Interpretations made (a blank read as unknown, a midnight crossing, ...).
-    """
-
-    opening_hours: str | None
-    state: HoursState
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-
-def _result(rules: list[str], problems: list[str], notes: list[str]) -> HoursResult:
-    if problems:
-        return HoursResult(None, "unknown", problems, notes)
-    if not rules or all(r.endswith(" unknown") or r == "unknown" for r in rules):
-        return HoursResult(None, "unknown", problems, notes)
-    if all(r.endswith(" off") or r == "off" for r in rules):
-        return HoursResult("off", "closed", problems, notes)
-    expr = "; ".join(rules)
-    err = hours_error(expr)
-    if err:  # a converter bug must not produce an invalid registry
-        return HoursResult(None, "unknown", [f"converted hours do not parse: {err}"], notes)
-    return HoursResult(expr, "ok", problems, notes)
-
-
-# -- clock times --------------------------------------------------------------------------
-
-_CLOCK = re.compile(r"^(\d{1,2})(?:[:.hH]?(\d{2}))?$")
-_HHMM = re.compile(r"^(\d{1,2})(\d{2})$")
-
-CLOSED_WORDS = frozenset(
-    {
-        "closed",
-        "close",
-        "off",
-        "休息",
-        "闭馆",
-        "不开放",
-        "휴무",
-        "휴관",
-        "tancat",
-        "tancada",
-        "cerrado",
-        "cerrada",
-    }
+from yizhan.stations.importing.hours_result import (
+    DAYS,
+    HoursResult,
+    day_groups,
+    fmt_clock,
+    result_from_rules,
 )
-UNKNOWN_WORDS = frozenset(
-    {"call", "tbd", "tba", "unknown", "varies", "by appointment", "电话咨询", "문의"}
-)
-ALL_DAY_WORDS = frozenset({"all_day", "all day", "24h", "24 hours", "24小时", "全天"})
-
-
-def parse_clock(text: str) -> int | None:
-    """Minutes after midnight of ``0900``, ``900``, ``09:00``, ``9.30``, ``9`` or ``2400``.
-
-    Returns ``None`` when *text* is not a clock time (hours above 24, minutes above 59).
-    """
-    s = text.strip()
-    m = _HHMM.match(s) if ":" not in s and "." not in s else None
-    if m is None:
-        m = _CLOCK.match(s)
-    if m is None:
-        return None
-    h, mm = int(m.group(1)), int(m.group(2) or 0)
-    if h > 24 or mm > 59 or (h == 24 and mm):
-        return None
-    return h * 60 + mm
-
-
-def fmt_clock(minutes: int) -> str:
-    """``HH:MM`` of minutes after midnight (1440 is ``24:00``)."""
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
-
-
-def _span(start: int, end: int, notes: list[str], where: str) -> str:
-    """``HH:MM-HH:MM``; an end at 00:00 is midnight (24:00); an end before the start crosses it."""
-    if end == 0 and start > 0:
-        end = 1440
-    if end < start:
-        notes.append(f"{where}: {fmt_clock(start)}-{fmt_clock(end)} read as crossing midnight")
-    return f"{fmt_clock(start)}-{fmt_clock(end)}"
-
-
-def _day_groups(days: Sequence[str]) -> str:
-    """``Mo-Fr``, ``Mo,We``, ``Sa,Su,PH`` for a list of day codes in week order."""
-    idx = sorted(DAYS.index(d) for d in days if d in DAYS)
-    parts: list[str] = []
-    i = 0
-    while i < len(idx):
-        j = i
-        while j + 1 < len(idx) and idx[j + 1] == idx[j] + 1:
-            j += 1
-        if j - i >= 2:
-            parts.append(f"{DAYS[idx[i]]}-{DAYS[idx[j]]}")
-        else:
-            parts.extend(DAYS[idx[k]] for k in range(i, j + 1))
-        i = j + 1
-    if "PH" in days:
-        parts.append("PH")
-    return ",".join(parts)
-
-
-# -- one open/close column pair per day -----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DayColumns:
-    """Which columns hold each day's opening and closing time.
-
-    Attributes
-    ----------
-    columns : mapping
-        Day code (``Mo`` .. ``Su``, optionally ``PH``) -> (open column, close column).
-    blank : {"unknown", "closed"}
-        What an empty pair means. Default ``unknown`` (never assume); a row whose every
-        day is blank is unknown whatever this says.
-    """
-
-    columns: Mapping[str, tuple[str, str]]
-    blank: Literal["unknown", "closed"] = "unknown"
-
-    @classmethod
-    def pattern(
-        cls,
-        open_format: str = "{day}_open",
-        close_format: str = "{day}_close",
-        names: Sequence[str] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun"),
-        blank: Literal["unknown", "closed"] = "unknown",
-    ) -> DayColumns:
-        """Columns named by a pattern, e.g. ``pattern("{day}Open", "{day}Close")`` (Toronto)."""
-        if len(names) != 7:
-            raise ValueError(f"Expected 7 day names Monday..Sunday, got {list(names)!r}")
-        return cls(
-            {
-                d: (open_format.format(day=n), close_format.format(day=n))
-                for d, n in zip(DAYS, names, strict=True)
-            },
-            blank,
-        )
-
-
-def _word(text: str) -> str:
-    return " ".join(text.strip().casefold().replace("-", " ").split()) if text else ""
-
-
-def _day_value(
-    day: str, o_raw: str, c_raw: str, blank: str, problems: list[str], notes: list[str]
-) -> str:
-    """``HH:MM-HH:MM``, ``off`` or ``unknown`` for one day's pair of cells."""
-    o, c = _word(o_raw), _word(c_raw)
-    where = f"{day} {o_raw!r}-{c_raw!r}"
-    if not o and not c:
-        return "off" if blank == "closed" else "unknown"
-    words = {o, c} - {""}
-    if words <= CLOSED_WORDS:
-        return "off"
-    if words <= UNKNOWN_WORDS:
-        return "unknown"
-    if words <= ALL_DAY_WORDS:
-        return "00:00-24:00"
-    start, end = parse_clock(o), parse_clock(c)
-    if start is None or end is None:
-        problems.append(f"{where}: not two clock times, CLOSED, CALL or ALL_DAY")
-        return "unknown"
-    if start == end:
-        problems.append(f"{where}: opens and closes at the same time")
-        return "unknown"
-    return _span(start, end, notes, day)
-
-
-def _rules_by_value(values: Mapping[str, str]) -> list[str]:
-    groups: dict[str, list[str]] = {}
-    for d in (*DAYS, "PH"):
-        if d in values:
-            groups.setdefault(values[d], []).append(d)
-    rules = []
-    for value, days in groups.items():
-        sel = _day_groups(days)
-        rules.append(f"{sel} {value}")
-    # PH last, so that it overrides the weekday rules on holidays.
-    rules.sort(key=lambda r: r.split(" ", 1)[0].endswith("PH"))
-    return rules
-
-
-def hours_from_day_columns(row: Mapping[str, str | None], spec: DayColumns) -> HoursResult:
-    """Hours from one open and one close column per day.
-
-    Parameters
-    ----------
-    row : mapping
-        Column -> cell text.
-    spec : DayColumns
-        Which columns, and what a blank pair means.
-
-    Returns
-    -------
-    HoursResult
-        E.g. ``Mo-Th 09:00-20:30; Fr,Sa 09:00-17:00; Su off``. ``CALL`` days become
-        ``unknown`` rules; all days ``CALL`` or blank gives ``state="unknown"``; all
-        ``CLOSED`` gives ``"off"`` and ``state="closed"``.
-
-    Examples
-    --------
-    >>> spec = DayColumns.pattern()
-    >>> row = {f"{d}_open": "0900" for d in ("mon", "tue", "wed", "thu", "fri")}
-    >>> row |= {f"{d}_close": "1700" for d in ("mon", "tue", "wed", "thu", "fri")}
-    >>> row |= {"sat_open": "CLOSED", "sat_close": "CLOSED", "sun_open": "", "sun_close": ""}
-    >>> hours_from_day_columns(row, spec).opening_hours
-    'Mo-Fr 09:00-17:00; Sa off; Su unknown'
-    """
-    problems: list[str] = []
-    notes: list[str] = []
-    cells = {
-        d: (str(row.get(o) or ""), str(row.get(c) or "")) for d, (o, c) in spec.columns.items()
-    }
-    if all(not a.strip() and not b.strip() for a, b in cells.values()):
-        return HoursResult(None, "unknown", [], ["every day is blank: hours unknown"])
-    values = {d: _day_value(d, a, b, spec.blank, problems, notes) for d, (a, b) in cells.items()}
-    unknown = [d for d, v in values.items() if v == "unknown"]
-    if unknown:
-        said = sorted({(cells[d][0].strip() or "blank") for d in unknown})
-        notes.append(f"{_day_groups(unknown)}: {', '.join(said)} read as unknown")
-    return _result(_rules_by_value(values), problems, notes)
-
-
-# -- weekday + weekend/holiday HHMM (Korea MOIS) -----------------------------------------------
-
-
-def _flag(text: str | None) -> str:
-    return (text or "").strip().upper()
-
-
-def hours_from_weekday_weekend(
-    weekday_begin: str | None,
-    weekday_end: str | None,
-    weekend_begin: str | None,
-    weekend_end: str | None,
-    weekend_open: str | None = None,
-    night_open: str | None = None,
-) -> HoursResult:
-    """Hours from weekday and weekend/holiday begin/end times (``HHMM``, ``2400`` = midnight).
-
-    Weekday times apply ``Mo-Fr``; weekend/holiday times apply ``Sa,Su,PH`` (the later
-    rule, so a weekday holiday follows the holiday hours).
-
-    Parameters
-    ----------
-    weekday_begin, weekday_end, weekend_begin, weekend_end : str or None
-        ``"0900"``, ``"1800"``, ``"2400"`` or blank.
-    weekend_open : str, optional
-        ``Y``/``N``: does it open at weekends and on holidays. With blank weekend
-        times, ``N`` makes them ``off`` and ``Y`` or blank ``unknown``. Weekend times,
-        when given, win over the flag (a conflict is noted).
-    night_open : str, optional
-        ``Y`` is noted: the source gives no night times.
-
-    Returns
-    -------
-    HoursResult
-        E.g. ``Mo-Fr 09:00-18:00; Sa,Su,PH off``.
-
-    Examples
-    --------
-    >>> hours_from_weekday_weekend("0900", "1800", "", "", "N").opening_hours
-    'Mo-Fr 09:00-18:00; Sa,Su,PH off'
-    """
-    problems: list[str] = []
-    notes: list[str] = []
-
-    def part(label: str, sel: str, b: str | None, e: str | None, flag: str) -> str:
-        b, e = (b or "").strip(), (e or "").strip()
-        if not b and not e:
-            if flag == "N":
-                return f"{sel} off"
-            if flag == "Y":
-                notes.append(f"{label}: open flag Y but no times: hours unknown")
-            return f"{sel} unknown"
-        start, end = parse_clock(b), parse_clock(e)
-        if start is None or end is None or start == end:
-            problems.append(f"{label} {b!r}-{e!r}: not two different HHMM times")
-            return f"{sel} unknown"
-        if flag == "N":
-            notes.append(f"{label}: open flag N but times {b}-{e} given: the times are used")
-        return f"{sel} {_span(start, end, notes, label)}"
-
-    rules = [
-        part("weekday", "Mo-Fr", weekday_begin, weekday_end, ""),
-        part("weekend/holiday", "Sa,Su,PH", weekend_begin, weekend_end, _flag(weekend_open)),
-    ]
-    if _flag(night_open) == "Y":
-        notes.append("night opening flag Y: not expressed (the source gives no night times)")
-    return _result(rules, problems, notes)
-
-
-#: Column names of the MOIS 무더위쉼터 schema.
-MOIS_COLUMNS = {
-    "weekday_begin": "WKDAY_OPER_BEGIN_TIME",
-    "weekday_end": "WKDAY_OPER_END_TIME",
-    "weekend_begin": "WKEND_HDAY_OPER_BEGIN_TIME",
-    "weekend_end": "WKEND_HDAY_OPER_END_TIME",
-    "weekend_open": "CHCK_MATTER_WKEND_HDAY_OPN_AT",
-    "night_open": "CHCK_MATTER_NIGHT_OPN_AT",
-}
-
-
-def hours_from_mois_row(row: Mapping[str, str | None]) -> HoursResult:
-    """:func:`hours_from_weekday_weekend` on a row of Korea's MOIS heat-shelter table."""
-    return hours_from_weekday_weekend(**{k: row.get(c) for k, c in MOIS_COLUMNS.items()})
-
-
-# -- seasonal period tables in Catalan / Spanish (Barcelona) ------------------------------------
 
 _MONTHS = {
     "gener": 1,
@@ -648,13 +310,13 @@ def _days_cell(text: str, year: str | None) -> tuple[list[str], list[str], bool,
         return None
     days = _weekdays(main)
     if days is not None:
-        return [_day_groups(days)], offs, False, notes
+        return [day_groups(days)], offs, False, notes
     # Weekdays then extra dates: "de dilluns a dijous, 20 diciembre, 2 enero i 3 enero"
     head, _, tail = main.partition(",")
     days = _weekdays(head)
     dates = _dates(tail, year) if tail else None
     if days is not None and dates is not None:
-        return [_day_groups(days), ",".join(dates)], offs, False, notes
+        return [day_groups(days), ",".join(dates)], offs, False, notes
     dates = _dates(main, year)
     if dates is not None:
         return [",".join(dates)], offs, False, notes
@@ -756,4 +418,4 @@ def hours_from_period_table(rows: Sequence[Sequence[str]]) -> HoursResult:
                     rules.append(f"{off} {sel} off")
     if not rules and not problems:
         return HoursResult(None, "unknown", [], ["no rows"])
-    return _result(rules, problems, notes)
+    return result_from_rules(rules, problems, notes)
