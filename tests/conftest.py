@@ -1,4 +1,10 @@
-"""Shared fixtures: small registries built in memory."""
+"""Shared fixtures (small registries built in memory) and the CI rule for skips.
+
+Under ``CI=true`` a test that would be skipped because a component it needs is missing
+(Chromium, Playwright, the fetched map assets, PostgreSQL, a Python package) fails
+instead: CI must never pass without running the browser, asset and database tests.
+Elsewhere such tests skip with the reason.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,9 @@ from typing import Any
 import pytest
 
 Feature = dict[str, Any]
+
+#: The rule that missing components fail under CI=true (tests/ci_skips.py).
+pytest_plugins = ["tests.ci_skips"]
 
 
 def make_feature(fid: str, lon: float, lat: float, **props: Any) -> Feature:
