@@ -9,7 +9,7 @@ REGISTRY ?= yizhan/data/zhengzhou.geojson
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test lint typecheck check bench schema clean venv
+.PHONY: serve test test-all lint typecheck contracts check fuzz wheel bench schema clean venv
 
 venv: $(STAMP)
 
@@ -23,7 +23,11 @@ $(STAMP): pyproject.toml
 serve: $(STAMP)
 	$(BIN)/yizhan serve --registry $(REGISTRY) --host $(HOST) --port $(PORT)
 
+# `make test`: the suite without the suites marked slow (CI runs them: `make check`).
 test: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+test-all: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -33,7 +37,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-check: lint typecheck test
+# The layer contracts in pyproject.toml ([tool.importlinter]).
+contracts: $(STAMP)
+	$(BIN)/lint-imports
+
+# Everything CI checks, the same way every time: lint, types, layers, the whole suite.
+check: lint typecheck contracts test-all
+
+# Exploratory fuzzing: many more schemathesis examples, fresh randomness each run.
+fuzz: $(STAMP)
+	FUZZ_RANDOM=1 FUZZ_EXAMPLES=200 $(BIN)/python -m pytest tests/test_fuzz.py -p no:cacheprovider
+
+# A wheel with the bundled data and assets (tests/test_packaging.py installs one too).
+wheel: $(STAMP)
+	$(BIN)/python -m pip wheel --no-deps --no-build-isolation -w dist .
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
@@ -43,4 +60,4 @@ schema: $(STAMP)
 	$(BIN)/python -m yizhan.stations.schema
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

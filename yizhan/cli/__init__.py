@@ -3,6 +3,8 @@
 Each topic lives in its own module with an ``add_parser(subparsers)`` function that
 registers its sub-command and sets ``func``; this module only assembles them. Commands
 print errors as ``yizhan <command>: <message>`` and exit non-zero, never a traceback.
+
+The top of the layers: may import every other package (``api`` for ``yizhan serve``).
 """
 
 from __future__ import annotations
