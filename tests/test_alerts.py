@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.helpers import SetClock
 from yizhan.api import create_app
 from yizhan.errors import InvalidInputError, NotFoundError
 from yizhan.settings import Settings
@@ -26,17 +27,9 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=SH)
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def store() -> AlertStore:
-    return AlertStore(clock=Clock(at("2026-07-15T08:00")))
+    return AlertStore(clock=SetClock(at("2026-07-15T08:00")))
 
 
 ADD_ERRORS = [
@@ -95,7 +88,7 @@ def test_cover_merges_overlapping_and_back_to_back_alerts(store: AlertStore) -> 
 
 def test_alerts_persist_and_expire(tmp_path: Path) -> None:
     path = tmp_path / "r.geojson.alerts.json"
-    clock = Clock(at("2026-07-15T08:00"))
+    clock = SetClock(at("2026-07-15T08:00"))
     s = AlertStore(path, clock=clock)
     a = s.add(["金水区"], at("2026-07-15T09:00"), at("2026-07-15T18:00"), "admin", "orange")
     b = s.add(["*"], at("2026-07-16T09:00"), at("2026-07-16T18:00"), "admin")

@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import make_bus, make_doc, make_feature, make_stop
+from tests.helpers import SetClock
 from yizhan.api import create_app
 from yizhan.errors import ConflictError, InvalidInputError, NotFoundError
 from yizhan.settings import Settings
@@ -31,16 +32,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=SH)
-
-
-class Clock:
-    """A settable clock for the stores."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 # -- model and validation -----------------------------------------------------------------------
@@ -217,7 +208,7 @@ DAY = [
 @pytest.fixture
 def fleet(bus_doc: dict[str, Any]) -> BusFleet:
     return BusFleet(
-        from_document(bus_doc).buses, PlacementStore(clock=Clock(at("2026-07-15T08:00")))
+        from_document(bus_doc).buses, PlacementStore(clock=SetClock(at("2026-07-15T08:00")))
     )
 
 
@@ -265,7 +256,7 @@ def test_timeline_of_a_day(fleet: BusFleet) -> None:
 
 def test_placement_overrides_the_schedule_and_expires(fleet: BusFleet) -> None:
     clock = fleet.placements.clock
-    assert isinstance(clock, Clock)
+    assert isinstance(clock, SetClock)
     p = fleet.place(
         "bus-1", [113.70, 34.80], at("2026-07-15T11:00"), at("2026-07-15T14:00"), "op-a", "gate 2"
     )
@@ -342,7 +333,7 @@ def test_overlapping_placement_conflicts_and_unknown_bus(fleet: BusFleet) -> Non
 
 def test_placements_persist_atomically_and_prune_on_load(tmp_path: Path) -> None:
     path = tmp_path / "r.geojson.placements.json"
-    clock = Clock(at("2026-07-15T08:00"))
+    clock = SetClock(at("2026-07-15T08:00"))
     store = PlacementStore(path, clock=clock)
     a = store.add("bus-1", 113.7, 34.8, at("2026-07-15T10:00"), at("2026-07-15T12:00"), "op-a")
     b = store.add("bus-1", 113.7, 34.8, at("2026-07-16T10:00"), at("2026-07-16T12:00"), "op-a", "n")

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import run_together
+from tests.helpers import SetClock
 from yizhan.errors import InvalidInputError, RateLimitedError
 from yizhan.stations.reports import REPORT_CODES, Report, ReportStore
 
@@ -23,25 +24,17 @@ ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 7, 15, 8, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def h(hours: float) -> datetime:
     return T0 + timedelta(hours=hours)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock(T0)
+def clock() -> SetClock:
+    return SetClock(T0)
 
 
 @pytest.fixture
-def store(clock: Clock) -> ReportStore:
+def store(clock: SetClock) -> ReportStore:
     return ReportStore(None, clock=clock)
 
 
@@ -113,7 +106,7 @@ def test_every_code_is_accepted(store: ReportStore, code: str) -> None:
     assert store.add("s1", code, client="c").code == code
 
 
-def test_report_json_and_privacy(path: Path, clock: Clock) -> None:
+def test_report_json_and_privacy(path: Path, clock: SetClock) -> None:
     store = ReportStore(path, clock=clock)
     r = store.add("s1", "closed", location=[113.6, 34.7, 90.0], client="203.0.113.7")
     assert r.id.startswith("rep_") and r.location == (113.6, 34.7) and r.created_at == T0
@@ -272,7 +265,7 @@ def test_needs_check_threshold(threshold: int, expected: list[str]) -> None:
     assert store.needs_check("s1", None, now=h(2)) == expected
 
 
-def test_needs_check_uses_the_clock_and_rejects_naive_times(clock: Clock) -> None:
+def test_needs_check_uses_the_clock_and_rejects_naive_times(clock: SetClock) -> None:
     store = ReportStore(None, clock=clock)
     store.add("s1", "closed", client="a")
     store.add("s1", "closed", client="b")

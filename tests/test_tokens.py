@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import run_together
+from tests.helpers import SetClock
 from yizhan.cli import tokens as token_cli
 from yizhan.errors import InvalidInputError, NotFoundError, YizhanError
 from yizhan.stations.tokens import (
@@ -35,14 +36,6 @@ from yizhan.stations.tokens import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 T0 = datetime(2026, 7, 15, 8, 0, tzinfo=UTC)
@@ -142,7 +135,7 @@ def path(tmp_path: Path) -> Path:
 
 
 def test_create_stores_only_a_hash_and_authenticates(path: Path) -> None:
-    store = TokenStore(path, clock=Clock(T0))
+    store = TokenStore(path, clock=SetClock(T0))
     token, rec = store.create("manager", name=" Li Wei ", stations=["s1", "s2", "s1"])
     assert token.startswith("yz_") and len(token) == 3 + 43
     assert rec.token_id.startswith("tok_") and rec.name == "Li Wei"
@@ -183,7 +176,7 @@ def test_records_never_show_the_hash_or_the_token(path: Path) -> None:
 
 
 def test_revoke_refuses_the_token_and_keeps_the_first_time(path: Path) -> None:
-    clock = Clock(T0)
+    clock = SetClock(T0)
     store = TokenStore(path, clock=clock)
     token, rec = store.create("admin", name="ops")
     other, _ = store.create("admin", name="ops 2")
