@@ -125,6 +125,12 @@ BAD_REQUESTS = [
     ("/stations", {"bbox": "1,2,300,4"}, "bbox"),
     ("/stations", {"limit": 0}, "limit"),
     ("/stations", {"offset": -1}, "offset"),
+    ("/stations", {"offset": 18446744073709551616}, "offset"),
+    ("/stations", {"offset": 10_000_001}, "offset"),
+    ("/stations", {"district": ""}, "district"),
+    ("/stations", {"district": "区" * 201}, "district"),
+    ("/stations", {"q": ""}, "q"),
+    ("/stations", {"q": "x" * 201}, "q"),
     ("/stations", {"amenity": "sauna"}, "amenity"),
     ("/stations/zz-00", {"out_crs": "x"}, "out_crs"),
 ]

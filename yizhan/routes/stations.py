@@ -10,6 +10,7 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
+from pydantic import StringConstraints
 
 from yizhan.query.features import station_feature
 from yizhan.query.listing import MAX_OFFSET, StationQuery, matching, parse_bbox, station_index
@@ -34,6 +35,10 @@ from yizhan.routes.params import (
 from yizhan.stations.registry import StationFilter
 
 router = APIRouter(tags=["stations"])
+
+#: Longest free-text query value (a district name, a search text), in characters: the
+#: schema states it and the server enforces it, so the two agree on what is accepted.
+TEXT_PARAM_MAX = 200
 
 
 @router.get(
@@ -63,10 +68,17 @@ async def list_stations(
     status: Annotated[
         StatusParam, Query(description="Status; repeatable. Default: every status.")
     ] = None,
-    district: Annotated[list[str] | None, Query(description="District name; repeatable.")] = None,
+    district: Annotated[
+        list[Annotated[str, StringConstraints(min_length=1, max_length=TEXT_PARAM_MAX)]] | None,
+        Query(description="District name; repeatable."),
+    ] = None,
     q: Annotated[
         str | None,
-        Query(min_length=1, description="Text in name, English name, address or operator."),
+        Query(
+            min_length=1,
+            max_length=TEXT_PARAM_MAX,
+            description="Text in name, English name, address or operator.",
+        ),
     ] = None,
     limit: Annotated[
         int | None, Query(ge=1, description="Page size (clamped to the server's maximum).")
