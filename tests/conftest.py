@@ -8,10 +8,12 @@ Elsewhere such tests skip with the reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
+from tests.pgcluster import Cluster, ClusterUnavailable, start_cluster
 
 Feature = dict[str, Any]
 
@@ -149,3 +151,17 @@ def run_together(script: str, *args: str, names: tuple[str, ...] = ("p", "q")) -
         assert p.returncode == 0
         outputs.append(out)
     return outputs
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """A throwaway PostgreSQL + PostGIS cluster for the session (tests/pgcluster.py); skips
+    with the reason when PostgreSQL is not installed (a failure under CI=true)."""
+    try:
+        cluster = start_cluster()
+    except ClusterUnavailable as exc:
+        pytest.skip(str(exc) if str(exc).startswith("needs ") else f"needs PostgreSQL: {exc}")
+    try:
+        yield cluster
+    finally:
+        cluster.remove()
