@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.pgcluster import Cluster, ClusterUnavailable, start_cluster
+from tests.pgcluster import Cluster, ClusterUnavailableError, start_cluster
 
 Feature = dict[str, Any]
 
@@ -159,7 +159,7 @@ def pg_cluster() -> Iterator[Cluster]:
     with the reason when PostgreSQL is not installed (a failure under CI=true)."""
     try:
         cluster = start_cluster()
-    except ClusterUnavailable as exc:
+    except ClusterUnavailableError as exc:
         pytest.skip(str(exc) if str(exc).startswith("needs ") else f"needs PostgreSQL: {exc}")
     try:
         yield cluster

@@ -27,7 +27,7 @@ from pathlib import Path
 NEEDS = "needs PostgreSQL with PostGIS (apt-get install postgresql postgresql-15-postgis-3)"
 
 
-class ClusterUnavailable(RuntimeError):
+class ClusterUnavailableError(RuntimeError):
     """PostgreSQL or PostGIS is not installed, or the cluster could not start."""
 
 
@@ -93,7 +93,7 @@ class Cluster:
         )
         if out.returncode != 0:
             log = (self.root / "server.log").read_text(errors="replace")[-2000:]
-            raise ClusterUnavailable(f"pg_ctl start failed: {out.stderr.strip()} {log}")
+            raise ClusterUnavailableError(f"pg_ctl start failed: {out.stderr.strip()} {log}")
 
     def stop(self, mode: str = "fast") -> None:
         self._run(
@@ -142,7 +142,7 @@ def start_cluster() -> Cluster:
     trust authentication on loopback) where ``CREATE EXTENSION postgis`` works."""
     bin_dir = _bin_dir()
     if bin_dir is None or not _postgis_available(bin_dir):
-        raise ClusterUnavailable(NEEDS)
+        raise ClusterUnavailableError(NEEDS)
     root = Path(tempfile.mkdtemp(prefix="yizhan-pg-", dir="/tmp"))
     data_dir, socket_dir = root / "data", root / "sock"
     socket_dir.mkdir()
@@ -166,11 +166,11 @@ def start_cluster() -> Cluster:
     )
     if out.returncode != 0:
         shutil.rmtree(root, ignore_errors=True)
-        raise ClusterUnavailable(f"initdb failed: {out.stderr.strip()}")
+        raise ClusterUnavailableError(f"initdb failed: {out.stderr.strip()}")
     try:
         cluster.start()
         cluster.psql("CREATE DATABASE yizhan", database="postgres")
-    except (ClusterUnavailable, subprocess.CalledProcessError) as exc:
+    except (ClusterUnavailableError, subprocess.CalledProcessError) as exc:
         cluster.remove()
-        raise ClusterUnavailable(str(exc)) from exc
+        raise ClusterUnavailableError(str(exc)) from exc
     return cluster
