@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"yizhan {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     from yizhan.cli import (  # after main() set the environment
+        assets,
         history,
         importing,
         planning,
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     poster.add_parsers(sub)
     tokens.add_parsers(sub)
     history.add_parsers(sub)
+    assets.add_parsers(sub)
     return parser
 
 
