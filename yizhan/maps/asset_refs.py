@@ -61,7 +61,7 @@ class AssetRef:
         return self.source.cdn_url(self.path)
 
     def local_url(self, base_url: str = DEFAULT_BASE_URL) -> str:
-        """URL of the file under *base_url* (where :func:`vendor_dir` is served)."""
+        """URL of the file under *base_url* (where :func:`yizhan.assets.vendor_dir` is served)."""
         return f"{normalize_base_url(base_url)}{self.source.dirname}/{self.path}"
 
     def file(self, root: Path | None = None) -> Path:
@@ -168,7 +168,7 @@ def resolve_url(url: str) -> AssetRef | None:
 
 
 def iter_refs() -> Iterable[AssetRef]:
-    """Every CSS/JS file the rules map to (for tests and ``check``)."""
+    """Every CSS/JS file the rules map to (for tests)."""
     seen: set[AssetRef] = set()
     for _, ref in _RULES:
         if ref is not None and ref not in seen:
