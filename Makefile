@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	$(BIN)/python -m yizhan.maps.assets fetch
+	$(BIN)/yizhan assets fetch
 	touch $(STAMP)
 
 serve: $(STAMP)

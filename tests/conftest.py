@@ -8,7 +8,11 @@ Elsewhere such tests skip with the reason.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -165,3 +169,39 @@ def pg_cluster() -> Iterator[Cluster]:
         yield cluster
     finally:
         cluster.remove()
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _source_copy(dest: Path) -> Path:
+    """The files a wheel is built from (a copy: building writes build/ and egg-info)."""
+    src = dest / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, src / name)
+    shutil.copytree(
+        ROOT / "yizhan", src / "yizhan", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
+    return src
+
+
+@pytest.fixture(scope="session")
+def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A wheel of the working tree, built offline (no build isolation, no index)."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    src = _source_copy(tmp)
+    r = subprocess.run(
+        [
+            sys.executable,
+            *("-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index"),
+            *("-q", "-w", str(tmp / "dist"), str(src)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    (built,) = (tmp / "dist").glob("yizhan-*.whl")
+    return built

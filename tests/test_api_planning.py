@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import make_doc, make_feature
 from yizhan.api import create_app
-from yizhan.maps.assets import vendor_dir
+from yizhan.assets import vendor_dir
 from yizhan.settings import Settings
 from yizhan.stations.registry import from_document
 
@@ -115,7 +115,7 @@ def test_coverage_map_page(client: TestClient) -> None:
 def test_vendor_assets_are_served(client: TestClient) -> None:
     # Set-up (`make test`) fetches them: a missing file is a broken set-up, not a skip.
     js = next(vendor_dir().glob("leaflet-*/dist/leaflet.js"), None)
-    assert js is not None, "map assets missing: python -m yizhan.maps.assets fetch"
+    assert js is not None, "map assets missing: yizhan assets fetch"
     rel = js.relative_to(vendor_dir()).as_posix()
     r = client.get(f"/static/vendor/{rel}")
     assert r.status_code == 200

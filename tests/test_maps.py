@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import io
 import json
+import os
 import re
-import tarfile
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -17,10 +14,13 @@ import numpy as np
 import pytest
 from folium import plugins
 
+import yizhan.maps.runtime
+from yizhan import assets as yz_assets
+from yizhan.assets import AssetError, NpmPackage, missing, vendor_dir
 from yizhan.errors import InvalidInputError
-from yizhan.maps import assets as yz_assets
 from yizhan.maps import derive_bus_timeline, planner_map, station_columns, worker_map
 from yizhan.maps._core import js_json, pack, unpack
+from yizhan.maps.asset_refs import AssetRef, iter_refs, resolve_url, static_dir
 from yizhan.maps.i18n import (
     AMENITY_LABELS,
     CATEGORY_LABELS,
@@ -31,7 +31,9 @@ from yizhan.maps.i18n import (
     label,
     problem_label,
 )
+from yizhan.maps.inline import inline_text, script_text, style_text
 from yizhan.maps.planner import FLAG_NEEDS_CHECK, FLAG_REASON_SHIFT, FLAG_STALE, flag_bits
+from yizhan.maps.runtime import RUNTIME_FILES, runtime_dir, runtime_file, runtime_url
 from yizhan.stations.registry import Registry, from_document
 from yizhan.stations.reports import PROBLEM_CODES
 from yizhan.stations.vocab import Amenity, Category, Status
@@ -259,12 +261,12 @@ def asset_urls(html: str) -> list[str]:
 
 
 def assets_fetched() -> bool:
-    return not yz_assets.missing()
+    return not missing()
 
 
 needs_assets = pytest.mark.skipif(
     not assets_fetched(),
-    reason="map assets not fetched: run `python -m yizhan.maps.assets fetch` (the set-up does it)",
+    reason="map assets not fetched: run `yizhan assets fetch` (the set-up does it)",
 )
 
 
@@ -467,8 +469,8 @@ def test_inline_assets_make_a_standalone_page() -> None:
     assert "data:font/woff2;base64," in html
     assert len(html.encode()) < 3_000_000
     # Embedded JS/CSS cannot end its <script>/<style> element early.
-    for ref in yz_assets.iter_refs():
-        text = yz_assets.inline_text(ref).lower()
+    for ref in iter_refs():
+        text = inline_text(ref).lower()
         assert "</script" not in text and "</style" not in text, ref
 
 
@@ -483,92 +485,105 @@ def test_every_folium_asset_we_use_has_an_offline_copy() -> None:
     ):
         used += [*plugin.default_js, *plugin.default_css]
     for _name, url in used:
-        ref = yz_assets.resolve_url(url)
+        ref = resolve_url(url)
         if ref is None:
             assert "awesome.rotate" in url  # the one deliberate omission
-    with pytest.raises(yz_assets.AssetError, match="no offline copy"):
-        yz_assets.resolve_url("https://example.org/some-plugin.js")
+    with pytest.raises(AssetError, match="no offline copy"):
+        resolve_url("https://example.org/some-plugin.js")
 
 
 @needs_assets
 def test_vendored_css_references_are_all_present() -> None:
-    for ref in yz_assets.iter_refs():
-        text = yz_assets.inline_text(ref)
+    for ref in iter_refs():
+        text = inline_text(ref)
         if ref.kind == "css":
             assert "url(../" not in text and "url(images/" not in text, ref
 
 
 def test_static_dirs() -> None:
-    assert yz_assets.vendor_dir() == yz_assets.static_dir() / "vendor"
-    assert yz_assets.static_dir().name == "static" and yz_assets.static_dir().parent.name == "maps"
+    assert vendor_dir() == static_dir() / "vendor"
+    assert static_dir().name == "static" and static_dir().parent.name == "maps"
 
 
-# -- fetching --------------------------------------------------------------------------------------
+# -- the maps' runtime (static/yizhan-map/) --------------------------------------------------
 
 
-def _fake_package(
-    tmp_path: Path, content: bytes = b"console.log(1);\n"
-) -> tuple[yz_assets.NpmPackage, str]:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in (("package/dist/x.js", content), ("package/evil.js", b"no")):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    tgz = buf.getvalue()
-    reg = tmp_path / "registry"
-    (reg / "fakepkg" / "-").mkdir(parents=True)
-    (reg / "fakepkg" / "-" / "fakepkg-1.0.0.tgz").write_bytes(tgz)
-    integrity = "sha512-" + base64.b64encode(hashlib.sha512(tgz).digest()).decode()
-    return yz_assets.NpmPackage("fakepkg", "1.0.0", integrity, ("dist/x.js",), "MIT"), reg.as_uri()
+def sample_worker_map(**kwargs: Any) -> folium.Map:
+    hits = [
+        station("zz-003", 113.69, 34.742, distance_m=120.0, bearing_deg=90.0, stale=True),
+        station("zz-004", 113.70, 34.743, needs_check=True, needs_check_reasons=["closed"]),
+    ]
+    return worker_map(113.688, 34.742, hits, lang="en", **kwargs)
 
 
-def test_fetch_verifies_extracts_and_is_idempotent(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    pkg, registry = _fake_package(tmp_path)
-    monkeypatch.setattr(yz_assets, "PACKAGES", (pkg,))
-    dest = tmp_path / "vendor"
-    assert yz_assets.main(["check", "--dest", str(dest)]) == 1
-    assert yz_assets.main(["fetch", "--dest", str(dest), "--registry", registry]) == 0
-    assert "fetched fakepkg@1.0.0" in capsys.readouterr().err
-    assert (dest / "fakepkg-1.0.0" / "dist" / "x.js").read_bytes() == b"console.log(1);\n"
-    assert not (dest / "fakepkg-1.0.0" / "evil.js").exists()  # only listed files
-    # Second run: nothing to do, nothing printed, no network needed.
-    assert yz_assets.main(["fetch", "--dest", str(dest), "--registry", "http://127.0.0.1:9"]) == 0
-    assert capsys.readouterr().err == ""
-    assert yz_assets.main(["check", "--dest", str(dest)]) == 0
+def test_local_maps_link_the_runtime_by_content_digest() -> None:
+    for m in (
+        planner_map(sample_registry(), asset_base_url="/assets/v"),
+        sample_worker_map(asset_base_url="/assets/v"),
+    ):
+        html = render(m)
+        head = html.split("<body>", 1)[0]
+        js, css = runtime_url("js", "/assets/v"), runtime_url("css", "/assets/v")
+        assert re.fullmatch(r"/assets/v/yizhan-map/yizhan-map\.js\?v=[0-9a-f]{16}", js), js
+        assert re.fullmatch(r"/assets/v/yizhan-map/yizhan-map\.css\?v=[0-9a-f]{16}", css), css
+        assert head.count(f'<script src="{js}"></script>') == 1
+        assert head.count(f'<link rel="stylesheet" href="{css}"/>') == 1
+        # After Leaflet and pako (which it uses), before the body's builder calls.
+        urls = [a or b for a, b in asset_urls(head)]
+        assert urls.index(js) > urls.index("/assets/v/leaflet-1.9.4/dist/leaflet.js")
+        assert urls.index(js) > urls.index("/assets/v/pako-2.1.0/dist/pako_inflate.min.js")
+        assert "var yz = (function" not in html and ".yz-popup{" not in html  # linked only
 
 
-def test_fetch_rejects_a_tampered_tarball(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pkg, registry = _fake_package(tmp_path)
-    bad = yz_assets.NpmPackage(
-        pkg.name, pkg.version, "sha512-" + "A" * 86 + "==", pkg.files, pkg.license
-    )
-    monkeypatch.setattr(yz_assets, "PACKAGES", (bad,))
-    with pytest.raises(yz_assets.AssetError, match="integrity mismatch"):
-        yz_assets.fetch(tmp_path / "vendor", registry=registry)
-    assert not (tmp_path / "vendor" / "fakepkg-1.0.0").exists()
+@pytest.mark.parametrize("mode", ["inline", "cdn"])
+def test_standalone_maps_embed_the_runtime(mode: str) -> None:
+    if mode == "inline" and not assets_fetched():
+        pytest.skip("map assets not fetched: run `yizhan assets fetch`")
+    html = render(planner_map(sample_registry(), assets=mode, **sample_layers()))
+    assert "yizhan-map/" not in html
+    head = html.split("<body>", 1)[0]
+    js = runtime_file("js").read_text(encoding="utf-8")
+    css = runtime_file("css").read_text(encoding="utf-8")
+    assert f"<script>{script_text(js)}</script>" in head
+    assert f"<style>{style_text(css, runtime_dir())}</style>" in head
+    assert head.count("var yz = (function") == 1
 
 
-def test_fetch_offline_gives_a_clear_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    pkg, _ = _fake_package(tmp_path)
-    monkeypatch.setattr(yz_assets, "PACKAGES", (pkg,))
-    monkeypatch.setattr(yz_assets.time, "sleep", lambda s: None)
-    rc = yz_assets.main(
-        ["fetch", "--dest", str(tmp_path / "v"), "--registry", "http://127.0.0.1:9"]
-    )
-    assert rc == 1
-    err = capsys.readouterr().err
-    assert err.startswith("error: cannot download http://127.0.0.1:9/fakepkg/-/fakepkg-1.0.0.tgz")
-    assert "YIZHAN_NPM_REGISTRY" in err and "assets='cdn'" in err
+def test_runtime_digest_follows_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in RUNTIME_FILES.values():
+        (tmp_path / name).write_text((runtime_dir() / name).read_text(encoding="utf-8"))
+    monkeypatch.setattr(yizhan.maps.runtime, "runtime_dir", lambda: tmp_path)
+    before = runtime_url("js", "/v")
+    assert before == runtime_url("js", "/v/")
+    (tmp_path / RUNTIME_FILES["js"]).write_text("var yz = {};\n// changed\n")
+    os.utime(tmp_path / RUNTIME_FILES["js"], ns=(1, 1))  # a new mtime, whatever the clock
+    after = runtime_url("js", "/v")
+    assert after != before and after.startswith("/v/yizhan-map/yizhan-map.js?v=")
+    html = render(planner_map(sample_registry(), assets="cdn"))
+    assert "<script>var yz = {};\n// changed\n</script>" in html  # read from the file
+
+
+def test_runtime_is_package_data_beside_the_vendor_dir() -> None:
+    assert runtime_dir() == static_dir() / "yizhan-map"
+    assert sorted(p.name for p in runtime_dir().iterdir()) == sorted(RUNTIME_FILES.values())
+
+
+def test_runtime_defines_every_builder_the_maps_call() -> None:
+    js = runtime_file("js").read_text(encoding="utf-8")
+    defined = set(re.findall(r"^  yz\.(\w+) = function", js, re.M))
+    called: set[str] = set()
+    for m in (
+        planner_map(sample_registry(), flags=sample_flags(), **sample_layers()),
+        sample_worker_map(),
+    ):
+        called |= set(re.findall(r"= yz\.(\w+)\(", render(m)))
+    assert called >= {"stations", "coverage", "gaps", "buses", "workerStations", "legend"}
+    assert called <= defined, called - defined
 
 
 def test_inline_text_escapes_and_embeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pkg = yz_assets.NpmPackage("fakepkg", "1.0.0", "sha512-x", ("a.js", "a.css"), "MIT")
-    monkeypatch.setattr(yz_assets, "_BY_KEY", {"fakepkg": pkg})
+    pkg = NpmPackage("fakepkg", "1.0.0", "sha512-x", ("a.js", "a.css"), "MIT")
+    monkeypatch.setattr(yz_assets, "PACKAGES", (pkg,))
     d = tmp_path / "fakepkg-1.0.0"
     (d / "img").mkdir(parents=True)
     (d / "a.js").write_text('var s = "</script><b>";\n//# sourceMappingURL=a.js.map\n')
@@ -579,29 +594,22 @@ def test_inline_text_escapes_and_embeds(tmp_path: Path, monkeypatch: pytest.Monk
     )
     (d / "img" / "p.png").write_bytes(b"\x89PNG")
     (d / "f.woff2").write_bytes(b"wOF2")
-    js = yz_assets.inline_text(yz_assets.AssetRef("fakepkg", "a.js"), tmp_path)
+    js = inline_text(AssetRef("fakepkg", "a.js"), tmp_path)
     assert js == 'var s = "<\\/script><b>";\n\n'
-    css = yz_assets.inline_text(yz_assets.AssetRef("fakepkg", "a.css"), tmp_path)
+    css = inline_text(AssetRef("fakepkg", "a.css"), tmp_path)
     assert 'url("data:image/png;base64,iVBORw==")' in css
     assert css.count("data:font/woff2;base64,") == 1  # a font is embedded once
     assert "f.ttf" not in css and "url(data:,)" in css
-    assert yz_assets.AssetRef("fakepkg", "a.js").local_url("/v") == "/v/fakepkg-1.0.0/a.js"
-    with pytest.raises(yz_assets.AssetError, match="missing"):
-        yz_assets.inline_text(yz_assets.AssetRef("fakepkg", "b.js"), tmp_path)
+    assert AssetRef("fakepkg", "a.js").local_url("/v") == "/v/fakepkg-1.0.0/a.js"
+    with pytest.raises(AssetError, match="missing"):
+        inline_text(AssetRef("fakepkg", "b.js"), tmp_path)
 
 
 def test_inline_without_assets_fails_early(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("YIZHAN_MAP_ASSETS_DIR", str(tmp_path / "empty"))
-    with pytest.raises(yz_assets.AssetError, match=r"python -m yizhan\.maps\.assets fetch"):
+    with pytest.raises(AssetError, match=r"run `yizhan assets fetch`"):
         planner_map(sample_registry(), assets="inline")
     render(planner_map(sample_registry(), assets="local"))  # local needs no files here
-
-
-def test_real_pins_are_sha512() -> None:
-    for src in yz_assets.PACKAGES:
-        if isinstance(src, yz_assets.NpmPackage):
-            algo, _, digest = src.integrity.partition("-")
-            assert algo == "sha512" and len(base64.b64decode(digest)) == 64, src.name
 
 
 # -- cooling buses -----------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Needs ``/usr/bin/chromium`` (``apt-get install chromium``), the ``playwright`` Python
 package (its own browsers are not used: never ``playwright install``) and the vendored
-assets (``python -m yizhan.maps.assets fetch``); skipped otherwise.
+assets (``yizhan assets fetch``); skipped otherwise.
 
 The browser is offline: every request that is not to the local test server is aborted
 and recorded, except map tiles, which get a blank tile (tiles are not Yizhan's).
@@ -29,9 +29,10 @@ import numpy as np
 import pytest
 
 from tests.test_maps import XSS_IMG, XSS_SCRIPT, sample_flags, sample_layers, sample_registry
+from yizhan.assets import missing, vendor_dir
 from yizhan.maps import planner_map, worker_map
-from yizhan.maps.assets import missing, vendor_dir
 from yizhan.maps.i18n import format_distance, label
+from yizhan.maps.runtime import RUNTIME_DIR, runtime_dir
 from yizhan.stations.registry import from_document
 
 try:
@@ -60,7 +61,7 @@ pytestmark = [
     pytest.mark.skipif(sync_playwright is None, reason="needs playwright (pip install playwright)"),
     pytest.mark.skipif(
         bool(missing()),
-        reason="map assets not fetched: run `python -m yizhan.maps.assets fetch`",
+        reason="map assets not fetched: run `yizhan assets fetch`",
     ),
 ]
 
@@ -101,10 +102,14 @@ class Visit:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    """A local web server with the vendored assets at /static/vendor/ (as the API serves them)."""
+    """A local web server with the maps' static files where the API serves them: the
+    vendored assets at /static/vendor/ and the runtime at /static/vendor/yizhan-map/."""
     root = tmp_path_factory.mktemp("site")
-    (root / "static").mkdir()
-    (root / "static" / "vendor").symlink_to(vendor_dir(), target_is_directory=True)
+    served = root / "static" / "vendor"
+    served.mkdir(parents=True)
+    for entry in vendor_dir().iterdir():
+        (served / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
+    (served / RUNTIME_DIR).symlink_to(runtime_dir(), target_is_directory=True)
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:

@@ -19,31 +19,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(out),
-            str(ROOT),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    (whl,) = out.glob("yizhan-*.whl")
-    return whl
-
-
-def test_wheel_carries_data_pages_and_assets(wheel: Path) -> None:
-    names = set(zipfile.ZipFile(wheel).namelist())
+def test_wheel_carries_data_pages_and_assets(built_wheel: Path) -> None:
+    names = set(zipfile.ZipFile(built_wheel).namelist())
     for needed in (
         "yizhan/data/zhengzhou.geojson",
         "yizhan/data/zhengzhou-districts.geojson",
@@ -65,7 +42,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def installed_server(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def installed_server(built_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The wheel unpacked into a directory of its own (its dependencies from this
     environment), started as `python -m yizhan serve` from an unrelated directory."""
     target = tmp_path_factory.mktemp("site")
@@ -79,7 +56,7 @@ def installed_server(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> I
             "-q",
             "--target",
             str(target),
-            str(wheel),
+            str(built_wheel),
         ],
         check=True,
         capture_output=True,

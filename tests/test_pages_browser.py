@@ -1,7 +1,7 @@
 """The workers' pages in headless Chromium on a phone-sized screen (360×740).
 
 Needs ``/usr/bin/chromium`` and the ``playwright`` package (never ``playwright install``),
-and the vendored Leaflet (``python -m yizhan.maps.assets fetch``); skipped otherwise.
+and the vendored Leaflet (``yizhan assets fetch``); skipped otherwise.
 The API runs in a thread (uvicorn, with its GZip middleware); the browser is offline:
 requests to other hosts are aborted and recorded, except map tiles (a blank tile) and the
 navigation apps, whose URLs are checked and answered with an empty page.
@@ -30,9 +30,9 @@ import uvicorn
 from tests.test_maps_browser import BLANK_TILE, CHROMIUM, CHROMIUM_ARGS, REPO
 from tests.test_pages import HERE, OPEN_ORDER, XSS, page_doc
 from yizhan.api import create_app
+from yizhan.assets import missing
 from yizhan.geo.crs import gcj02_to_wgs84
 from yizhan.geo.distance import haversine_m
-from yizhan.maps.assets import missing
 from yizhan.settings import Settings
 from yizhan.stations.registry import from_document, load_registry
 
@@ -49,7 +49,7 @@ pytestmark = [
     pytest.mark.skipif(sync_playwright is None, reason="needs playwright (pip install playwright)"),
     pytest.mark.skipif(
         bool(missing()),
-        reason="map assets not fetched: run `python -m yizhan.maps.assets fetch`",
+        reason="map assets not fetched: run `yizhan assets fetch`",
     ),
 ]
 

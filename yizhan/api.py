@@ -26,6 +26,7 @@ from starlette.routing import Match
 from threadpoolctl import threadpool_limits
 
 from yizhan import __version__
+from yizhan.assets import vendor_dir
 from yizhan.errors import (
     AuthenticationError,
     ConflictError,
@@ -38,7 +39,7 @@ from yizhan.errors import (
     RegistryInvalidError,
     YizhanError,
 )
-from yizhan.maps.assets import vendor_dir
+from yizhan.maps.runtime import RUNTIME_DIR, runtime_dir
 from yizhan.query.search import build_search
 from yizhan.routes import (
     alerts,
@@ -245,6 +246,8 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
                     route.responses = {**BODY_ERRORS, **route.responses}
                 app.state.api_routes.append(route)
         app.include_router(module.router)
-    # The maps' JavaScript and CSS, fetched at set-up (`python -m yizhan.maps.assets fetch`).
+    # The maps' own runtime (package data), then the vendored JavaScript and CSS fetched at
+    # set-up (`yizhan assets fetch`); the runtime first, as its path lies under the other.
+    app.mount(f"/static/vendor/{RUNTIME_DIR}", StaticFiles(directory=runtime_dir()), name="runtime")
     app.mount("/static/vendor", StaticFiles(directory=vendor_dir(), check_dir=False), name="vendor")
     return app

@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Not a cycle: the commands' modules load numpy and the OpenMP runtime, so they are
     # imported only after main() has set OMP_NUM_THREADS for `serve` (see main).
     from yizhan.cli import (
+        assets,
         history,
         importing,
         planning,
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     poster.add_parsers(sub)
     tokens.add_parsers(sub)
     history.add_parsers(sub)
+    assets.add_parsers(sub)
     return parser
 
 

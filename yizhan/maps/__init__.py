@@ -1,61 +1,40 @@
 """Folium maps for planners and workers, usable offline.
 
+What it holds:
+
 * :func:`planner_map` — every station (clustered, canvas-rendered, 100,000 stay usable),
   coverage circles, uncovered demand, gaps, suggested sites, district coverage share and
-  cooling buses with a time slider;
-* :func:`worker_map` — a worker's position and the nearest stations with distances;
-* :func:`vendor_dir` / :func:`static_dir` — the JS/CSS the maps load, fetched at set-up
-  with ``python -m yizhan.maps.assets fetch``.
+  cooling buses with a time slider (:mod:`~yizhan.maps.planner`);
+  :func:`~yizhan.maps.study_map.coverage_map` runs a coverage study and draws it;
+* :func:`worker_map` — a worker's position and the nearest stations with distances
+  (:mod:`~yizhan.maps.worker`);
+* the building blocks both use (:mod:`~yizhan.maps._core`), the labels in Chinese
+  (``lang="zh"``) or English (``lang="en"``) (:mod:`~yizhan.maps.i18n`);
+* how the JavaScript/CSS reach the browser: the maps' own runtime, real files under
+  ``static/yizhan-map/`` (:mod:`~yizhan.maps.runtime`), and the vendored packages, linked
+  under a local base URL, embedded in a standalone page or left on their CDN
+  (:mod:`~yizhan.maps.asset_refs`, :mod:`~yizhan.maps.header`, :mod:`~yizhan.maps.inline`).
+  The vendored files are fetched at set-up by ``yizhan assets fetch`` (:mod:`yizhan.assets`).
 
-Labels are in Chinese (``lang="zh"``) or English (``lang="en"``).
-
-Names are imported on first use, so that ``python -m yizhan.maps.assets`` and the API's
-static mount do not load folium.
+What it may import: :mod:`yizhan.errors`, :mod:`yizhan.assets`, ``geo/`` and ``stations/``,
+folium, branca and numpy/shapely — never FastAPI, ``routes/``, ``web/`` or ``cli/``.
+Coordinates are ``lat``/``lon`` (Leaflet's order) inside this package only.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from yizhan.maps.assets import AssetError, AssetMode, fetch, static_dir, vendor_dir
-    from yizhan.maps.planner import derive_bus_timeline, planner_map, station_columns
-    from yizhan.maps.worker import worker_map
-
-_EXPORTS = {
-    "AssetError": "yizhan.maps.assets",
-    "AssetMode": "yizhan.maps.assets",
-    "fetch": "yizhan.maps.assets",
-    "static_dir": "yizhan.maps.assets",
-    "vendor_dir": "yizhan.maps.assets",
-    "derive_bus_timeline": "yizhan.maps.planner",
-    "planner_map": "yizhan.maps.planner",
-    "station_columns": "yizhan.maps.planner",
-    "worker_map": "yizhan.maps.worker",
-}
+from yizhan.assets import AssetError, vendor_dir
+from yizhan.maps.asset_refs import AssetMode, static_dir
+from yizhan.maps.planner import derive_bus_timeline, planner_map, station_columns
+from yizhan.maps.worker import worker_map
 
 __all__ = [
     "AssetError",
     "AssetMode",
     "derive_bus_timeline",
-    "fetch",
     "planner_map",
     "static_dir",
     "station_columns",
     "vendor_dir",
     "worker_map",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'yizhan.maps' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])

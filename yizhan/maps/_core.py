@@ -3,9 +3,10 @@
 * :class:`YizhanMap` is a ``folium.Map`` that, when rendered, points every JS/CSS link at
   Yizhan's own copies (``local``/``inline``) — per instance, nothing global is changed;
 * :class:`JsLayer` and :class:`JsControl` call a builder of the JavaScript runtime
-  (``_runtime.JS``) with JSON arguments. Their output bypasses Jinja: folium passes the
-  output of its macros through Jinja a second time, so data holding ``{{`` would be
-  evaluated there (a station called ``{{ 7*7 }}`` would become ``49``);
+  (``static/yizhan-map/yizhan-map.js``, see :mod:`yizhan.maps.runtime`) with JSON
+  arguments. Their output bypasses Jinja: folium passes the output of its macros through
+  Jinja a second time, so data holding ``{{`` would be evaluated there (a station called
+  ``{{ 7*7 }}`` would become ``49``);
 * :func:`js_json` writes JSON that is safe inside ``<script>``; :func:`pack` compresses
   large arrays so that 100,000 stations fit in a few megabytes.
 
@@ -27,16 +28,11 @@ from branca.element import CssLink, Element, Figure, JavascriptLink, MacroElemen
 from folium import plugins
 from folium.map import Layer
 
-from yizhan.maps import _runtime
-from yizhan.maps.assets import (
-    AssetError,
-    AssetMode,
-    AssetRef,
-    localize_header,
-    missing,
-    raw_element,
-)
-from yizhan.maps.i18n import Lang, label
+from yizhan.maps.asset_refs import AssetMode, AssetRef
+from yizhan.maps.header import RawElement, localize_header
+from yizhan.maps.i18n import Lang, js_labels, label
+from yizhan.maps.inline import require_fetched
+from yizhan.maps.runtime import Runtime
 from yizhan.stations.vocab import Category
 
 #: Category colours (Okabe–Ito palette: distinguishable with colour-vision deficiency).
@@ -71,7 +67,6 @@ BUS_COLORS: Final[tuple[str, ...]] = (
 #: Zhengzhou, where a map with nothing on it is centred.
 DEFAULT_CENTER: Final[tuple[float, float]] = (34.7466, 113.6253)
 
-PAKO_JS: Final = AssetRef("pako", "dist/pako_inflate.min.js")
 MARKERCLUSTER_JS: Final = AssetRef("leaflet.markercluster", "dist/leaflet.markercluster.js")
 MARKERCLUSTER_CSS: Final = (
     AssetRef("leaflet.markercluster", "dist/MarkerCluster.css"),
@@ -123,10 +118,8 @@ class YizhanMap(folium.Map):
 
     Parameters
     ----------
-    lang : {"zh", "en"}
-        Language of the map's text (kept for callers adding elements).
     assets : {"local", "inline", "cdn"}
-        How JS/CSS reach the browser (see :mod:`yizhan.maps.assets`).
+        How JS/CSS reach the browser (see :mod:`yizhan.maps.asset_refs`).
     asset_base_url : str
         Where the vendored files are served, for ``local``.
     title : str
@@ -136,10 +129,9 @@ class YizhanMap(folium.Map):
     """
 
     def __init__(
-        self, *, lang: Lang, assets: AssetMode, asset_base_url: str, title: str, **kwargs: Any
+        self, *, assets: AssetMode, asset_base_url: str, title: str, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self.yz_lang = lang
         self.yz_assets = assets
         self.yz_asset_base_url = asset_base_url
         root = self.get_root()
@@ -174,7 +166,7 @@ class _JsMixin:
         args = ", ".join([element._parent.get_name(), *(_arg(a) for a in self.yz_args)])
         name = element.get_name()
         figure.script.add_child(
-            raw_element(f"var {name} = yz.{self.yz_fn}({args});{extra}\n"), name=name
+            RawElement(f"var {name} = yz.{self.yz_fn}({args});{extra}\n"), name=name
         )
         for child in element._children.values():
             child.render()
@@ -219,26 +211,8 @@ class JsControl(_JsMixin, MacroElement):
         return self._yz_render(self)
 
 
-class Runtime(MacroElement):
-    """The ``yz`` JavaScript runtime and its CSS; add it to the map before any layer."""
-
-    def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self._name = "YzRuntime"
-
-    def render(self, **kwargs: Any) -> str:
-        figure = self.get_root()
-        assert isinstance(figure, Figure), "render the map, not an element on its own"
-        figure.header.add_child(JavascriptLink(PAKO_JS.cdn_url()), name="yz:pako")
-        figure.header.add_child(raw_element(f"<style>{_runtime.CSS}</style>"), name="yz:css")
-        figure.script.add_child(raw_element(_runtime.JS), name="yz:runtime")
-        return ""
-
-
 def meta_for(lang: Lang, **extra: Any) -> dict[str, Any]:
     """The small JSON object every builder receives: labels in *lang* plus *extra*."""
-    from yizhan.maps.i18n import js_labels
-
     return {"i18n": js_labels(lang), **extra}
 
 
@@ -255,7 +229,7 @@ def new_map(
 ) -> YizhanMap:
     """A :class:`YizhanMap` with the runtime installed.
 
-    Raises :class:`~yizhan.maps.assets.AssetError` at once for ``assets="inline"`` when
+    Raises :class:`~yizhan.assets.AssetError` at once for ``assets="inline"`` when
     the vendored files have not been fetched (rather than when the map is saved).
 
     Tiles: OpenStreetMap tiles are WGS-84 like Yizhan's data. Chinese commercial
@@ -263,15 +237,8 @@ def new_map(
     hundreds of metres off unless converted with :mod:`yizhan.geo.crs`.
     """
     if assets == "inline":
-        lost = missing()
-        if lost:
-            names = ", ".join(f"{getattr(p, 'name', p.key)}" for p in lost)
-            raise AssetError(
-                f"assets='inline' embeds the vendored JS/CSS, which are missing ({names}): "
-                "run `python -m yizhan.maps.assets fetch`"
-            )
+        require_fetched()
     m = YizhanMap(
-        lang=lang,
         assets=assets,
         asset_base_url=asset_base_url,
         title=label(title_key, lang),
@@ -282,7 +249,7 @@ def new_map(
     )
     if tiles:
         folium.TileLayer(tiles, attr=attr, name="basemap", control=False, max_zoom=19).add_to(m)
-    Runtime().add_to(m)
+    Runtime(assets, asset_base_url).add_to(m)
     return m
 
 

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import folium
 import numpy as np
+import opening_hours
 
 from yizhan.errors import InvalidInputError
 from yizhan.maps._core import (
@@ -35,7 +36,7 @@ from yizhan.maps._core import (
     new_map,
     pack,
 )
-from yizhan.maps.assets import DEFAULT_BASE_URL, check_mode, normalize_base_url
+from yizhan.maps.asset_refs import DEFAULT_BASE_URL, check_mode, normalize_base_url
 from yizhan.maps.i18n import (
     Lang,
     capitalize,
@@ -259,8 +260,6 @@ def derive_bus_timeline(
     InvalidInputError
         A stop has no valid location or unparseable opening hours (the message names it).
     """
-    import opening_hours
-
     start = datetime.combine(day, time())
     end = start + timedelta(days=1)
     out: dict[str, list[BusInterval]] = {}
@@ -515,10 +514,11 @@ def planner_map(
         opening hours with :func:`derive_bus_timeline` when not given.
     assets : {"local", "inline", "cdn"}
         ``local``: JS/CSS from *asset_base_url*; ``inline``: embedded (a standalone
-        file that works offline; needs ``python -m yizhan.maps.assets fetch``);
-        ``cdn``: public CDNs.
+        file that works offline; needs ``yizhan assets fetch``);
+        ``cdn``: public CDNs (the maps' own runtime is embedded).
     asset_base_url : str
-        Where the vendored assets are served (``local``).
+        Where the vendored assets are served (``local``), with the maps' runtime under
+        its ``yizhan-map/`` (as the API serves them at ``/static/vendor/``).
     tiles : str or None
         Basemap (a folium tiles name or URL template); ``None`` for none. Must be
         WGS-84 (not GCJ-02 AMap/Gaode tiles).

@@ -7,6 +7,7 @@ planner writes and the page the server shows are the same map.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from datetime import date
 from typing import Any
 
@@ -15,6 +16,8 @@ import shapely
 
 from yizhan.geo.coverage import CoverageResult, coverage, gap_polygons, gaps_geojson
 from yizhan.geo.siting import SitingResult, site_mclp
+from yizhan.maps.asset_refs import DEFAULT_BASE_URL
+from yizhan.maps.planner import planner_map
 from yizhan.query.studies import Study
 from yizhan.stations.registry import KINDS, Registry, StationFilter
 from yizhan.stations.vocab import Kind
@@ -93,7 +96,7 @@ def coverage_map(
     n_sites: int = 0,
     lang: str = "zh",
     assets: str = "local",
-    asset_base_url: str = "/static/vendor/",
+    asset_base_url: str = DEFAULT_BASE_URL,
     open_now: Mapping[str, bool | None] | None = None,
     flags: Mapping[str, Mapping[str, Any]] | None = None,
     stale_after_days: int | None = None,
@@ -133,9 +136,6 @@ def coverage_map(
     -------
     (folium.Map, CoverageResult, SitingResult or None)
     """
-    from contextlib import nullcontext
-
-    from yizhan.maps.planner import planner_map
 
     def stage(label: str) -> Any:
         return step(label) if step is not None else nullcontext()

@@ -20,7 +20,7 @@ from yizhan.maps._core import (
     meta_for,
     new_map,
 )
-from yizhan.maps.assets import DEFAULT_BASE_URL, check_mode, normalize_base_url
+from yizhan.maps.asset_refs import DEFAULT_BASE_URL, check_mode, normalize_base_url
 from yizhan.maps.i18n import (
     Lang,
     capitalize,
@@ -132,7 +132,8 @@ def worker_map(
     assets : {"local", "inline", "cdn"}
         How JS/CSS reach the browser (see :func:`yizhan.maps.planner_map`).
     asset_base_url : str
-        Where the vendored assets are served (``local``).
+        Where the vendored assets are served (``local``), with the maps' runtime under
+        its ``yizhan-map/`` (as the API serves them at ``/static/vendor/``).
     tiles : str or None
         Basemap; ``None`` for none. Must be WGS-84.
     attr : str, optional

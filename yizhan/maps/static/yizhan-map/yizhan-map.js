@@ -1,86 +1,16 @@
-"""The JavaScript and CSS that every Yizhan map carries (one copy per page).
-
-Design rules:
-
-* data arrive as JSON (large station/demand sets compressed, see ``_core.pack``) and
-  every marker, popup and label is built here, client-side;
-* text from the data is only ever put in the page with ``textContent`` or as a DOM
-  node, never as HTML, so a name such as ``<img src=x onerror=...>`` shows as text;
-* all vector layers share one canvas renderer in a pane above the tiles, so they hit-test
-  together (a canvas on top would otherwise swallow the clicks meant for layers below);
-  :func:`yz.restack` keeps districts, coverage circles and gaps under the stations.
-"""
-
-from __future__ import annotations
-
-from typing import Final
-
-CSS: Final = r"""
-.yz-popup,.yz-legend,.yz-checklist,.yz-search,.yz-slider,.yz-list{font:13px/1.4 system-ui,-apple-system,"Segoe UI","PingFang SC","Microsoft YaHei","Noto Sans CJK SC","Noto Sans SC",sans-serif;color:#1f2328}
-.yz-popup{min-width:210px;max-width:300px}
-.yz-title{font-weight:700;font-size:14px;overflow-wrap:anywhere}
-.yz-sub{color:#57606a;margin-bottom:4px;overflow-wrap:anywhere}
-table.yz-table{border-collapse:collapse;margin-top:4px}
-.yz-table th{text-align:left;font-weight:500;color:#57606a;padding:1px 10px 1px 0;vertical-align:top;white-space:nowrap}
-.yz-table td{padding:1px 0;overflow-wrap:anywhere}
-.yz-guess{color:#9a6700;font-style:italic;white-space:nowrap}
-.yz-open{color:#1a7f37;font-weight:600}.yz-closed{color:#cf222e;font-weight:600}.yz-unknown{color:#57606a}
-.yz-legend,.yz-checklist{background:rgba(255,255,255,.94);padding:6px 10px 8px;border-radius:6px;box-shadow:0 1px 5px rgba(0,0,0,.35);max-width:270px;max-height:60vh;overflow:auto}
-.yz-checklist{max-height:32vh;border-left:4px solid #d1242f}
-.yz-checklist ol{margin:4px 0 0;padding-left:22px}
-.yz-checklist li{cursor:pointer;margin:2px 0;overflow-wrap:anywhere}
-.yz-checklist li:hover,.yz-checklist li:focus{background:#ddf4ff;outline:0}
-.yz-checklist li small{display:block;color:#82071e}
-.yz-legend-head{display:flex;justify-content:space-between;align-items:center;font-weight:700;cursor:pointer;user-select:none}
-.yz-legend-head button{border:0;background:none;font-size:14px;line-height:1;padding:0 0 0 8px;cursor:pointer}
-.yz-legend.yz-collapsed .yz-legend-body,.yz-checklist.yz-collapsed .yz-legend-body{display:none}
-.yz-legend-row{display:flex;align-items:center;margin-top:3px}
-.yz-legend-sub{margin:6px 0 1px;font-weight:600;color:#57606a}
-.yz-sym{flex:0 0 auto;display:inline-block;width:14px;height:14px;margin-right:7px;box-sizing:border-box}
-.yz-sym-dot{border-radius:50%;border:1.5px solid #fff;box-shadow:0 0 0 1px rgba(0,0,0,.25)}
-.yz-sym-hollow{border-radius:50%;border:2px dashed #57606a;background:rgba(87,96,106,.2)}
-.yz-sym-cluster{border-radius:50%;background:rgba(110,204,57,.7);border:3px solid rgba(181,226,140,.8)}
-.yz-sym-ring{border-radius:50%;border:1.5px solid #0072B2;background:rgba(0,114,178,.1)}
-.yz-sym-heat{width:36px;height:10px;border-radius:2px;background:linear-gradient(90deg,blue,cyan,lime,yellow,red)}
-.yz-sym-gap{border:1.5px dashed #b2182b;background:rgba(178,24,43,.2)}
-.yz-sym-box{border:1px solid #57606a}
-.yz-sym-line{height:0;border-top:2px dashed #57606a;width:18px}
-.yz-sym-stale{border-radius:50%;border:1.5px solid #57606a;background:#aab2bb}
-.yz-sym-check{border-radius:50%;border:3px solid #d1242f;background:rgba(209,36,47,.1)}
-.yz-warn{margin:4px 0;padding:3px 7px;border-left:3px solid #d1242f;background:#ffebe9;color:#82071e;overflow-wrap:anywhere}
-.yz-stale-note{margin:4px 0;padding:3px 7px;border-left:3px solid #8c959f;background:#f6f8fa;color:#57606a;overflow-wrap:anywhere}
-.yz-rank.yz-rank-check{box-shadow:0 0 0 3px #d1242f,0 1px 4px rgba(0,0,0,.5)}
-.yz-rank.yz-rank-stale{border-style:dashed;border-color:#57606a;filter:saturate(.35)}
-.yz-site{width:26px;height:26px;border-radius:50%;background:#6a3d9a;color:#fff;font:700 12px/22px system-ui,sans-serif;text-align:center;border:2px solid #fff;box-shadow:0 1px 4px rgba(0,0,0,.5);box-sizing:border-box}
-.yz-sym.yz-site{width:18px;height:18px;font-size:9px;line-height:14px}
-.yz-bus{width:28px;height:28px;border-radius:7px;background:#0b7285;color:#fff;font-size:15px;line-height:28px;text-align:center;border:2px solid #fff;box-shadow:0 1px 4px rgba(0,0,0,.5);box-sizing:border-box}
-.yz-sym.yz-bus{width:18px;height:18px;font-size:9px;line-height:14px;border-radius:4px}
-.yz-you{width:18px;height:18px;border-radius:50%;background:#1a73e8;border:3px solid #fff;box-shadow:0 0 0 2px rgba(26,115,232,.45),0 1px 4px rgba(0,0,0,.4);box-sizing:border-box}
-.yz-rank{width:24px;height:24px;border-radius:50%;color:#fff;font:700 12px/20px system-ui,sans-serif;text-align:center;border:2px solid #fff;box-shadow:0 1px 4px rgba(0,0,0,.5);box-sizing:border-box}
-.leaflet-tooltip.yz-dist{font-weight:700;padding:1px 5px}
-.leaflet-heatmap-layer{opacity:.8}
-.yz-search{background:#fff;border-radius:4px;width:250px}
-.yz-search input{width:100%;box-sizing:border-box;border:0;border-radius:4px;padding:6px 8px;font:inherit;outline-offset:-2px}
-.yz-search ul{list-style:none;margin:0;padding:0;max-height:300px;overflow:auto;border-top:1px solid #d0d7de}
-.yz-search ul:empty{display:none}
-.yz-search li{padding:4px 8px;cursor:pointer;border-bottom:1px solid #eef1f4;overflow-wrap:anywhere}
-.yz-search li:hover,.yz-search li:focus{background:#ddf4ff;outline:0}
-.yz-search li small{display:block;color:#57606a}
-.yz-search li.yz-none{cursor:default;color:#57606a}
-.yz-slider{background:rgba(255,255,255,.94);padding:6px 10px;border-radius:6px;box-shadow:0 1px 5px rgba(0,0,0,.35);width:300px}
-.yz-slider-row{display:flex;align-items:center;gap:8px}
-.yz-slider input[type=range]{flex:1 1 auto;margin:0}
-.yz-slider button{border:1px solid #d0d7de;background:#f6f8fa;border-radius:4px;padding:0 8px;font:inherit;cursor:pointer}
-.yz-slider-time{font:700 16px/1.2 ui-monospace,monospace;min-width:3.2em}
-.yz-slider-count{color:#57606a}
-.yz-list{background:rgba(255,255,255,.94);padding:6px 10px;border-radius:6px;box-shadow:0 1px 5px rgba(0,0,0,.35);max-width:280px}
-.yz-list ol{margin:4px 0 0;padding-left:20px}
-.yz-list li{cursor:pointer;margin:2px 0;overflow-wrap:anywhere}
-.yz-list li span{color:#57606a;white-space:nowrap}
-.yz-list li span.yz-li-warn{color:#cf222e;font-weight:600}
-"""
-
-JS: Final = r"""
+// The runtime every Yizhan map carries: the global `yz`, whose builders the page calls as
+// `var layer = yz.<builder>(map, meta, ...)` with JSON arguments (yizhan/maps/_core.py).
+//
+// Design rules:
+// * data arrive as JSON (large station/demand sets compressed, see `_core.pack`) and
+//   every marker, popup and label is built here, client-side; labels come in `meta.i18n`;
+// * text from the data is only ever put in the page with `textContent` or as a DOM
+//   node, never as HTML, so a name such as `<img src=x onerror=...>` shows as text;
+// * all vector layers share one canvas renderer in a pane above the tiles, so they hit-test
+//   together (a canvas on top would otherwise swallow the clicks meant for layers below);
+//   `yz.restack` keeps districts, coverage circles and gaps under the stations.
+//
+// Needs Leaflet, Leaflet.markercluster, Leaflet.heat and pako (loaded before it).
 var yz = (function () {
   "use strict";
   var yz = {};
@@ -803,4 +733,3 @@ var yz = (function () {
 
   return yz;
 })();
-"""
