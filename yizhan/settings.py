@@ -159,3 +159,10 @@ class Settings(BaseSettings):
         if registry_path is None:
             return None
         return registry_path.with_name(f"{name}.{kind}{suffix}")
+
+    # -- base maps (yizhan.maps.basemaps) ----------------------------------------------------
+    tianditu_key: str | None = Field(
+        None,
+        description="Key of a Tianditu (天地图) application (console.tianditu.gov.cn): the "
+        "planner maps then offer Tianditu's base map. It is written into the map pages.",
+    )
