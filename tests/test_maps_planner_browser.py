@@ -396,7 +396,11 @@ def test_search_finds_cooling_buses(browser: Browser, site: Site) -> None:
         assert note.text_content() == "Not in service at this time: its stops are shown"
         # Stations are still found as before.
         page.fill(".yz-search input", "人民公园")
-        page.locator(".yz-search li.yz-hit").first.wait_for()
+        page.wait_for_function(
+            "() => { const l = [...document.querySelectorAll('.yz-search li')];"
+            " return l.length > 0 && l.every(li => li.textContent.includes('人民公园')); }"
+        )
+        assert page.locator(".yz-search li.yz-hit").count() == 1
         assert page.locator(".yz-search li.yz-hit-bus").count() == 0
         assert_clean(v)
     finally:

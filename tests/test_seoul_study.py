@@ -9,9 +9,11 @@ and district files are checked against what their SOURCE files say.
 from __future__ import annotations
 
 import csv
+import fnmatch
 import hashlib
 import json
 import re
+import tomllib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -107,6 +109,17 @@ def test_every_bundled_file_has_a_source() -> None:
     for name in ("seoul-heat-shelters", "seoul-65plus", "seoul-districts"):
         text = (BUNDLED_DATA / f"{name}.SOURCE.txt").read_text(encoding="utf-8")
         assert "Licence" in text and "Origin" in text, name
+
+
+def test_every_bundled_file_is_package_data() -> None:
+    """An installed wheel carries the bundled studies (``yizhan map --study seoul`` anywhere)."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["setuptools"]["package-data"]["yizhan"]
+    for path in BUNDLED_DATA.iterdir():
+        if path.suffix not in (".geojson", ".csv", ".toml", ".md", ".txt"):
+            continue  # a server's state beside the registry (tokens, reports …)
+        rel = path.relative_to(ROOT / "yizhan").as_posix()
+        assert any(fnmatch.fnmatch(rel, p) for p in patterns), rel
 
 
 @pytest.fixture(scope="module")
