@@ -192,6 +192,11 @@ def test_seoul_headline_and_sortable_district_table(
         )
         assert ok
         page.screenshot(path=str(tmp_path / "seoul-en.png"))
+        # A click folds the headline to its title, another unfolds it.
+        head.click()
+        assert not head.locator(".yz-hl-line").first.is_visible()
+        head.click()
+        assert head.locator(".yz-hl-line").first.is_visible()
         assert_clean(v)
     finally:
         page.close()

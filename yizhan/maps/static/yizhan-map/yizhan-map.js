@@ -754,6 +754,12 @@ var yz = (function () {
     el("div", "yz-hl-title", h.title, box);
     (h.lines || []).forEach(function (line) { el("div", "yz-hl-line", line, box); });
     if (h.note) { el("div", "yz-hl-note", h.note, box); }
+    // A click folds it to its title (folded at first on a narrow screen).
+    box.tabIndex = 0;
+    function fold() { box.classList.toggle("yz-collapsed"); }
+    box.addEventListener("click", fold);
+    box.addEventListener("keydown", function (e) { if (e.key === "Enter") { fold(); } });
+    if (window.matchMedia && window.matchMedia("(max-width: 900px)").matches) { fold(); }
     return box;
   };
 
