@@ -21,8 +21,9 @@ import httpx
 import pytest
 
 from tests.conftest import make_doc, make_feature
+from yizhan.stations.audit import AuditLog
+from yizhan.stations.editing import feature_etag
 from yizhan.stations.registry import check_file
-from yizhan.stations.store import AuditLog, feature_etag
 
 ADMIN = "durability-admin-token"
 REPO = Path(__file__).resolve().parents[1]
@@ -156,7 +157,7 @@ import sys
 from types import SimpleNamespace
 from pathlib import Path
 from yizhan.stations.registry import load_registry
-from yizhan.stations.store import RegistryStore
+from yizhan.stations.filestore import RegistryStore
 from yizhan.stations.tokens import Principal
 
 path = Path(sys.argv[1])

@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from tests.conftest import make_bus, make_doc, make_feature, make_stop
 from yizhan.api import create_app
 from yizhan.settings import Settings
+from yizhan.stations.editing import diff, feature_etag, merge_patch, parse_if_match
 from yizhan.stations.registry import check_file, load_registry
-from yizhan.stations.store import diff, feature_etag, merge_patch, parse_if_match
 
 ADMIN = "admin-secret-token-for-tests"
 XSS = "<img src=x onerror=alert(1)>"

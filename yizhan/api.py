@@ -53,10 +53,10 @@ from yizhan.routes import (
 from yizhan.routes.deps import FastJSONResponse, RegistryDep, build_search
 from yizhan.routes.limits import BodySizeLimit
 from yizhan.settings import Settings
+from yizhan.stations.filestore import RegistryStore
 from yizhan.stations.registry import Registry, load_registry
 from yizhan.stations.reports import ReportStore
 from yizhan.stations.search import StationSearch
-from yizhan.stations.store import RegistryStore
 from yizhan.stations.tokens import TokenStore
 
 log = logging.getLogger("yizhan")

@@ -10,7 +10,7 @@ from typing import Any
 
 from yizhan.errors import NotFoundError
 from yizhan.settings import Settings
-from yizhan.stations.store import AuditLog
+from yizhan.stations.audit import AuditLog
 
 
 def _fmt(value: Any) -> str:

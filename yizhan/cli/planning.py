@@ -396,7 +396,7 @@ def registry_flags(registry: Registry) -> tuple[dict[str, dict[str, Any]], int]:
     from yizhan.maps.study_map import station_flags
     from yizhan.settings import Settings
     from yizhan.stations.reports import ReportStore
-    from yizhan.stations.store import is_stale, verified_at
+    from yizhan.stations.staleness import is_stale, verified_at
 
     settings = Settings()
     days = settings.stale_after_days

@@ -16,11 +16,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from yizhan.errors import AuthenticationError, InvalidInputError
 from yizhan.settings import Settings
 from yizhan.stations.alerts import AlertStore
+from yizhan.stations.filestore import RegistryStore
 from yizhan.stations.placements import PlacementStore
 from yizhan.stations.registry import Registry
 from yizhan.stations.reports import ReportStore
 from yizhan.stations.search import StationSearch, search_from_settings
-from yizhan.stations.store import RegistryStore, is_stale, verified_at
+from yizhan.stations.staleness import is_stale, verified_at
 from yizhan.stations.tokens import PUBLIC, Principal, TokenStore
 
 

@@ -28,7 +28,8 @@ from yizhan.routes.deps import (
     body_error,
     geojson,
 )
-from yizhan.stations.store import Found, RegistryStore
+from yizhan.stations.editing import Found
+from yizhan.stations.filestore import RegistryStore
 from yizhan.stations.tokens import Principal, may_read_reports
 
 router = APIRouter(tags=["editing"])
