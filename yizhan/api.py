@@ -36,6 +36,7 @@ from yizhan.errors import (
     PreconditionRequiredError,
     RateLimitedError,
     RegistryInvalidError,
+    StorageUnavailableError,
     YizhanError,
 )
 from yizhan.maps.assets import vendor_dir
@@ -72,6 +73,7 @@ ERROR_STATUS: dict[type[YizhanError], int] = {
     PreconditionRequiredError: 428,
     RateLimitedError: 429,
     RegistryInvalidError: 500,
+    StorageUnavailableError: 503,
 }
 
 
@@ -89,7 +91,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     headers: dict[str, str] = {}
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    if isinstance(exc, RateLimitedError):
+    if isinstance(exc, (RateLimitedError, StorageUnavailableError)):
         headers["Retry-After"] = str(exc.retry_after_s)
     if isinstance(exc, PreconditionFailedError) and exc.current_etag:
         headers["ETag"] = exc.current_etag

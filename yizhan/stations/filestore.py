@@ -1,48 +1,43 @@
-"""The registry file being served and edited: durable writes, locks, reloads, reconciling.
+"""The file-backed registry store: edits made durable, each with exactly one audit line.
 
-The GeoJSON file stays the source of truth. :class:`RegistryStore` holds the current
-:class:`~yizhan.stations.search.StationSearch` (registry and indexes) and replaces it as a
-whole after every accepted change, so a reader works on one consistent snapshot and
-never sees half of a change. A change is accepted in this order, under a thread lock and
-an inter-process file lock (``<registry>.lock``):
+The GeoJSON file stays the source of truth and the audit log (``<registry>.audit.jsonl``,
+:mod:`yizhan.stations.audit`) says how it came to be. A change is accepted in this order,
+under a thread lock and an inter-process file lock (``<registry>.lock``):
 
-1. if the file changed on disk since it was read (another process, a ``git pull``), the
-   new file is loaded and validated first;
-2. the caller's ``If-Match`` version is compared with the feature's current version
-   (:func:`~yizhan.stations.editing.feature_etag`): a stale version is refused (412), none
-   at all too (428);
-3. the new feature is validated exactly as a load would (its model, bus stops, unique
-   id), plus write limits (:data:`~yizhan.stations.editing.TEXT_LIMITS`);
-4. the whole registry is written to a temporary file, flushed, renamed over the old one
-   and the directory flushed (:func:`~yizhan.stations.registry.write_json_atomic`);
-5. one JSON line is appended to the audit log (``<registry>.audit.jsonl``) and flushed;
-6. the new snapshot replaces the old one; only then is the change acknowledged.
+1. the store catches up with the disk (:class:`~yizhan.stations.registryfile.RegistryFile`:
+   other processes' changes, a file changed by hand, a change left half done by a crash);
+   while the file on disk is invalid, writes are refused (503,
+   :class:`~yizhan.errors.StorageUnavailableError`) so that the changes in it are not
+   overwritten;
+2. the caller's ``If-Match`` is compared with the feature's current version: a stale
+   version is refused (412), none at all too (428); the rules of
+   :mod:`yizhan.stations.editing` give the new version, which is validated exactly as a
+   load would (model, bus stops, unique id) plus write limits;
+3. the new registry is written to a temporary file beside the old one and flushed;
+4. **the commit point**: one audit line is appended and flushed; it records the file the
+   change was made on and the temporary file (``file.before``, ``file.after``);
+5. the temporary file is renamed over the registry and the directory flushed;
+6. the new snapshot is served; only then is the change acknowledged.
 
-A crash before step 4's rename leaves the old file, after it the new one. A crash between
-steps 4 and 5 leaves a change without its audit line: at the next start the store sees
-that the file's version of the feature differs from the last one the log recorded and
-logs the difference as an ``external`` change, so history stays complete.
+So every change has exactly one audit line, whatever stops when: a crash before 4 leaves
+nothing but a temporary file (removed at the next start); a crash between 4 and 5 leaves
+the change logged and not applied, and the next process to take the lock (a second worker,
+or the restarted one) completes it from its line; a crash after 5 leaves it applied and
+logged, and the other processes recognise it from its line. A write that fails inside the
+process after 4 (the rename refused) cuts its line off the log again and answers 503.
 
-The rules of each change live in :mod:`yizhan.stations.editing`, the audit log in
-:mod:`yizhan.stations.audit`; this module is their file-backed storage (plain Python, no
-web framework: the HTTP routes call it).
+This module is plain Python (no web framework): the HTTP routes call it.
 """
 
 from __future__ import annotations
 
-import fcntl
-import logging
-import os
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from yizhan.errors import ConflictError, InvalidInputError, NotFoundError, RegistryInvalidError
-from yizhan.stations.audit import AuditLog, audit_entry
+from yizhan.errors import ConflictError, NotFoundError, StorageUnavailableError
+from yizhan.stations.audit import HistoryPage
 from yizhan.stations.editing import (
     Action,
     Found,
@@ -51,137 +46,56 @@ from yizhan.stations.editing import (
     check_note,
     check_patch,
     check_reason,
-    feature_etag,
     new_feature,
     patched,
     removed,
     verified,
 )
-from yizhan.stations.models import is_bus
-from yizhan.stations.registry import (
-    Registry,
-    from_document,
-    gc_paused,
-    read_document,
-    write_json_atomic,
+from yizhan.stations.registryfile import (
+    RETRY_AFTER_S,
+    RegistryFile,
+    file_lock,
+    file_stamp,
+    with_change,
 )
 from yizhan.stations.tokens import Principal
 
-log = logging.getLogger("yizhan")
+#: Test-only fault injection; never set outside the tests. When set, it is called with the
+#: name of each point of a commit where a crash matters: ``"audit-appended"`` (the audit
+#: line is on disk, the registry file not yet renamed) and ``"registry-renamed"`` (both on
+#: disk, the change not yet served). ``tests/test_durability.py`` sets it in a child
+#: process to SIGKILL itself there.
+fault_hook: Callable[[str], None] | None = None
 
 
-@contextmanager
-def file_lock(path: Path | None) -> Iterator[None]:
-    """An exclusive inter-process lock on *path* (``fcntl.flock``); no-op for ``None``."""
-    if path is None:
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
+def _fault(point: str) -> None:
+    if fault_hook is not None:
+        fault_hook(point)
 
 
-def _stamp(path: Path | None) -> tuple[int, int, int] | None:
-    if path is None:
-        return None
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
+def _unsaved(what: str, exc: OSError) -> StorageUnavailableError:
+    return StorageUnavailableError(
+        f"the change was not saved: {what} ({exc.strerror or exc})", retry_after_s=RETRY_AFTER_S
+    )
 
 
-class RegistryStore:
-    """The registry being served and edited; see the module docstring for the guarantees.
+class RegistryStore(RegistryFile):
+    """The registry being served and edited; see the module docstring for the guarantees
+    (and :class:`~yizhan.stations.registryfile.RegistryFile` for its parameters)."""
 
-    Parameters
-    ----------
-    registry : Registry
-        The validated registry (``registry.path`` ``None``: edits stay in memory).
-    build : callable
-        Builds the search (indexes, hours, buses) over a registry; called for every new
-        snapshot, outside of any reader's way.
-    timezone, holiday_country : str
-        As for loading: bus stop hours are checked in them.
-    audit_path : Path, optional
-        The audit log (default ``<registry>.audit.jsonl``; memory only without a file).
-    clock : callable
-        The current time (aware); tests inject one.
-    """
-
-    def __init__(
+    def history(
         self,
-        registry: Registry,
-        build: Callable[[Registry], Any],
-        *,
-        timezone: str = "Asia/Shanghai",
-        holiday_country: str | None = "CN",
-        audit_path: Path | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self._build = build
-        self.timezone = timezone
-        self.holiday_country = holiday_country
-        self.clock = clock
-        self.path = registry.path
-        if audit_path is None and self.path is not None:
-            audit_path = self.path.with_name(self.path.name + ".audit.jsonl")
-        self.audit = AuditLog(audit_path)
-        self._lock_path = (
-            self.path.with_name(self.path.name + ".lock") if self.path is not None else None
-        )
-        self._lock = threading.RLock()
-        self._etags: dict[str, str] = {}
-        self._etag_owner: dict[str, dict[str, Any]] = {}
-        self._stamp = _stamp(self.path)
-        self._refused_stamp: tuple[int, int, int] | None = None
-        #: Bumped with every new snapshot (edits and reloads).
-        self.version = 0
-        self.search = build(registry)
-        self._reconcile()
+        feature_id: str,
+        limit: int | None = None,
+        cursor: int = 0,
+        newest_first: bool = False,
+    ) -> HistoryPage:
+        """Audit entries of one feature, oldest first (or newest first), a page at a time.
 
-    # -- reading ---------------------------------------------------------------------------
-    @property
-    def registry(self) -> Registry:
-        """The registry of the current snapshot."""
-        reg: Registry = self.search.registry
-        return reg
-
-    def etag(self, feature: dict[str, Any]) -> str:
-        """The version of a feature of the current snapshot (cached per feature object)."""
-        key = feature["id"]
-        tag = self._etags.get(key)
-        if tag is None or self._etag_owner.get(key) is not feature:
-            tag = feature_etag(feature)
-            self._etags[key] = tag
-            self._etag_owner[key] = feature
-        return tag
-
-    def find(self, feature_id: str) -> Found:
-        """The feature with this id (station or bus) and its version.
-
-        Raises
-        ------
-        NotFoundError
-            No feature has this id.
+        Reads only this feature's lines of the log (see :class:`AuditLog.page
+        <yizhan.stations.audit.AuditLog>`); *limit* ``None`` gives them all.
         """
-        reg = self.registry
-        i = reg.index_of.get(feature_id)
-        if i is not None:
-            f = reg.features[i]
-            return Found(f, self.etag(f), bus=False)
-        for b in reg.buses:
-            if b["id"] == feature_id:
-                return Found(b, self.etag(b), bus=True)
-        raise NotFoundError(f"no station or bus with id {feature_id!r}")
-
-    def history(self, feature_id: str) -> list[dict[str, Any]]:
-        """The audit entries of one feature, oldest first."""
-        return self.audit.entries(feature_id)
+        return self.audit.page(feature_id, limit, cursor, newest_first)
 
     # -- writing ---------------------------------------------------------------------------
     def create(self, feature: dict[str, Any], who: Principal) -> Found:
@@ -248,59 +162,18 @@ class RegistryStore:
             self._commit(cur.feature, after, "verify", who, reason=note)
             return self.find(feature_id)
 
-    # -- reloading -------------------------------------------------------------------------
-    def changed_on_disk(self) -> bool:
-        """Whether the file differs from the one served (and was not already refused)."""
-        stamp = _stamp(self.path)
-        return stamp is not None and stamp != self._stamp and stamp != self._refused_stamp
-
-    def reload_if_changed(self) -> bool:
-        """Load the file again if someone else changed it; ``True`` if a new snapshot is served.
-
-        An invalid file is refused with one log line (every error in it follows), and the
-        current snapshot stays; the same file is not tried again until it changes.
-        """
-        if not self.changed_on_disk():
-            return False
-        with self._lock, file_lock(self._lock_path):
-            return self._reload()
-
-    def _reload(self) -> bool:
-        stamp = _stamp(self.path)
-        if self.path is None or stamp is None or stamp == self._stamp:
-            return False
-        try:
-            with gc_paused():
-                reg = from_document(
-                    read_document(self.path),
-                    path=self.path,
-                    source=str(self.path),
-                    timezone=self.timezone,
-                    holiday_country=self.holiday_country,
-                )
-        except (InvalidInputError, RegistryInvalidError) as exc:
-            self._refused_stamp = stamp
-            log.error(
-                "the registry file %s changed on disk but is invalid; still serving the "
-                "previous version. %s",
-                self.path,
-                exc,
-            )
-            return False
-        old = self.registry
-        self._swap(reg)
-        self._stamp = stamp
-        self.audit.append(self._external_entries(old, reg))
-        log.info("reloaded %s after a change on disk (%d stations)", self.path, len(reg))
-        return True
-
     # -- internals -------------------------------------------------------------------------
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         with self._lock, file_lock(self._lock_path):
-            if self.changed_on_disk():
-                # Another process wrote the file: build on its version, not ours.
-                self._reload()
+            self._sync()
+            if self._refused is not None and self._refused[0] == file_stamp(self.path):
+                raise StorageUnavailableError(
+                    f"the registry file {self.path} was changed on disk and is invalid, so "
+                    "changes are refused until it is fixed (a write would overwrite the "
+                    f"changes in it): {self._refused[1]}",
+                    retry_after_s=RETRY_AFTER_S,
+                )
             yield
 
     def _current(self, feature_id: str, if_match: str | None, required: bool = True) -> Found:
@@ -323,92 +196,38 @@ class RegistryStore:
         who: Principal,
         reason: str | None = None,
     ) -> None:
-        reg = self.registry
         fid = after["id"]
-        if before is not None and not is_bus(before):
-            new = reg.with_station(reg.index_of[fid], after)  # the common case: cheap
-        elif before is not None:
-            buses = list(reg.buses)
-            buses[next(j for j, b in enumerate(buses) if b["id"] == fid)] = after
-            new = reg.with_buses(buses)
-        elif is_bus(after):
-            new = reg.with_buses([*reg.buses, after])
-        else:
-            new = Registry(
-                features=[*reg.features, after],
-                meta=reg.meta,
-                path=reg.path,
-                warnings=reg.warnings,
-                buses=reg.buses,
-            )
-        search = self._build(new)  # before anything is written: a failure changes nothing
-        if self.path is not None:
-            write_json_atomic(self.path, new.to_geojson())
-        entry = self._entry(action, fid, before, after, who, reason)
-        try:
-            self.audit.append([entry])
-        except OSError:
-            # The change is on disk: serve it. The next start logs it as an external change.
-            log.exception("could not append to the audit log %s", self.audit.path)
-        self.search = search
-        self.version += 1
-        self._stamp = _stamp(self.path)
-
-    def _swap(self, registry: Registry) -> None:
-        self.search = self._build(registry)
-        self.version += 1
-        self._etags.clear()
-        self._etag_owner.clear()
-
-    def _entry(
-        self,
-        action: Action,
-        fid: str,
-        before: dict[str, Any] | None,
-        after: dict[str, Any] | None,
-        who: Principal | None,
-        reason: str | None = None,
-    ) -> dict[str, Any]:
-        at = self.clock().astimezone(UTC)
-        return audit_entry(
-            action, fid, before, after, who, at, source=str(self.path), reason=reason
-        )
-
-    def _external_entries(self, old: Registry, new: Registry) -> list[dict[str, Any]]:
-        """Audit entries for the features a change on disk added, changed or dropped."""
-        a = {f["id"]: f for f in (*old.features, *old.buses)}
-        b = {f["id"]: f for f in (*new.features, *new.buses)}
-        out = []
-        for fid in sorted(set(a) | set(b)):
-            if a.get(fid) != b.get(fid):
-                out.append(self._entry("external", fid, a.get(fid), b.get(fid), None))
-        return out
-
-    def _reconcile(self) -> None:
-        """Log features whose stored version differs from the last one the audit log has."""
-        if self.audit.path is None or not self.audit.path.exists():
+        reg = with_change(self.registry, before, after)
+        search = self._build(reg)  # before anything is written: a failure changes nothing
+        if self.path is None:
+            self.audit.append([self._entry(action, fid, before, after, who, reason)])
+            self._serve(search)
             return
-        last: dict[str, dict[str, Any]] = {}
-        for row in self.audit.entries():
-            if isinstance(row.get("id"), str):
-                last[row["id"]] = row
-        reg = self.registry
-        current = {f["id"]: f for f in (*reg.features, *reg.buses)}
-        out = []
-        for fid, row in sorted(last.items()):
-            f = current.get(fid)
-            tag = feature_etag(f) if f is not None else None
-            if tag != row.get("etag_after"):
-                out.append(self._entry("external", fid, row.get("after"), f, None))
-        if out:
-            log.warning(
-                "%d features of %s differ from the audit log's last entry (changed outside "
-                "Yizhan, or a crash before the log was written); logged as external changes",
-                len(out),
-                self.path,
+        try:
+            tmp, new_stamp = self._write_temp(reg)
+        except OSError as exc:
+            raise _unsaved(f"cannot write beside {self.path}", exc) from exc
+        try:
+            entry = self._entry(
+                action, fid, before, after, who, reason, file=(self._stamp, new_stamp)
             )
-            with file_lock(self._lock_path):
-                self.audit.append(out)
+            try:
+                start = self.audit.append([entry])
+            except OSError as exc:
+                raise _unsaved(f"cannot write the audit log {self.audit.path}", exc) from exc
+            _fault("audit-appended")
+            try:
+                self._replace_file(tmp)
+            except OSError as exc:
+                self._undo_append(start)
+                raise _unsaved(f"cannot replace {self.path}", exc) from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+        _fault("registry-renamed")
+        self._serve(search)
+        self._stamp = file_stamp(self.path)
+        self._checked_tail = start
+        self._followed()
 
 
-__all__ = ["RegistryStore", "file_lock"]
+__all__ = ["RegistryStore", "fault_hook"]
