@@ -331,7 +331,8 @@ class RegistryFile:
         before = self._get(fid) if isinstance(fid, str) else None
         if (feature_etag(before) if before is not None else None) != row.get("etag_before"):
             # The snapshot may predate the file (read before another process's change).
-            self._reload(stamp, log_external=False)
+            if not self._reload(stamp, log_external=False):
+                return False  # refused: once fixed, its versions are logged against this line
             before = self._get(fid) if isinstance(fid, str) else None
         if not isinstance(after, dict) or (
             (feature_etag(before) if before is not None else None) != row.get("etag_before")
