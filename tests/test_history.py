@@ -105,9 +105,11 @@ def test_a_history_request_reads_only_its_stations_lines(
 ) -> None:
     c, audit = client
     _, log = big
-    lines = audit._by_id["s7"]  # the index: the line numbers of s7, oldest first
-    assert len(lines) == PER_STATION
-    line_bytes = [audit._sizes[n] for n in lines]
+    spans = audit.spans("s7")  # the index: where s7's lines are, oldest first
+    assert len(spans) == PER_STATION
+    data = log.read_bytes()
+    assert all(orjson.loads(data[o : o + n])["id"] == "s7" for o, n in spans)
+    line_bytes = [n for _, n in spans]
     counter = CountingPread(monkeypatch)
     t = time.perf_counter()
     r = c.get("/stations/s7/history", params={"limit": 20})

@@ -273,6 +273,14 @@ class AuditLog:
         self.refresh()
         return len(self._by_id.get(feature_id, ()))
 
+    def spans(self, feature_id: str) -> list[tuple[int, int]]:
+        """Where one feature's lines are in the log: ``(offset, length)`` each, oldest first."""
+        if self.path is None:
+            return []
+        self.refresh()
+        with self._lock:
+            return [(self._starts[n], self._sizes[n]) for n in self._by_id.get(feature_id, ())]
+
     def last_etags(self) -> dict[str, str | None]:
         """Every feature of the log and the ``etag_after`` of its last entry (as indexed)."""
         if self.path is None:
