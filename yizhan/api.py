@@ -37,6 +37,7 @@ from yizhan.errors import (
     PreconditionRequiredError,
     RateLimitedError,
     RegistryInvalidError,
+    StorageUnavailableError,
     YizhanError,
 )
 from yizhan.maps.runtime import RUNTIME_DIR, runtime_dir
@@ -55,10 +56,10 @@ from yizhan.routes import (
 from yizhan.routes.deps import FastJSONResponse, RegistryDep
 from yizhan.routes.limits import BodySizeLimit
 from yizhan.settings import Settings
+from yizhan.stations.filestore import RegistryStore
 from yizhan.stations.registry import Registry, load_registry
 from yizhan.stations.reports import ReportStore
 from yizhan.stations.search import StationSearch
-from yizhan.stations.store import RegistryStore
 from yizhan.stations.tokens import TokenStore
 
 log = logging.getLogger("yizhan")
@@ -74,6 +75,7 @@ ERROR_STATUS: dict[type[YizhanError], int] = {
     PreconditionRequiredError: 428,
     RateLimitedError: 429,
     RegistryInvalidError: 500,
+    StorageUnavailableError: 503,
 }
 
 
@@ -91,7 +93,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     headers: dict[str, str] = {}
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    if isinstance(exc, RateLimitedError):
+    if isinstance(exc, (RateLimitedError, StorageUnavailableError)):
         headers["Retry-After"] = str(exc.retry_after_s)
     if isinstance(exc, PreconditionFailedError) and exc.current_etag:
         headers["ETag"] = exc.current_etag
