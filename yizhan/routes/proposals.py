@@ -28,7 +28,7 @@ from yizhan.routes.deps import (
 from yizhan.routes.reports import client_key
 from yizhan.stations.proposals import MAX_HOURS, MAX_NAME, MAX_REASON, ProposalStore
 from yizhan.stations.reports import MAX_COMMENT
-from yizhan.stations.store import RegistryStore
+from yizhan.stations.filestore import RegistryStore
 
 router = APIRouter(tags=["proposals"])
 _lock = threading.Lock()

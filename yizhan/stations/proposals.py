@@ -50,7 +50,7 @@ from typing import Any, Final
 import orjson
 
 from yizhan.errors import ConflictError, InvalidInputError, NotFoundError, RateLimitedError
-from yizhan.stations.placements import Clock, utc_now
+from yizhan.stations.clock import Clock, utc_now
 from yizhan.stations.reports import check_comment, check_location
 from yizhan.stations.tokens import Principal
 from yizhan.stations.vocab import Amenity
