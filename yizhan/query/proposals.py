@@ -26,12 +26,12 @@ from __future__ import annotations
 from typing import Any, Final
 
 from yizhan.errors import InvalidInputError, PermissionDeniedError
+from yizhan.stations.filestore import RegistryStore
 from yizhan.stations.importing.hours_text import convert_hours
 from yizhan.stations.models import check_lon_lat
 from yizhan.stations.proposals import Proposal, ProposalStore
 from yizhan.stations.registry import Registry, StationFilter
 from yizhan.stations.search import StationSearch
-from yizhan.stations.filestore import RegistryStore
 from yizhan.stations.tokens import Principal
 
 __all__ = [

@@ -26,9 +26,9 @@ from yizhan.routes.deps import (
     body_error,
 )
 from yizhan.routes.reports import client_key
+from yizhan.stations.filestore import RegistryStore
 from yizhan.stations.proposals import MAX_HOURS, MAX_NAME, MAX_REASON, ProposalStore
 from yizhan.stations.reports import MAX_COMMENT
-from yizhan.stations.filestore import RegistryStore
 
 router = APIRouter(tags=["proposals"])
 _lock = threading.Lock()

@@ -20,7 +20,7 @@ from yizhan.web.i18n import t
 
 __all__ = ["ICONS", "icon_bytes", "manifest", "service_worker", "version"]
 
-#: Icon file (under ``static/app/``) -> media type.
+#: Icon (served as ``/static/app/<name>``, the file ``static/app-<name>``) -> media type.
 ICONS: Final[dict[str, str]] = {
     "icon-192.png": "image/png",
     "icon-512.png": "image/png",
@@ -80,4 +80,4 @@ def icon_bytes(name: str) -> bytes:
     """The bytes of icon *name* (a key of :data:`ICONS`)."""
     if name not in ICONS:
         raise KeyError(name)
-    return _static(f"app/{name}")
+    return _static(f"app-{name}")

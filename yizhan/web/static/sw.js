@@ -4,7 +4,9 @@
  * nothing for TIMEOUT_MS, the copy kept from the last time is shown, marked as such
  * (data-yz-live="0": the page says "as of 07:48" and retries when the signal returns).
  * /, /find without a position and any /find that was never kept show the last results.
- * Assets under /static/ (Leaflet): cache first. The map's basemap: network first.
+ * Versioned assets (/static/vendor/<name>-<version>/, as Leaflet) and the app's icons: cache
+ * first. The map's basemap: network first. Anything else (the planner maps' own runtime,
+ * the API) is left to the network.
  * Requests to other servers (map tiles, navigation apps) are not touched.
  */
 "use strict";
@@ -15,6 +17,7 @@ var ASSETS = "yz-assets-" + VERSION;
 var LAST = "/__yizhan/last-results";
 var TIMEOUT_MS = 6000;
 var MAX_PAGES = 40;
+var VERSIONED = /^\/static\/(vendor\/[^\/]*-\d[^\/]*\/|app\/)/;
 
 function isPage(url) {
   var p = url.pathname;
@@ -162,7 +165,7 @@ self.addEventListener("fetch", function (event) {
     if (isPage(url)) { event.respondWith(page(req, url)); }
     return;
   }
-  if (url.pathname.indexOf("/static/") === 0) {
+  if (VERSIONED.test(url.pathname)) {
     event.respondWith(cacheFirst(req));
   } else if (url.pathname === "/find/basemap.json") {
     event.respondWith(networkFirst(req));
