@@ -206,18 +206,18 @@ async def find_page(
             ]
             shared = find.shared_notes(results, language)
         if far is None and only_open:
-            lo = find.left_out(search, settings, here[0], here[1], needs, now, features, flags)
-            more = lo.total - len(lo.features)
-            left = {
-                "heading": t("left_out_heading" if results else "left_out_heading_none", language),
-                "items": [find.left_out_view(f, now, language, origin) for f in lo.features],
-                "more": (
-                    t("left_out_more", language, n=f"{more}+" if lo.capped else more)
-                    if more > 0
-                    else ""
-                ),
-                "all_href": state(needs, False),
-            }
+            left = find.left_out_section(
+                search,
+                settings,
+                here,
+                needs,
+                now,
+                features,
+                language,
+                origin,
+                show_all_href=state(needs, False),
+                flags=flags,
+            )
     updated = t("updated", language, time=f"{now:%H:%M}") if here is not None else ""
 
     chips = [

@@ -38,6 +38,8 @@ __all__ = [
     "district_centres",
     "far_view",
     "find_nearest",
+    "left_out",
+    "left_out_section",
     "left_out_view",
     "registry_centre",
     "result_view",
@@ -254,6 +256,31 @@ def left_out(
         max_k=settings.max_k,
         flags=flags,
     )
+
+
+def left_out_section(
+    search: StationSearch,
+    settings: Settings,
+    here: tuple[float, float],
+    needs: list[str],
+    now: datetime,
+    shown: list[dict[str, Any]],
+    lang: Lang,
+    origin: tuple[float, float] | None,
+    show_all_href: str,
+    flags: Flags | None = None,
+) -> dict[str, Any]:
+    """The find page's section on what "open now" left out: a heading, the nearest places
+    left out (:func:`left_out_view`), and a line counting the others with a link that
+    lists everything (*show_all_href*)."""
+    lo = left_out(search, settings, here[0], here[1], needs, now, shown, flags)
+    more = lo.total - len(lo.features)
+    return {
+        "heading": t("left_out_heading" if shown else "left_out_heading_none", lang),
+        "items": [left_out_view(f, now, lang, origin) for f in lo.features],
+        "more": t("left_out_more", lang, n=f"{more}+" if lo.capped else more) if more > 0 else "",
+        "all_href": show_all_href,
+    }
 
 
 def far_view(
