@@ -221,8 +221,8 @@ def measure(label: str, source: Path) -> dict[str, Any]:
     """Both phases on a copy of *source*, then the checks of the file and the audit log."""
     import orjson
 
+    from yizhan.stations.editing import feature_etag
     from yizhan.stations.registry import check_file
-    from yizhan.stations.store import feature_etag
 
     doc = orjson.loads(source.read_bytes())
     stations = [f for f in doc["features"] if f["properties"].get("kind") == "station"]

@@ -1,5 +1,6 @@
-"""Reliability of edits: concurrent editors across threads and server processes, and a
-writer killed with SIGKILL at random moments. Bounded in time (about 20 s in all)."""
+"""Reliability of edits: concurrent editors across threads and server processes, a writer
+killed with SIGKILL at random moments and at each step of a commit; one audit line per
+change throughout. Bounded in time (about 30 s in all)."""
 
 from __future__ import annotations
 
@@ -15,14 +16,19 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import make_doc, make_feature
-from yizhan.stations.registry import check_file
-from yizhan.stations.store import AuditLog, feature_etag
+from tests.conftest import make_doc, make_feature, run_together
+from yizhan.errors import StorageUnavailableError
+from yizhan.stations.audit import AuditLog
+from yizhan.stations.editing import feature_etag
+from yizhan.stations.filestore import RegistryStore
+from yizhan.stations.registry import check_file, load_registry
+from yizhan.stations.tokens import Principal
 
 ADMIN = "durability-admin-token"
 REPO = Path(__file__).resolve().parents[1]
@@ -141,6 +147,10 @@ def test_concurrent_editors_lose_nothing(
     assert accepted and len(accepted) + sum(r[2] == 412 for r in shared) == len(shared)
     entries = [e for e in audit.entries("shared") if e["action"] == "update"]
     assert len(entries) == len(accepted)
+    # one line per change: neither process logged the other's edits again (as external)
+    assert [e for e in audit.entries() if e["action"] != "update"] == []
+    for w in range(4):
+        assert len(audit.entries(f"own{w}")) == 6
     for prev, nxt in itertools.pairwise(entries):
         assert nxt["etag_before"] == prev["etag_after"]
     by_before = {(r[3], r[1]) for r in accepted}
@@ -156,7 +166,7 @@ import sys
 from types import SimpleNamespace
 from pathlib import Path
 from yizhan.stations.registry import load_registry
-from yizhan.stations.store import RegistryStore
+from yizhan.stations.filestore import RegistryStore
 from yizhan.stations.tokens import Principal
 
 path = Path(sys.argv[1])
@@ -210,13 +220,182 @@ def test_a_killed_writer_never_corrupts_the_registry(tmp_path: Path) -> None:
                 assert f"c{m}" in stored
         assert not [f for f in stored if f.startswith("c") and int(f[1:]) > n]
     assert kills == 12 and acked_total > 12
-    # every acknowledged update is in the audit log, which reads back line by line
+    # every change is in the audit log exactly once (a change logged by a writer killed
+    # before its rename is completed by the next start), and nothing else is
     audit = AuditLog(path.with_name(path.name + ".audit.jsonl"))
-    logged = {e["after"]["properties"]["capacity"] for e in audit.entries("shared") if e["after"]}
+    RegistryStore(load_registry(path), lambda r: SimpleNamespace(registry=r))  # a restart
+    logged = [e["after"]["properties"]["capacity"] for e in audit.entries("shared")]
     final = load_capacity(path)
-    assert set(range(1, final)) <= logged | {final}
+    assert logged == list(range(1, final + 1))
+    assert {e["action"] for e in audit.entries()} <= {"update", "create"}
+    stored = {f["id"] for f in json.loads(path.read_text())["features"]}
+    assert {e["id"] for e in audit.entries() if e["action"] == "create"} == {
+        f for f in stored if f.startswith("c")
+    }
 
 
 def load_capacity(path: Path) -> int:
     doc = json.loads(path.read_text())
     return int(next(f for f in doc["features"] if f["id"] == "shared")["properties"]["capacity"])
+
+
+# -- one audit line per change ---------------------------------------------------------------
+
+EDITOR = r"""
+import logging, sys, time
+from pathlib import Path
+from types import SimpleNamespace
+from yizhan.stations.filestore import RegistryStore
+from yizhan.stations.registry import load_registry
+from yizhan.stations.tokens import Principal
+
+path, go, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+loads = []
+
+class Loads(logging.Handler):
+    def emit(self, record):
+        if record.getMessage().startswith("reloaded"):
+            loads.append(record)
+
+logging.getLogger("yizhan").addHandler(Loads())
+logging.getLogger("yizhan").setLevel(logging.INFO)
+store = RegistryStore(load_registry(path), lambda r: SimpleNamespace(registry=r))
+who = Principal(name, "admin")
+print("ready", flush=True)
+while not go.exists():
+    time.sleep(0.001)
+for i in range(15):
+    fid = "shared" if i % 2 else f"own{name}"
+    store.update(fid, {"properties": {"capacity": ord(name) * 100 + i + 1}}, "*", who)
+store.create({"type": "Feature", "id": f"new{name}",
+              "geometry": {"type": "Point", "coordinates": [113.7, 34.7]},
+              "properties": {"name": f"new {name}", "kind": "station"}}, who)
+print(16, len(loads), flush=True)
+"""
+
+
+def test_two_processes_log_every_change_once(tmp_path: Path) -> None:
+    """Two processes edit one file at once (their own stations and a shared one): each
+    change has one audit line, neither logs the other's as ``external``, the versions of
+    each station form one chain, and each process took the other's changes from the log
+    without loading the file."""
+    path = tmp_path / "reg.geojson"
+    feats = [make_feature(f, 113.6, 34.75, capacity=0) for f in ("shared", "ownp", "ownq")]
+    path.write_text(json.dumps(make_doc(feats)))
+    first = {f["id"]: feature_etag(f) for f in load_registry(path).features}
+    outputs = run_together(EDITOR, str(path), str(tmp_path / "go"))
+    assert [o.split() for o in outputs] == [["16", "0"], ["16", "0"]]  # 16 changes, 0 loads
+
+    entries = AuditLog(path.with_name(path.name + ".audit.jsonl")).entries()
+    assert len(entries) == 32
+    assert [e for e in entries if e["action"] not in ("update", "create")] == []
+    stored = {f["id"]: f for f in load_registry(path).features}
+    for fid, n in (("shared", 14), ("ownp", 8), ("ownq", 8)):
+        mine = [e for e in entries if e["id"] == fid]
+        assert len(mine) == n
+        assert mine[0]["etag_before"] == first[fid]
+        for prev, nxt in itertools.pairwise(mine):
+            assert nxt["etag_before"] == prev["etag_after"]
+        assert mine[-1]["etag_after"] == feature_etag(stored[fid])
+    assert {"newp", "newq"} <= set(stored)
+
+
+CRASHER = r"""
+import os, signal, sys
+from pathlib import Path
+from types import SimpleNamespace
+from yizhan.stations import filestore
+from yizhan.stations.registry import load_registry
+from yizhan.stations.tokens import Principal
+
+path, point, action = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+store = filestore.RegistryStore(load_registry(path), lambda r: SimpleNamespace(registry=r))
+
+def crash(at):
+    if at == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+filestore.fault_hook = crash  # test-only
+who = Principal("crasher", "admin")
+if action == "update":  # the station's first-ever edit
+    store.update("own0", {"properties": {"capacity": 7}}, "*", who)
+else:
+    store.create({"type": "Feature", "id": "own0",
+                  "geometry": {"type": "Point", "coordinates": [113.7, 34.7]},
+                  "properties": {"name": "new", "kind": "station", "capacity": 7}}, who)
+print("not killed", flush=True)
+"""
+
+
+@pytest.mark.parametrize("action", ["update", "create"])
+@pytest.mark.parametrize("recovery", ["restart", "peer"])
+@pytest.mark.parametrize("point", ["audit-appended", "registry-renamed"])
+def test_a_writer_killed_mid_commit_leaves_exactly_one_line(
+    tmp_path: Path, point: str, recovery: str, action: str
+) -> None:
+    """SIGKILL between the audit line and the rename, or between the rename and serving:
+    the change ends up applied and logged once, whether the writer is restarted or a
+    second process carries on; the next change chains onto it."""
+    path = tmp_path / "reg.geojson"
+    path.write_text(json.dumps(_doc(1 if action == "update" else 0)))
+    audit = AuditLog(path.with_name(path.name + ".audit.jsonl"))
+
+    def build(r: Any) -> Any:
+        return SimpleNamespace(registry=r)
+
+    peer = RegistryStore(load_registry(path), build) if recovery == "peer" else None
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-c", CRASHER, str(path), point, action],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    (line,) = audit.entries()  # the commit point: logged before the rename
+    assert line["action"] == action and line["after"]["properties"]["capacity"] == 7
+    on_disk = {f["id"]: f for f in json.loads(path.read_text())["features"]}
+    renamed = point == "registry-renamed"
+    assert (on_disk.get("own0", {}).get("properties", {}).get("capacity") == 7) == renamed
+
+    if peer is not None:
+        assert peer.changed_on_disk() is True
+        assert peer.reload_if_changed() is True  # followed, or completed
+        store = peer
+    else:
+        store = RegistryStore(load_registry(path), build)
+    assert store.find("own0").feature["properties"]["capacity"] == 7
+    on_disk = {f["id"]: f for f in json.loads(path.read_text())["features"]}
+    assert on_disk["own0"]["properties"]["capacity"] == 7
+    (again,) = audit.entries()
+    assert again == line and again["etag_after"] == feature_etag(on_disk["own0"])
+
+    store.update("own0", {"properties": {"capacity": 8}}, "*", Principal("next", "admin"))
+    RegistryStore(load_registry(path), build)  # a restart finds nothing to log
+    entries = audit.entries()
+    assert [e["action"] for e in entries] == [action, "update"]
+    assert entries[1]["etag_before"] == entries[0]["etag_after"]
+    assert not list(tmp_path.glob(".reg.geojson.commit-*"))  # no temporary file left
+
+
+def test_a_failed_rename_leaves_no_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write that fails after its audit line (the rename refused) takes the line back
+    and answers 503: no line for a change that was not made."""
+    path = tmp_path / "reg.geojson"
+    path.write_text(json.dumps(_doc(1)))
+    store = RegistryStore(load_registry(path), lambda r: SimpleNamespace(registry=r))
+    who = Principal("w", "admin")
+    store.update("own0", {"properties": {"capacity": 1}}, "*", who)
+
+    def refuse(src: Any, dst: Any) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(StorageUnavailableError, match="not saved"):
+        store.update("own0", {"properties": {"capacity": 2}}, "*", who)
+    monkeypatch.undo()
+    assert [e["after"]["properties"]["capacity"] for e in store.audit.entries()] == [1]
+    assert store.find("own0").feature["properties"]["capacity"] == 1
+    store.update("own0", {"properties": {"capacity": 3}}, "*", who)
+    restarted = RegistryStore(load_registry(path), lambda r: SimpleNamespace(registry=r))
+    assert [e["after"]["properties"]["capacity"] for e in restarted.audit.entries()] == [1, 3]

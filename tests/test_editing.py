@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from tests.conftest import make_bus, make_doc, make_feature, make_stop
 from yizhan.api import create_app
 from yizhan.settings import Settings
+from yizhan.stations.editing import diff, feature_etag, merge_patch, parse_if_match
 from yizhan.stations.registry import check_file, load_registry
-from yizhan.stations.store import diff, feature_etag, merge_patch, parse_if_match
 
 ADMIN = "admin-secret-token-for-tests"
 XSS = "<img src=x onerror=alert(1)>"
@@ -608,6 +608,74 @@ def test_an_invalid_change_on_disk_is_refused(env: Env, caplog: pytest.LogCaptur
     assert "invalid" in caplog.text and "previous version" in caplog.text
     assert env.client.get("/stations/a1").status_code == 200
     assert store.changed_on_disk() is False  # not retried until the file changes again
+
+
+def _write_later(path: Path, doc: dict[str, Any], seconds: int) -> None:
+    path.write_text(json.dumps(doc))
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + seconds * 10**9))
+
+
+def test_writes_are_refused_while_the_file_on_disk_is_invalid(env: Env) -> None:
+    """An offline save with one valid change (a2's phone) and one invalid value (a1's
+    coordinates) is refused; until the file is fixed, no write may overwrite it (503 with
+    the reason and Retry-After), reads keep the last valid version; once fixed, the
+    offline change is served, audited once, and kept by the next write."""
+    doc = json.loads(env.path.read_text())
+    doc["features"][1]["properties"]["phone"] = "saved offline"
+    good = doc["features"][0]["geometry"]["coordinates"]
+    doc["features"][0]["geometry"]["coordinates"] = [500, 0]
+    _write_later(env.path, doc, 1)
+    store = env.client.app.state.store  # type: ignore[attr-defined]
+    assert store.reload_if_changed() is False  # refused
+
+    tag = env.etag("b1")
+    writes = [
+        lambda: env.client.patch(
+            "/stations/b1",
+            json={"properties": {"phone": "api"}},
+            headers={**env.auth("admin"), "If-Match": tag},
+        ),
+        lambda: env.client.post("/stations/b1/verify", headers=env.auth("admin")),
+        lambda: env.client.delete(
+            "/stations/b1",
+            params={"reason": "closed"},
+            headers={**env.auth("admin"), "If-Match": tag},
+        ),
+        lambda: env.client.post(
+            "/stations",
+            json={**registry_doc()["features"][0], "id": "new1"},
+            headers=env.auth("admin"),
+        ),
+    ]
+    for write in writes:
+        r = write()
+        assert r.status_code == 503, r.text
+        assert int(r.headers["retry-after"]) > 0
+        detail = r.json()["detail"]
+        assert "invalid" in detail and str(env.path) in detail and "coordinates" in detail
+    on_disk = json.loads(env.path.read_text())
+    assert on_disk == doc  # the refused file is still there, with the offline change
+    assert (
+        env.client.get("/stations/a2").json()["properties"].get("phone") is None
+    )  # served: last valid
+
+    doc["features"][0]["geometry"]["coordinates"] = good  # fixed
+    _write_later(env.path, doc, 2)
+    r = env.client.patch(
+        "/stations/b1",
+        json={"properties": {"phone": "api"}},
+        headers={**env.auth("admin"), "If-Match": tag},
+    )
+    assert r.status_code == 200, r.text
+    assert env.on_disk("a2")["properties"]["phone"] == "saved offline"
+    assert env.on_disk("b1")["properties"]["phone"] == "api"
+    assert env.client.get("/stations/a2").json()["properties"]["phone"] == "saved offline"
+    (entry,) = env.client.get("/stations/a2/history").json()["entries"]
+    assert entry["action"] == "external"
+    assert entry["changes"] == [
+        {"path": "properties.phone", "before": None, "after": "saved offline"}
+    ]
+    assert env.client.get("/stations/a1/history").json()["entries"] == []  # a1 is as before
 
 
 def test_an_edit_builds_on_a_change_another_process_made(env: Env) -> None:

@@ -42,6 +42,7 @@ from yizhan.errors import (
     PreconditionRequiredError,
     RateLimitedError,
     RegistryInvalidError,
+    StorageUnavailableError,
     YizhanError,
 )
 from yizhan.maps.runtime import RUNTIME_DIR, runtime_dir
@@ -54,16 +55,17 @@ from yizhan.routes import (
     nearest,
     pages,
     planning,
+    proposals,
     reports,
     stations,
 )
 from yizhan.routes.deps import FastJSONResponse, RegistryDep
 from yizhan.routes.limits import BodySizeLimit
 from yizhan.settings import Settings
+from yizhan.stations.filestore import RegistryStore
 from yizhan.stations.registry import Registry, load_registry
 from yizhan.stations.reports import ReportStore
 from yizhan.stations.search import StationSearch
-from yizhan.stations.store import RegistryStore
 from yizhan.stations.tokens import TokenStore
 
 log = logging.getLogger("yizhan")
@@ -79,6 +81,7 @@ ERROR_STATUS: dict[type[YizhanError], int] = {
     PreconditionRequiredError: 428,
     RateLimitedError: 429,
     RegistryInvalidError: 500,
+    StorageUnavailableError: 503,
 }
 
 
@@ -96,7 +99,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     headers: dict[str, str] = {}
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    if isinstance(exc, RateLimitedError):
+    if isinstance(exc, (RateLimitedError, StorageUnavailableError)):
         headers["Retry-After"] = str(exc.retry_after_s)
     if isinstance(exc, PreconditionFailedError) and exc.current_etag:
         headers["ETag"] = exc.current_etag
@@ -302,7 +305,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     async def health(registry: RegistryDep) -> FastJSONResponse:
         return FastJSONResponse({"status": "ok", "version": __version__, "stations": len(registry)})
 
-    routers = [stations, editing, reports, nearest, buses, alerts, planning, maps, pages]
+    routers = [stations, editing, reports, nearest, buses, alerts, planning, maps, pages, proposals]
     app.state.api_routes = [r for r in app.routes if isinstance(r, APIRoute)]
     for module in routers:
         for route in module.router.routes:

@@ -85,3 +85,15 @@ class RateLimitedError(YizhanError):
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = max(1, int(retry_after_s))
+
+
+class StorageUnavailableError(YizhanError):
+    """Stored state cannot be changed now (HTTP 503); retry after ``retry_after_s`` seconds.
+
+    For example: the registry file on disk was changed outside Yizhan and is invalid, so a
+    write would overwrite the changes in it; or the disk refused the write.
+    """
+
+    def __init__(self, message: str, retry_after_s: int = 30) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, int(retry_after_s))

@@ -19,7 +19,7 @@ from yizhan.settings import Settings
 from yizhan.stations.registry import Registry
 from yizhan.stations.reports import ReportStore
 from yizhan.stations.search import BusHit, Hit, StationSearch
-from yizhan.stations.store import is_stale, verified_at
+from yizhan.stations.staleness import is_stale, verified_at
 
 
 @dataclass(frozen=True)

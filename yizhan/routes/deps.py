@@ -13,10 +13,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from yizhan.errors import AuthenticationError, InvalidInputError
 from yizhan.query.features import Flags, flags_today
 from yizhan.settings import Settings
+from yizhan.stations.filestore import RegistryStore
 from yizhan.stations.registry import Registry
 from yizhan.stations.reports import ReportStore
 from yizhan.stations.search import StationSearch
-from yizhan.stations.store import RegistryStore
 from yizhan.stations.tokens import PUBLIC, Principal, TokenStore
 
 

@@ -1,5 +1,5 @@
 """Editing stations: ``POST /stations``, ``PATCH`` and ``DELETE /stations/{id}``,
-``POST /stations/{id}/verify`` and ``GET /stations/{id}/history``.
+``POST /stations/{id}/verify`` and ``GET /stations/{id}/history`` (paged).
 
 Every write needs a bearer token whose role allows it (see ``docs/editing.md``) and, except
 creating and verifying, the station's current ``ETag`` in ``If-Match``: without it the
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,7 +28,8 @@ from yizhan.routes.deps import (
     body_error,
     geojson,
 )
-from yizhan.stations.store import Found, RegistryStore
+from yizhan.stations.editing import Found
+from yizhan.stations.filestore import RegistryStore
 from yizhan.stations.tokens import Principal, may_read_reports
 
 router = APIRouter(tags=["editing"])
@@ -52,6 +53,10 @@ _WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"description": "The request body is too large."},
     422: {"description": "The change would make the station invalid (field and reason given)."},
     428: {"description": "If-Match is missing."},
+    503: {
+        "description": "Writes are refused for now (the registry file on disk is invalid, "
+        "or the disk refused the write); the reason is given, and `Retry-After`."
+    },
 }
 
 FEATURE_EXAMPLE = {
@@ -218,10 +223,15 @@ def _may_see_names(who: Principal, store: RegistryStore, station_id: str) -> boo
     return may_read_reports(who, station_id, props.get("operator"))
 
 
+#: Entries in one page of history when the request does not say, and at most.
+HISTORY_LIMIT = 100
+HISTORY_MAX_LIMIT = 1000
+
+
 @router.get(
     "/stations/{station_id}/history",
     response_class=FastJSONResponse,
-    summary="Every change to a station",
+    summary="Every change to a station, a page at a time",
     responses={
         401: {"description": "An unknown or revoked bearer token (none is needed)."},
         403: {"description": "`full` without the station's manager, operator or an admin token."},
@@ -229,6 +239,7 @@ def _may_see_names(who: Principal, store: RegistryStore, station_id: str) -> boo
     },
 )
 async def station_history(
+    request: Request,
     store: StoreDep,
     who: CallerDep,
     station_id: StationId,
@@ -239,12 +250,31 @@ async def station_history(
             "operator, admins)."
         ),
     ] = False,
+    limit: Annotated[
+        int,
+        Query(ge=1, le=HISTORY_MAX_LIMIT, description="Entries per page."),
+    ] = HISTORY_LIMIT,
+    cursor: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=10**9,
+            description="Where the page starts: `next_cursor` of the previous page (0: the "
+            "first page).",
+        ),
+    ] = 0,
+    order: Annotated[
+        Literal["oldest", "newest"],
+        Query(description="`oldest` first (the default) or `newest` first."),
+    ] = "oldest",
 ) -> FastJSONResponse:
-    """The audit log of a station, oldest first. Without a token the actor is only a role;
-    the station's manager, operator or an admin also see names, and with `full` each
-    version before and after."""
-    rows = await asyncio.to_thread(store.history, station_id)
-    if not rows:
+    """The audit log of a station, oldest first, `limit` entries a page; `next` (also in a
+    `Link` header) and `next_cursor` give the next page, `null` on the last. Only this
+    station's entries are read. Without a token the actor is only a role; the station's
+    manager, operator or an admin also see names, and with `full` each version before and
+    after."""
+    page = await asyncio.to_thread(store.history, station_id, limit, cursor, order == "newest")
+    if not page.total:
         store.find(station_id)  # 404 for an unknown id
     privileged = who.role != "public" and _may_see_names(who, store, station_id)
     if full and not privileged:
@@ -253,7 +283,7 @@ async def station_history(
             "token, or an admin token"
         )
     entries = []
-    for row in rows:
+    for row in page.entries:
         e = {k: row.get(k) for k in ("at", "action", "reason", "etag_before", "etag_after")}
         actor = row.get("actor") or {}
         e["actor"] = actor if privileged else {"role": actor.get("role")}
@@ -261,4 +291,17 @@ async def station_history(
         if full:
             e["before"], e["after"] = row.get("before"), row.get("after")
         entries.append(e)
-    return FastJSONResponse({"id": station_id, "entries": entries})
+    headers = {}
+    next_url = None
+    if page.next_cursor is not None:
+        url = request.url.include_query_params(cursor=page.next_cursor, limit=limit)
+        next_url = f"{url.path}?{url.query}"
+        headers["Link"] = f'<{next_url}>; rel="next"'
+    body = {
+        "id": station_id,
+        "entries": entries,
+        "total": page.total,
+        "next_cursor": page.next_cursor,
+        "next": next_url,
+    }
+    return FastJSONResponse(body, headers=headers)

@@ -25,7 +25,7 @@ from yizhan.routes.deps import (
 )
 from yizhan.settings import Settings
 from yizhan.stations.reports import REPORT_CODES
-from yizhan.stations.store import verified_at
+from yizhan.stations.staleness import verified_at
 from yizhan.stations.tokens import may_list_all_reports, may_read_reports
 
 router = APIRouter(tags=["reports"])

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from yizhan.errors import InvalidInputError, NotFoundError
-from yizhan.stations.placements import Clock, JsonStateFile, _iso, _parse_iso, check_window, utc_now
+from yizhan.stations.clock import Clock, check_window, iso, parse_iso, utc_now
+from yizhan.stations.jsonstate import JsonStateFile
 
 #: Longest alert window.
 MAX_ALERT = timedelta(days=14)
@@ -52,11 +53,11 @@ class Alert:
         return {
             "alert_id": self.alert_id,
             "districts": list(self.districts),
-            "from": _iso(self.start),
-            "until": _iso(self.until),
+            "from": iso(self.start),
+            "until": iso(self.until),
             "note": self.note,
             "created_by": self.created_by,
-            "created_at": _iso(self.created_at),
+            "created_at": iso(self.created_at),
         }
 
     @classmethod
@@ -66,10 +67,10 @@ class Alert:
             return cls(
                 alert_id=str(d["alert_id"]),
                 districts=tuple(str(x) for x in d["districts"]),
-                start=_parse_iso(d["from"], f"{where}.from"),
-                until=_parse_iso(d["until"], f"{where}.until"),
+                start=parse_iso(d["from"], f"{where}.from"),
+                until=parse_iso(d["until"], f"{where}.until"),
                 created_by=str(d["created_by"]),
-                created_at=_parse_iso(d["created_at"], f"{where}.created_at"),
+                created_at=parse_iso(d["created_at"], f"{where}.created_at"),
                 note=d.get("note"),
             )
         except (KeyError, TypeError) as exc:

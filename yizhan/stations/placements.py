@@ -11,98 +11,17 @@ This module is plain Python (no web framework): the HTTP routes and the CLI call
 from __future__ import annotations
 
 import secrets
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from yizhan.errors import ConflictError, InvalidInputError, NotFoundError
-from yizhan.stations.jsonio import read_document, write_json_atomic
+from yizhan.stations.clock import Clock, check_window, iso, parse_iso, utc_now
+from yizhan.stations.jsonstate import JsonStateFile
 
 #: Longest placement window.
 MAX_PLACEMENT = timedelta(days=7)
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    """The current time, aware (UTC)."""
-    return datetime.now(UTC)
-
-
-def _iso(when: datetime) -> str:
-    return when.isoformat(timespec="seconds")
-
-
-def _parse_iso(value: Any, where: str) -> datetime:
-    try:
-        when = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise InvalidInputError(where, f"Expected an ISO 8601 time, got {value!r}") from None
-    if when.tzinfo is None:
-        raise InvalidInputError(where, f"Expected a time with a UTC offset, got {value!r}")
-    return when
-
-
-def check_window(
-    start: datetime, until: datetime, now: datetime, maximum: timedelta, what: str = "placement"
-) -> None:
-    """Check a time window ``[start, until)`` (aware datetimes).
-
-    Raises
-    ------
-    InvalidInputError
-        ``until`` not after ``from``, already over, or longer than *maximum*.
-    """
-    if until <= start:
-        raise InvalidInputError(
-            "until", f"Expected a time after from ({_iso(start)}), got {_iso(until)}"
-        )
-    if until <= now:
-        raise InvalidInputError(
-            "until",
-            f"the {what} window is in the past: until {_iso(until)} is not after now "
-            f"({_iso(now.astimezone(until.tzinfo))})",
-        )
-    if until - start > maximum:
-        hours = (until - start).total_seconds() / 3600
-        raise InvalidInputError(
-            "until",
-            f"Expected a {what} window of at most {maximum.days} days "
-            f"({maximum.total_seconds() / 3600:g} h), got {hours:g} h",
-        )
-
-
-class JsonStateFile:
-    """A list of entries kept in a JSON file (or only in memory when *path* is ``None``)."""
-
-    def __init__(self, path: Path | None, kind: str) -> None:
-        self.path = path
-        self.kind = kind
-        self.lock = threading.Lock()
-        #: Bumped on every change, so that caches built from the entries can tell.
-        self.version = 0
-
-    def load(self) -> list[dict[str, Any]]:
-        """Entries stored in the file (``[]`` when there is no file)."""
-        if self.path is None or not self.path.exists():
-            return []
-        doc = read_document(self.path)
-        entries = doc.get(self.kind) if isinstance(doc, dict) else None
-        if not isinstance(entries, list):
-            raise InvalidInputError(
-                str(self.path), f"Expected an object with a list {self.kind!r}, got {doc!r:.80}"
-            )
-        return [e for e in entries if isinstance(e, dict)]
-
-    def save(self, entries: list[dict[str, Any]]) -> None:
-        """Write the entries atomically (no-op in memory)."""
-        self.version += 1
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(self.path, {"type": f"yizhan-{self.kind}", self.kind: entries})
 
 
 @dataclass(frozen=True)
@@ -133,11 +52,11 @@ class Placement:
             "placement_id": self.placement_id,
             "bus_id": self.bus_id,
             "location": [self.lon, self.lat],
-            "from": _iso(self.start),
-            "until": _iso(self.until),
+            "from": iso(self.start),
+            "until": iso(self.until),
             "note": self.note,
             "operator": self.operator,
-            "created_at": _iso(self.created_at),
+            "created_at": iso(self.created_at),
         }
 
     @classmethod
@@ -150,10 +69,10 @@ class Placement:
                 bus_id=str(d["bus_id"]),
                 lon=lon,
                 lat=lat,
-                start=_parse_iso(d["from"], f"{where}.from"),
-                until=_parse_iso(d["until"], f"{where}.until"),
+                start=parse_iso(d["from"], f"{where}.from"),
+                until=parse_iso(d["until"], f"{where}.until"),
                 operator=str(d["operator"]),
-                created_at=_parse_iso(d["created_at"], f"{where}.created_at"),
+                created_at=parse_iso(d["created_at"], f"{where}.created_at"),
                 note=d.get("note"),
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -232,7 +151,7 @@ class PlacementStore:
                 if p.start < until and start < p.until:
                     raise ConflictError(
                         f"bus {bus_id!r} is already placed at {[p.lon, p.lat]} from "
-                        f"{_iso(p.start)} until {_iso(p.until)} (placement {p.placement_id!r}); "
+                        f"{iso(p.start)} until {iso(p.until)} (placement {p.placement_id!r}); "
                         "delete it first or choose a window that does not overlap"
                     )
             placement = Placement(

@@ -43,8 +43,8 @@ from typing import Any
 import orjson
 
 from yizhan.errors import InvalidInputError, RateLimitedError
+from yizhan.stations.clock import Clock, iso, utc_now
 from yizhan.stations.models import check_lon_lat
-from yizhan.stations.placements import Clock, utc_now
 
 log = logging.getLogger("yizhan")
 
@@ -69,10 +69,6 @@ FILE_VERSION = 1
 
 HOUR = 3600.0
 DAY = 86400.0
-
-
-def _iso(when: datetime) -> str:
-    return when.isoformat(timespec="seconds")
 
 
 def check_comment(value: Any) -> str | None:
@@ -182,7 +178,7 @@ class Report:
             "code": self.code,
             "comment": self.comment,
             "location": list(self.location) if self.location else None,
-            "created_at": _iso(self.created_at),
+            "created_at": iso(self.created_at),
         }
         if include_client:
             d["client"] = self.client

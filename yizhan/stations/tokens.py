@@ -49,8 +49,8 @@ from typing import Any, Literal, cast, get_args
 import orjson
 
 from yizhan.errors import InvalidInputError, NotFoundError
+from yizhan.stations.clock import Clock, iso, parse_iso, utc_now
 from yizhan.stations.jsonio import write_json_atomic
-from yizhan.stations.placements import Clock, _iso, _parse_iso, utc_now
 
 log = logging.getLogger("yizhan")
 
@@ -246,8 +246,8 @@ class TokenRecord:
             "name": self.name,
             "stations": list(self.stations),
             "operator": self.operator,
-            "created_at": _iso(self.created_at) if self.created_at else None,
-            "revoked_at": _iso(self.revoked_at) if self.revoked_at else None,
+            "created_at": iso(self.created_at) if self.created_at else None,
+            "revoked_at": iso(self.revoked_at) if self.revoked_at else None,
         }
 
     @classmethod
@@ -290,8 +290,8 @@ class TokenRecord:
             name=name,
             stations=tuple(stations),
             operator=operator,
-            created_at=_parse_iso(d.get("created_at"), f"{where}.created_at"),
-            revoked_at=None if revoked is None else _parse_iso(revoked, f"{where}.revoked_at"),
+            created_at=parse_iso(d.get("created_at"), f"{where}.created_at"),
+            revoked_at=None if revoked is None else parse_iso(revoked, f"{where}.revoked_at"),
         )
         return record, digest
 
