@@ -592,6 +592,7 @@ var yz = (function () {
         var x = buses[k];
         if (!map.hasLayer(group)) { map.addLayer(group); }
         if (group.hasLayer(x.marker)) {
+          map.once("moveend", function () { x.marker.openTooltip(); });
           map.setView(x.marker.getLatLng(), Math.max(map.getZoom(), 15));
           x.marker.openTooltip();
           return;
