@@ -376,3 +376,20 @@ def test_proposals_file_is_not_readable_by_others(env: Env) -> None:
     path = env.path.parent / "state" / "reg.geojson.proposals.jsonl"
     assert os.stat(path).st_mode & 0o077 == 0
     assert PUBLIC.role == "public"
+
+
+def test_pending_proposals_are_a_layer_of_the_planner_map(env: Env) -> None:
+    r = env.propose(name="桥下驿站建议")
+    assert r.status_code == 201
+    html = env.client.get("/maps/coverage", params={"lang": "en"}).text
+    assert "Stations suggested by workers (pending) (1)" in html
+    assert "桥下驿站建议" in html and "yz.proposals" in html
+    r = env.client.post(
+        f"/proposals/{r.json()['id']}/reject",
+        json={"reason": "duplicate"},
+        headers=env.auth("admin"),
+    )
+    assert r.status_code == 200, r.text
+    html = env.client.get("/maps/coverage", params={"lang": "en"}).text
+    assert "(pending) (1)" not in html  # decided: no longer pending
+    assert "桥下驿站建议" not in html

@@ -37,6 +37,7 @@ from yizhan.geo.siting import site_mclp
 from yizhan.maps.study_map import coverage_map, station_flags
 from yizhan.query.demand_files import load_points
 from yizhan.query.features import flags_today
+from yizhan.query.proposals import proposals_geojson
 from yizhan.query.search import search_from_settings, service_points
 from yizhan.query.studies import (
     BUNDLED_STUDIES,
@@ -51,6 +52,7 @@ from yizhan.query.studies import (
 from yizhan.settings import Settings
 from yizhan.stations.hours import parse_time
 from yizhan.stations.jsonio import write_json_atomic
+from yizhan.stations.proposals import ProposalStore
 from yizhan.stations.registry import Registry, load_registry
 from yizhan.stations.reports import ReportStore
 
@@ -478,6 +480,15 @@ def registry_flags(registry: Registry) -> tuple[dict[str, dict[str, Any]], int]:
     return marked, settings.stale_after_days
 
 
+def pending_proposals(registry: Registry) -> dict[str, Any] | None:
+    """Stations suggested by workers and not yet decided, from the proposals file kept
+    beside the registry (``None`` when there is none), for the planner map."""
+    path = Settings().state_file(registry.path, "proposals", ".jsonl")
+    if path is None or not path.exists():
+        return None
+    return proposals_geojson(ProposalStore(path))
+
+
 def cmd_map(args: argparse.Namespace) -> int:
     if args.sites < 0:
         raise InvalidInputError("--sites", f"Expected a whole number >= 0, got {args.sites}")
@@ -523,6 +534,7 @@ def cmd_map(args: argparse.Namespace) -> int:
         timeline_date=(open_at or now).date(),
         tianditu_key=Settings().tianditu_key,
         add_demand=HOW_TO_ADD_DEMAND,
+        proposals=pending_proposals(registry),
     )
     with steps.step(f"writing {args.output}"):
         html = fmap.get_root().render()

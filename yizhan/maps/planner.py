@@ -325,6 +325,7 @@ def planner_map(
     uncovered: tuple[Any, Any, Any] | None = None,
     gaps: dict[str, Any] | None = None,
     sites: dict[str, Any] | None = None,
+    proposals: dict[str, Any] | None = None,
     districts: dict[str, Any] | None = None,
     buses: list[dict[str, Any]] | None = None,
     timeline_date: date | None = None,
@@ -378,6 +379,9 @@ def planner_map(
     gaps : dict, optional
         GeoJSON (FeatureCollection, Feature or geometry) of gap polygons, WGS-84.
         Properties ``demand``/``uncovered_demand``, ``area_km2`` and ``name`` are shown.
+    proposals : dict, optional
+        GeoJSON FeatureCollection of stations suggested by workers and not yet decided
+        (:func:`yizhan.query.proposals.proposals_geojson`): a layer of "?" markers.
     sites : dict, optional
         GeoJSON FeatureCollection of suggested sites (Points) with ``rank``, ``gain``
         and ``covered_after``.
@@ -558,6 +562,11 @@ def planner_map(
             g = (f or {}).get("geometry") or {}
             if g.get("type") == "Point":
                 site_pts.append((float(g["coordinates"][1]), float(g["coordinates"][0])))
+    if proposals is not None and proposals.get("features"):
+        fc, fc_g = _overlay(proposals, "proposals", gcj)
+        n_prop = f" ({len(fc['features']):,})"
+        JsLayer("proposals", meta, fc, fc_g, name=label("layer_proposals", lng, n=n_prop)).add_to(m)
+        legend.append(["proposal", label("legend_proposal", lng)])
     district_layer = None
     if districts is not None:
         fc, fc_g = _overlay(districts, "districts", gcj)

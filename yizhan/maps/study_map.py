@@ -112,6 +112,7 @@ def coverage_map(
     open_at: datetime | None = None,
     tianditu_key: str | None = None,
     add_demand: str | None = None,
+    proposals: dict[str, Any] | None = None,
 ) -> tuple[Any, CoverageResult | None, SitingResult | None]:
     """Run coverage (and optionally siting) over *study* and build the planner map.
 
@@ -128,8 +129,9 @@ def coverage_map(
         Which stations count (default: operational).
     n_sites : int
         Suggest this many new sites (0: none).
-    lang, assets, asset_base_url, tianditu_key
-        Passed to :func:`yizhan.maps.planner_map`.
+    lang, assets, asset_base_url, tianditu_key, proposals
+        Passed to :func:`yizhan.maps.planner_map` (*proposals*: stations suggested by
+        workers, pending).
     open_now, flags, stale_after_days, buses, bus_timeline, timeline_date
         Passed to :func:`yizhan.maps.planner_map` (*flags*: station id -> ``stale``,
         ``needs_check``, ``needs_check_reasons``, e.g. from :func:`station_flags`).
@@ -177,6 +179,7 @@ def coverage_map(
         "assets": assets,
         "asset_base_url": asset_base_url,
         "tianditu_key": tianditu_key,
+        "proposals": proposals,
     }
     if study is None:
         head = coverage_headline(

@@ -20,10 +20,12 @@ from yizhan.maps.study_map import coverage_map, station_flags
 from yizhan.maps.worker import worker_map
 from yizhan.query.features import Flags
 from yizhan.query.nearest import nearest_collection
+from yizhan.query.proposals import proposals_geojson
 from yizhan.query.studies import HOW_TO_ADD_DEMAND, Study
 from yizhan.routes.deps import FlagsDep, SearchDep, SettingsDep, StoreDep
 from yizhan.routes.params import AmenityParam, CategoryParam, InCrs, KindParam, Lat, Lon
 from yizhan.routes.planning import FilterDep, OptionalStudyDep, RadiusParam
+from yizhan.routes.proposals import proposal_store
 from yizhan.stations.hours import parse_time
 from yizhan.stations.registry import StationFilter
 
@@ -60,6 +62,7 @@ def _build_coverage_html(
     lang: str,
     flags: Flags,
     tianditu_key: str | None = None,
+    proposals: dict[str, Any] | None = None,
 ) -> str:
     registry = search.registry
     reports = flags.reports
@@ -95,6 +98,7 @@ def _build_coverage_html(
         when=made_at,
         tianditu_key=tianditu_key,
         add_demand=HOW_TO_ADD_DEMAND,
+        proposals=proposals,
     )
     return str(fmap.get_root().render())
 
@@ -127,7 +131,19 @@ async def coverage_map_page(
     version = store.version
     search = store.search
     n_reports = len(flags.reports.all()) if flags.reports is not None else 0
-    key = (radius_m, sites, lang, flt, version, n_reports, flags.today, flags.stale_after_days)
+    pending = proposals_geojson(proposal_store(request, store))
+    n_pending = tuple(str(f["id"]) for f in pending["features"])
+    key = (
+        radius_m,
+        sites,
+        lang,
+        flt,
+        version,
+        n_reports,
+        n_pending,
+        flags.today,
+        flags.stale_after_days,
+    )
     cache = _map_cache(request)
     now = time.monotonic()
     with _cache_lock:
@@ -145,6 +161,7 @@ async def coverage_map_page(
         lang,
         flags,
         settings.tianditu_key,
+        pending,
     )
     with _cache_lock:
         cache[key] = (now, html)

@@ -486,6 +486,33 @@ var yz = (function () {
     return layer;
   };
 
+  // Stations suggested by workers and not yet decided (POST /proposals): a "?" marker each.
+  yz.proposals = function (map, meta, geo, geoG) {
+    var T = meta.i18n.text, I = meta.i18n, lang = meta.i18n.lang;
+    var layer = L.geoJSON(gcj(map) && geoG ? geoG : geo, {
+      pointToLayer: function (f, latlng) {
+        var icon = L.divIcon({className: "", iconSize: [24, 24], iconAnchor: [12, 12], popupAnchor: [0, -11],
+                              html: el("div", "yz-proposal", "?")});
+        return L.marker(latlng, {icon: icon, riseOnHover: true});
+      },
+      onEachFeature: function (f, l) {
+        l.bindPopup(function () {
+          var p = f.properties || {}, rows = [];
+          var names = (p.amenities || []).map(function (a) { return I.amenities[a] || a; });
+          rows.push([T.f_name, p.name || ""]);
+          rows.push([T.f_amenities, names.length ? names.join(lang === "zh" ? "、" : ", ") : T.none]);
+          if (p.hours) { rows.push([T.f_hours, p.hours]); }
+          if (p.district) { rows.push([T.f_district, p.district]); }
+          if (p.created_at) { rows.push([T.f_suggested_at, String(p.created_at).slice(0, 16).replace("T", " ")]); }
+          rows.push([T.f_id, String(f.id)]);
+          return propsBox(T.proposal, rows);
+        });
+      }
+    });
+    geoSwap(map, layer, geo, geoG);
+    return layer;
+  };
+
   function binColor(meta, v) {
     if (v === null || v === undefined || isNaN(+v)) { return meta.share_missing; }
     for (var i = 0; i < meta.share_bins.length; i++) { if (+v < meta.share_bins[i]) { return meta.share_colors[i]; } }
@@ -868,6 +895,7 @@ var yz = (function () {
           if (kind === "title") { el("div", "yz-legend-sub", text, body); return; }
           var r = el("div", "yz-legend-row", null, body), s;
           if (kind === "site") { s = el("span", "yz-sym yz-site", "1", r); }
+          if (kind === "proposal") { s = el("span", "yz-sym yz-proposal", "?", r); }
           else if (kind === "bus") { s = el("span", "yz-sym yz-bus", null, r); el("i", "fa-solid fa-bus", null, s); }
           else if (kind === "you") { s = el("span", "yz-sym yz-you", null, r); }
           else { s = el("span", "yz-sym yz-sym-" + kind, null, r); }
