@@ -48,6 +48,7 @@ from yizhan.routes import (
     editing,
     maps,
     nearest,
+    ogc,
     pages,
     planning,
     reports,
@@ -240,6 +241,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         return FastJSONResponse({"status": "ok", "version": __version__, "stations": len(registry)})
 
     routers = [stations, editing, reports, nearest, buses, alerts, planning, maps, pages]
+    routers.append(ogc)
     app.state.api_routes = [r for r in app.routes if isinstance(r, APIRoute)]
     for module in routers:
         for route in module.router.routes:
