@@ -19,7 +19,7 @@ import shapely
 from numpy.typing import NDArray
 
 from yizhan.errors import NotFoundError
-from yizhan.geo.coverage import coverage, gap_polygons, gaps_geojson, select_stations
+from yizhan.query.export_study import district_features, gap_features
 from yizhan.query.features import Flags, station_feature
 from yizhan.query.listing import bbox_mask, station_index
 from yizhan.query.ogc import CollectionInfo, ItemsQuery, iso_utc, property_filter_ast
@@ -276,37 +276,13 @@ def build_study_layers(search: StationSearch, study: Study) -> StudyLayers:
     the gaps, cut along the districts and ranked by demand."""
     reg = search.registry
     flt = StationFilter.make()
-    result = coverage(reg, study.demand, STUDY_RADIUS_M, flt)
-    rows = {r["district"]: r for r in result.per_district if r["district"] is not None}
-    districts: list[dict[str, Any]] = []
-    dgeoms: list[Any] = []
-    if study.districts is not None:
-        for k, (name, geom) in enumerate(
-            zip(study.districts.names, study.districts.geometries, strict=True), start=1
-        ):
-            row = rows.get(name, {})
-            props = {"name": name, **{c: row.get(c) for c in DISTRICT_QUERYABLES if c != "name"}}
-            districts.append(
-                {
-                    "type": "Feature",
-                    "id": k,
-                    "geometry": shapely.geometry.mapping(shapely.set_precision(geom, 1e-6)),
-                    "properties": props,
-                }
-            )
-            dgeoms.append(geom)
-    gap_feats: list[dict[str, Any]] = []
-    area = study.area
-    if area is not None:
-        st = select_stations(reg, flt)
-        gaps = gap_polygons(area, st.lon, st.lat, STUDY_RADIUS_M)
-        doc = gaps_geojson(gaps, study.demand, districts=study.districts, min_area_m2=1.0)
-        for f in doc["features"]:
-            gap_feats.append({"type": "Feature", "id": f["properties"]["rank"], **f})
-    ggeoms = [shapely.geometry.shape(f["geometry"]) for f in gap_feats]
+    districts = district_features(reg, study, STUDY_RADIUS_M, flt)
+    gaps = gap_features(reg, study, STUDY_RADIUS_M, flt)
+    dgeoms = list(study.districts.geometries) if study.districts is not None else []
+    ggeoms = [shapely.geometry.shape(f["geometry"]) for f in gaps]
     return StudyLayers(
         districts,
-        gap_feats,
+        gaps,
         np.array(dgeoms, dtype=object).reshape(len(dgeoms)),
         np.array(ggeoms, dtype=object).reshape(len(ggeoms)),
     )
