@@ -46,6 +46,7 @@ from yizhan.routes import (
     alerts,
     buses,
     editing,
+    export,
     maps,
     nearest,
     ogc,
@@ -242,6 +243,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
 
     routers = [stations, editing, reports, nearest, buses, alerts, planning, maps, pages]
     routers.append(ogc)
+    routers.append(export)
     app.state.api_routes = [r for r in app.routes if isinstance(r, APIRoute)]
     for module in routers:
         for route in module.router.routes:
