@@ -9,8 +9,9 @@ the whole filter is *true* are kept. Each node gives a pair of masks ``(true, kn
 Supported: ``=``, ``<>``, ``<``, ``<=``, ``>``, ``>=``, ``AND``, ``OR``, ``NOT``, ``IN``,
 ``LIKE`` (``%`` any text, ``_`` one character, ``\\`` escapes), ``BETWEEN``, ``IS NULL``,
 ``S_INTERSECTS``, ``S_DISJOINT``, ``S_WITHIN``, ``S_CONTAINS`` and ``S_EQUALS`` with a
-point, a bounding box (``BBOX(...)``) or any WKT/GeoJSON geometry, and the array
-functions ``A_CONTAINS``, ``A_CONTAINEDBY``, ``A_OVERLAPS``, ``A_EQUALS`` (``amenities``).
+point, a bounding box (``BBOX(...)``) or any WKT/GeoJSON geometry. pygeofilter 0.4 parses
+no CQL2 array functions; the array nodes are evaluated here for the property filters
+(``?amenities=toilet``: the list contains it), which build them directly.
 Dates and timestamps (``DATE('…')``, ``TIMESTAMP('…')``) compare with date-time
 properties.
 

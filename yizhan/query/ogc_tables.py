@@ -57,6 +57,14 @@ STATION_QUERYABLES: dict[str, Queryable] = {
 }
 
 
+#: Values a station without the property has (docs/registry.md): no status is operational.
+DEFAULTS: dict[str, Any] = {"status": "operational"}
+
+
+def _or_default(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
 def spatial_points(
     op: str, geom: Any, lon: NDArray[np.float64], lat: NDArray[np.float64]
 ) -> BoolArray:
@@ -112,7 +120,11 @@ class _SnapshotColumns:
                     if name == "id":
                         col = np.array(registry.ids, dtype=object).reshape(len(registry))
                     else:
-                        vals = [f["properties"].get(name) for f in registry.features]
+                        default = DEFAULTS.get(name)
+                        vals = [
+                            _or_default(f["properties"].get(name), default)
+                            for f in registry.features
+                        ]
                         col = property_column(vals, STATION_QUERYABLES[name], self.tz)
                     self.columns[name] = col
         return col
