@@ -100,9 +100,17 @@ def _params(request: Request, allowed: frozenset[str]) -> dict[str, str]:
     return ogc.check_params(request.query_params.multi_items(), allowed)
 
 
-def _json(doc: Any, media_type: str = ogc.JSON, headers: dict[str, str] | None = None) -> Response:
+def _json(
+    doc: Any,
+    media_type: str = ogc.JSON,
+    headers: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
     return Response(
-        orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY), media_type=media_type, headers=headers
+        orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status_code,
+        media_type=media_type,
+        headers=headers,
     )
 
 
@@ -398,7 +406,9 @@ def _edited(flags: Any, feature: dict[str, Any], etag: str, status: int, base: s
     headers = {"ETag": etag}
     if status == 201:
         headers["Location"] = f"{base}/collections/{STATIONS}/items/{feature['id']}"
-    return _json(out, ogc.GEOJSON, headers) if status != 204 else Response(status_code=204, headers=headers)
+    if status == 204:
+        return Response(status_code=204, headers=headers)
+    return _json(out, ogc.GEOJSON, headers, status)
 
 
 async def _store_write(func: Callable[..., Any], *args: Any) -> Any:
