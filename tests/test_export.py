@@ -127,7 +127,9 @@ def test_zipped_shapefile_over_http_reads_back(registry_path: Path, tmp_path: Pa
         )
         (tmp_path / "m.toml").write_bytes(zf.read("stations.import.toml"))
     back = import_back(z, tmp_path / "back.geojson", "--mapping", str(tmp_path / "m.toml"))
-    assert stations_of(back)["zz-001"]["properties"] == stations_of(rich_doc())["zz-001"]["properties"]
+    assert (
+        stations_of(back)["zz-001"]["properties"] == stations_of(rich_doc())["zz-001"]["properties"]
+    )
 
 
 def test_shapefile_names_fit_dbf() -> None:
@@ -151,7 +153,12 @@ def client(registry_path: Path, tmp_path: Path) -> Iterator[TestClient]:
 
 
 def test_http_export_uses_the_filters_of_stations(client: TestClient) -> None:
-    for query in ("", "?status=operational", "?district=金水区", "?q=驿站&bbox=113.5,34.6,113.68,34.9"):
+    for query in (
+        "",
+        "?status=operational",
+        "?district=金水区",
+        "?q=驿站&bbox=113.5,34.6,113.68,34.9",
+    ):
         listed = [f["id"] for f in client.get(f"/stations{query}").json()["features"]]
         r = client.get(f"/export/stations.geojson{query}")
         assert r.status_code == 200
@@ -172,7 +179,7 @@ def test_http_csv_has_lon_lat_wkt_and_chinese(client: TestClient) -> None:
     assert first["wkt"] == "POINT (113.6584195 34.7456789)"
     assert first["amenities"] == "drinking_water;toilet;air_conditioning;wifi"
     assert first["external_ids.amap"] == "B0FFG1234"
-    assert 'filename*=UTF-8' in r.headers["content-disposition"]
+    assert "filename*=UTF-8" in r.headers["content-disposition"]
 
 
 @pytest.mark.parametrize("ext", ["gpkg", "fgb", "xlsx"])
@@ -200,7 +207,7 @@ def test_study_layers_export(client: TestClient, tmp_path: Path) -> None:
     r = client.get("/export/districts.gpkg")
     assert r.status_code == 200
     (tmp_path / "d.gpkg").write_bytes(r.content)
-    meta, _, geoms, fields = pyogrio.raw.read(tmp_path / "d.gpkg")
+    meta, _, _geoms, fields = pyogrio.raw.read(tmp_path / "d.gpkg")
     cols = dict(zip(meta["fields"], fields, strict=True))
     assert dict(zip(cols["name"], cols["share_pct"], strict=True)) == pytest.approx(shares)
     gaps = client.get("/export/gaps.geojson").json()["features"]
@@ -226,7 +233,21 @@ def test_cli_exports_every_layer_to_one_geopackage(registry_path: Path, tmp_path
     )
     layers = [name for name, _ in pyogrio.list_layers(out)]
     assert layers == ["stations", "districts", "gaps", "sites"]
-    assert main(["export", str(registry_path), "-f", "csv", "-o", str(tmp_path / "x.csv"), "--layer", "all"]) == 1
+    assert (
+        main(
+            [
+                "export",
+                str(registry_path),
+                "-f",
+                "csv",
+                "-o",
+                str(tmp_path / "x.csv"),
+                "--layer",
+                "all",
+            ]
+        )
+        == 1
+    )
 
 
 def test_cli_export_filters(registry_path: Path, tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from yizhan.cli import main
 from yizhan.errors import InvalidInputError
 from yizhan.geo.coverage import coverage
 from yizhan.geo.crs import transform
+from yizhan.gis import coverage as gis_coverage
 from yizhan.gis import (
     district_coverage,
     gaps,
@@ -32,7 +33,6 @@ from yizhan.gis import (
     read_registry,
     site,
 )
-from yizhan.gis import coverage as gis_coverage
 from yizhan.query.demand_files import is_polygon_file, load_districts, load_points, load_polygons
 from yizhan.query.studies import StudySpec, load_study
 from yizhan.settings import DEFAULT_DISTRICTS, DEFAULT_REGISTRY
@@ -137,7 +137,21 @@ def test_cli_coverage_same_for_zipped_shapefile_and_clean_csv(
     z = write_zipped_shapefile(pts.to_crs("EPSG:32650"), tmp_path, "utm")
     results = []
     for demand in (clean, z):
-        assert main(["coverage", str(DEFAULT_REGISTRY), "--demand", str(demand), "--weight", "workers", "--json", "-q"]) == 0
+        assert (
+            main(
+                [
+                    "coverage",
+                    str(DEFAULT_REGISTRY),
+                    "--demand",
+                    str(demand),
+                    "--weight",
+                    "workers",
+                    "--json",
+                    "-q",
+                ]
+            )
+            == 0
+        )
         out = json.loads(capsys.readouterr().out)
         out.pop("demand")
         results.append(out)
@@ -146,7 +160,12 @@ def test_cli_coverage_same_for_zipped_shapefile_and_clean_csv(
 
 @pytest.mark.parametrize(
     ("driver", "suffix"),
-    [("GPKG", ".gpkg"), ("FlatGeobuf", ".fgb"), ("GeoJSON", ".geojson"), ("ESRI Shapefile", ".shp")],
+    [
+        ("GPKG", ".gpkg"),
+        ("FlatGeobuf", ".fgb"),
+        ("GeoJSON", ".geojson"),
+        ("ESRI Shapefile", ".shp"),
+    ],
 )
 def test_districts_in_every_format(tmp_path: Path, driver: str, suffix: str) -> None:
     """The bundled districts written by GDAL in another CRS read back the same."""
@@ -180,7 +199,9 @@ def test_polygon_demand_from_a_geopackage_builds_a_study(tmp_path: Path) -> None
 def test_gcj02_and_declared_crs_on_request(tmp_path: Path) -> None:
     d = load_points(CSV, "workers", skip_invalid=True)
     glon, glat = transform(d.lon, d.lat, "wgs84", "gcj02")
-    frame = gpd.GeoDataFrame({"w": d.weight}, geometry=gpd.points_from_xy(glon, glat), crs="EPSG:4326")
+    frame = gpd.GeoDataFrame(
+        {"w": d.weight}, geometry=gpd.points_from_xy(glon, glat), crs="EPSG:4326"
+    )
     gpkg = tmp_path / "amap.gpkg"
     frame.to_file(gpkg, driver="GPKG", engine="pyogrio")
     back = load_points(gpkg, "w", crs="gcj02")
@@ -219,7 +240,9 @@ def test_frames_in_other_crs_are_reprojected() -> None:
     stations = read_registry()
     demand = read_demand(CSV, "workers", skip_invalid=True)
     a = gis_coverage(stations, demand, 1000.0, weight="workers")
-    b = gis_coverage(stations.to_crs("EPSG:3857"), demand.to_crs("EPSG:32650"), 1000.0, weight="workers")
+    b = gis_coverage(
+        stations.to_crs("EPSG:3857"), demand.to_crs("EPSG:32650"), 1000.0, weight="workers"
+    )
     assert_close(a.attrs["summary"], b.attrs["summary"])
     assert b.crs.to_epsg() == 4326
     assert a["distance_m"].to_numpy() == pytest.approx(b["distance_m"].to_numpy(), rel=1e-9)
@@ -230,7 +253,9 @@ def test_operational_only_by_status_column() -> None:
     stations.loc[:, "status"] = "removed"
     demand = read_demand(CSV, "workers", skip_invalid=True)
     assert gis_coverage(stations, demand).attrs["summary"]["n_stations"] == 0
-    assert gis_coverage(stations, demand, operational_only=False).attrs["summary"]["n_stations"] == 82
+    assert (
+        gis_coverage(stations, demand, operational_only=False).attrs["summary"]["n_stations"] == 82
+    )
 
 
 def test_district_coverage_gaps_and_site_return_frames() -> None:
@@ -241,7 +266,9 @@ def test_district_coverage_gaps_and_site_return_frames() -> None:
     assert list(shares["name"]) == list(districts["name"])
     assert shares.crs.to_epsg() == 4326
     assert shares["demand"].sum() == pytest.approx(485.0)
-    g = gaps(stations, districts[districts["name"] == "金水区"], 1000.0, demand=demand, weight="workers")
+    g = gaps(
+        stations, districts[districts["name"] == "金水区"], 1000.0, demand=demand, weight="workers"
+    )
     assert (g["district"] == "金水区").all() and g["rank"].tolist() == list(range(1, len(g) + 1))
     sites = site(stations, demand, n_new=2, weight="workers")
     assert len(sites) <= 2

@@ -281,7 +281,9 @@ def test_conf_core_fc_bbox_response(client: TestClient) -> None:
 def test_conf_core_fc_time_definition(client: TestClient) -> None:
     """/conf/core/fc-time-definition: an instant or an interval with open ends; bad: 400."""
     for good in ("2026-07-15T13:00:00Z", "2026-07-15T13:00:00+08:00/..", "../2026-01-01T00:00:00Z"):
-        assert client.get(f"/ogc/collections/stations/items?datetime={quote(good)}").status_code == 200
+        assert (
+            client.get(f"/ogc/collections/stations/items?datetime={quote(good)}").status_code == 200
+        )
     for bad in ("yesterday", "../..", "2026-02-01T00:00:00Z/2026-01-01T00:00:00Z"):
         get_json(client, f"/ogc/collections/stations/items?datetime={quote(bad)}", 400)
 
@@ -340,7 +342,9 @@ def test_conf_core_f_success(client: TestClient) -> None:
     assert doc["properties"]["name"] == "金水路环卫工人爱心驿站"
     assert doc["properties"]["open_now"] is True  # 24/7
     assert {"stale", "needs_check", "next_change"} <= set(doc["properties"])
-    assert {f"self|{GEOJSON}", "alternate|text/html", "collection|application/json"} <= set(rels(doc))
+    assert {f"self|{GEOJSON}", "alternate|text/html", "collection|application/json"} <= set(
+        rels(doc)
+    )
     assert r.headers["etag"] == client.get("/stations/a1").headers["etag"]
     assert client.get("/ogc/collections/stations/items/nope").status_code == 404
     d = get_json(client, "/ogc/collections/districts/items/2")
@@ -390,12 +394,20 @@ def test_conf_core_etag(client: TestClient) -> None:
     """Items carry an ETag; If-None-Match with it is 304; another page has another one."""
     r = client.get("/ogc/collections/stations/items?limit=3")
     tag = r.headers["etag"]
-    assert client.get("/ogc/collections/stations/items?limit=3", headers={"If-None-Match": tag}).status_code == 304
+    assert (
+        client.get(
+            "/ogc/collections/stations/items?limit=3", headers={"If-None-Match": tag}
+        ).status_code
+        == 304
+    )
     assert client.get("/ogc/collections/stations/items?limit=4").headers["etag"] != tag
     one = client.get("/ogc/collections/stations/items/a2")
-    assert client.get(
-        "/ogc/collections/stations/items/a2", headers={"If-None-Match": one.headers["etag"]}
-    ).status_code == 304
+    assert (
+        client.get(
+            "/ogc/collections/stations/items/a2", headers={"If-None-Match": one.headers["etag"]}
+        ).status_code
+        == 304
+    )
 
 
 # -- Part 1, GeoJSON and HTML -----------------------------------------------------------------
@@ -428,7 +440,10 @@ def test_conf_html_content(client: TestClient) -> None:
     r = client.get("/ogc/collections/stations/items", headers={"Accept": "text/html"})
     assert r.headers["content-type"].startswith("text/html")
     assert "金水路环卫工人爱心驿站" in r.text
-    r = client.get("/ogc/collections/stations/items", headers={"Accept": "text/html;q=0.5, application/geo+json"})
+    r = client.get(
+        "/ogc/collections/stations/items",
+        headers={"Accept": "text/html;q=0.5, application/geo+json"},
+    )
     assert r.headers["content-type"] == GEOJSON
 
 
@@ -466,18 +481,38 @@ CQL2: list[tuple[str, str, list[str]]] = [
     ("/conf/basic-cql2/is-not-null", "capacity IS NOT NULL", ["a1", "a2"]),
     ("/conf/basic-cql2/boolean", "open_now = true AND district = '西区'", ["a1"]),
     ("/conf/basic-cql2/date", "last_verified_at >= DATE('2026-01-01')", ["a1"]),
-    ("/conf/basic-cql2/timestamp", "last_verified_at < TIMESTAMP('2026-06-01T00:00:01+08:00')", ["a1"]),
+    (
+        "/conf/basic-cql2/timestamp",
+        "last_verified_at < TIMESTAMP('2026-06-01T00:00:01+08:00')",
+        ["a1"],
+    ),
     ("/conf/advanced-comparison-operators/like", "name LIKE '%驿站'", ["a1", "a2"]),
     ("/conf/advanced-comparison-operators/like _", "id LIKE 'a_'", ["a1", "a2"]),
-    ("/conf/advanced-comparison-operators/not-like", "name NOT LIKE '线上%' AND district IS NOT NULL", ["a1", "a2", "b1"]),
+    (
+        "/conf/advanced-comparison-operators/not-like",
+        "name NOT LIKE '线上%' AND district IS NOT NULL",
+        ["a1", "a2", "b1"],
+    ),
     ("/conf/advanced-comparison-operators/between", "capacity BETWEEN 2 AND 5", ["a2"]),
     ("/conf/advanced-comparison-operators/in", "id IN ('a1', 'b1', 'zz')", ["a1", "b1"]),
     ("/conf/advanced-comparison-operators/not-in", "district NOT IN ('东区')", ["a1", "a2"]),
-    ("/conf/basic-spatial-functions/bbox", "S_INTERSECTS(geometry, BBOX(113.59, 34.74, 113.615, 34.77))", ["a1", "a2"]),
+    (
+        "/conf/basic-spatial-functions/bbox",
+        "S_INTERSECTS(geometry, BBOX(113.59, 34.74, 113.615, 34.77))",
+        ["a1", "a2"],
+    ),
     ("/conf/basic-spatial-functions/point", "S_INTERSECTS(geometry, POINT(113.7 34.8))", ["b1"]),
-    ("/conf/basic-spatial-functions-plus/polygon", "S_INTERSECTS(geometry, POLYGON((113.59 34.74, 113.605 34.74, 113.605 34.77, 113.59 34.77, 113.59 34.74)))", ["a1"]),
+    (
+        "/conf/basic-spatial-functions-plus/polygon",
+        "S_INTERSECTS(geometry, POLYGON((113.59 34.74, 113.605 34.74, 113.605 34.77, 113.59 34.77, 113.59 34.74)))",
+        ["a1"],
+    ),
     ("/conf/spatial-functions/disjoint", "S_DISJOINT(geometry, BBOX(100, 30, 115, 36))", ["far"]),
-    ("/conf/spatial-functions/within", "S_WITHIN(geometry, POLYGON((116 39, 117 39, 117 40, 116 40, 116 39)))", ["far"]),
+    (
+        "/conf/spatial-functions/within",
+        "S_WITHIN(geometry, POLYGON((116 39, 117 39, 117 40, 116 40, 116 39)))",
+        ["far"],
+    ),
 ]
 
 
@@ -491,15 +526,21 @@ def test_conf_cql2_text(client: TestClient, ats: str, cql: str, expected: list[s
 CQL2_JSON: list[tuple[str, Any, list[str]]] = [
     (
         "/conf/cql2-json/and",
-        {"op": "and", "args": [
-            {"op": "=", "args": [{"property": "district"}, "西区"]},
-            {"op": ">", "args": [{"property": "capacity"}, 5]},
-        ]},
+        {
+            "op": "and",
+            "args": [
+                {"op": "=", "args": [{"property": "district"}, "西区"]},
+                {"op": ">", "args": [{"property": "capacity"}, 5]},
+            ],
+        },
         ["a1"],
     ),
     (
         "/conf/cql2-json/bbox",
-        {"op": "s_intersects", "args": [{"property": "geometry"}, {"bbox": [113.59, 34.74, 113.615, 34.77]}]},
+        {
+            "op": "s_intersects",
+            "args": [{"property": "geometry"}, {"bbox": [113.59, 34.74, 113.615, 34.77]}],
+        },
         ["a1", "a2"],
     ),
     (
@@ -533,7 +574,11 @@ def test_conf_filter_filter_crs_wgs84(client: TestClient) -> None:
     crs84 = quote("http://www.opengis.net/def/crs/OGC/1.3/CRS84")
     q = f"filter-crs={crs84}&filter=" + quote("S_INTERSECTS(geometry, POINT(113.7 34.8))")
     assert ids(client, q) == ["b1"]
-    get_json(client, "/ogc/collections/stations/items?filter-crs=EPSG:3857&filter=" + quote("id = 'a1'"), 400)
+    get_json(
+        client,
+        "/ogc/collections/stations/items?filter-crs=EPSG:3857&filter=" + quote("id = 'a1'"),
+        400,
+    )
 
 
 def test_conf_filter_expression_construction_errors(client: TestClient) -> None:
@@ -549,8 +594,12 @@ def test_conf_filter_expression_construction_errors(client: TestClient) -> None:
     ):
         body = get_json(client, "/ogc/collections/stations/items?filter=" + quote(bad), 400)
         assert "filter" in body["description"], bad
-    get_json(client, "/ogc/collections/stations/items?filter-lang=cql2-json&filter=" + quote("{"), 400)
-    get_json(client, "/ogc/collections/stations/items?filter-lang=ecql&filter=" + quote("id='a1'"), 400)
+    get_json(
+        client, "/ogc/collections/stations/items?filter-lang=cql2-json&filter=" + quote("{"), 400
+    )
+    get_json(
+        client, "/ogc/collections/stations/items?filter-lang=ecql&filter=" + quote("id='a1'"), 400
+    )
 
 
 def test_conf_features_filter_response_other_collections(client: TestClient) -> None:
@@ -570,7 +619,9 @@ def test_conf_features_filter_response_other_collections(client: TestClient) -> 
 def test_study_collections_absent_without_a_study(tmp_path: Path) -> None:
     """Without demand or districts there are two collections, and no district routes."""
     (tmp_path / "reg.geojson").write_text(json.dumps(registry_doc()), encoding="utf-8")
-    settings = Settings(registry=tmp_path / "reg.geojson", state_dir=tmp_path / "s", reload_interval_s=0)
+    settings = Settings(
+        registry=tmp_path / "reg.geojson", state_dir=tmp_path / "s", reload_interval_s=0
+    )
     with TestClient(create_app(settings)) as c:
         got = [x["id"] for x in c.get("/ogc/collections").json()["collections"]]
         assert got == ["stations", "cooling_buses"]

@@ -69,7 +69,10 @@ def test_owslib_features(base: str) -> None:
     filter), one item, the queryables and the OpenAPI 3.0 document."""
     features = pytest.importorskip("owslib.ogcapi.features", reason="needs OWSLib (dev extra)")
     w = features.Features(base)
-    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in w.conformance()["conformsTo"]
+    assert (
+        "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"
+        in w.conformance()["conformsTo"]
+    )
     assert [c["id"] for c in w.collections()["collections"]] == [
         "stations",
         "cooling_buses",
@@ -113,8 +116,17 @@ def test_gdal_oapif_driver(base: str) -> None:
     assert every.count("OGRFeature(stations)") == 24  # 3 pages of 10, by next links
     assert "金水路环卫工人爱心驿站" in every
     west = _ogrinfo(
-        "-al", "-q", f"OAPIF:{base}", "stations", "-where", "district = '西区'",
-        "-spat", "113.59", "34.74", "113.605", "34.77",
+        "-al",
+        "-q",
+        f"OAPIF:{base}",
+        "stations",
+        "-where",
+        "district = '西区'",
+        "-spat",
+        "113.59",
+        "34.74",
+        "113.605",
+        "34.77",
     )
     assert west.count("OGRFeature(stations)") == 1
     assert "金水路环卫工人爱心驿站" in west

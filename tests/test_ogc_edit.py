@@ -93,12 +93,16 @@ def test_update_with_if_match(env: Env) -> None:
     patch = {"properties": {"phone": "0371-12345678"}}
     r = env.client.patch(ITEMS + "/a1", json=patch, headers=env.auth("manager"))
     assert r.status_code == 428
-    r = env.client.patch(ITEMS + "/a1", json=patch, headers=env.auth("manager", **{"If-Match": tag}))
+    r = env.client.patch(
+        ITEMS + "/a1", json=patch, headers=env.auth("manager", **{"If-Match": tag})
+    )
     assert r.status_code == 200, r.text
     new_tag = r.headers["etag"]
     assert new_tag != tag
     assert env.on_disk("a1")["properties"]["phone"] == "0371-12345678"
-    r = env.client.patch(ITEMS + "/a1", json=patch, headers=env.auth("manager", **{"If-Match": tag}))
+    r = env.client.patch(
+        ITEMS + "/a1", json=patch, headers=env.auth("manager", **{"If-Match": tag})
+    )
     assert r.status_code == 412
     r = env.client.patch(
         ITEMS + "/b1", json=patch, headers=env.auth("manager", **{"If-Match": new_tag})
@@ -118,7 +122,9 @@ def test_replace_keeps_server_properties(env: Env) -> None:
         "open_now": False,
     }
     body["geometry"] = {"type": "Point", "coordinates": [113.601, 34.751]}
-    r = env.client.put(ITEMS + "/a1", json=body, headers=env.auth("admin", **{"If-Match": got.headers["etag"]}))
+    r = env.client.put(
+        ITEMS + "/a1", json=body, headers=env.auth("admin", **{"If-Match": got.headers["etag"]})
+    )
     assert r.status_code == 200, r.text
     stored = env.on_disk("a1")
     assert stored["properties"]["name"] == "金水路驿站 (新)"
@@ -136,8 +142,15 @@ def test_replace_keeps_server_properties(env: Env) -> None:
 def test_delete_marks_removed(env: Env) -> None:
     """/conf/create-replace-delete/delete: 204; the registry keeps the station, removed."""
     tag = env.client.get(ITEMS + "/b1").headers["etag"]
-    assert env.client.delete(ITEMS + "/b1", headers=env.auth("manager", **{"If-Match": tag})).status_code == 403
-    r = env.client.delete(ITEMS + "/b1?reason=closed", headers=env.auth("admin", **{"If-Match": tag}))
+    assert (
+        env.client.delete(
+            ITEMS + "/b1", headers=env.auth("manager", **{"If-Match": tag})
+        ).status_code
+        == 403
+    )
+    r = env.client.delete(
+        ITEMS + "/b1?reason=closed", headers=env.auth("admin", **{"If-Match": tag})
+    )
     assert r.status_code == 204
     props = env.on_disk("b1")["properties"]
     assert (props["status"], props["status_reason"]) == ("removed", "closed")

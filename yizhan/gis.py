@@ -166,7 +166,9 @@ def _frame(value: Any, what: str) -> gpd.GeoDataFrame:
     if isinstance(value, str | os.PathLike):
         return read_layer_frame(value)
     if not isinstance(value, gpd.GeoDataFrame):
-        raise InvalidInputError(what, f"Expected a GeoDataFrame or a file, got {type(value).__name__}")
+        raise InvalidInputError(
+            what, f"Expected a GeoDataFrame or a file, got {type(value).__name__}"
+        )
     if value.crs is None:
         return value  # taken as lon/lat (WGS-84)
     return value if value.crs.to_epsg() == 4326 else value.to_crs(WGS84)

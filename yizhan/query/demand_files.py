@@ -107,7 +107,7 @@ def reproject_to_wgs84(geoms: GeomArray, src: CRS | str | None) -> GeomArray:
 
 def _python_values(values: NDArray[Any], dtype: str) -> list[Any]:
     """A column from pyogrio as plain Python values (``None`` for nulls and NaN)."""
-    out = values.tolist()
+    out: list[Any] = values.tolist()
     integral = dtype.startswith(("int", "uint"))
     for k, v in enumerate(out):
         if isinstance(v, float):
@@ -161,9 +161,11 @@ def read_layer(
         geoms = np.asarray(to_wgs84_geometry(geoms, chinese), dtype=object)
     fields = [str(f) for f in meta["fields"]]
     cols = [_python_values(c, str(t)) for c, t in zip(columns, meta["dtypes"], strict=True)]
-    records = [dict(zip(fields, row, strict=True)) for row in zip(*cols, strict=True)] if cols else [
-        {} for _ in range(n)
-    ]
+    records = (
+        [dict(zip(fields, row, strict=True)) for row in zip(*cols, strict=True)]
+        if cols
+        else [{} for _ in range(n)]
+    )
     return Layer(geoms, records, fields, declared)
 
 

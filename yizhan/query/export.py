@@ -121,14 +121,14 @@ def flatten_stations(features: Sequence[Mapping[str, Any]], name: str = "station
     extra: dict[str, None] = {}
     for f in features:
         props = f["properties"]
-        for k in (props.get("external_ids") or {}):
+        for k in props.get("external_ids") or {}:
             ext_keys.setdefault(str(k), None)
         for k, v in props.items():
             if k not in STATION_COLUMNS and k != "external_ids" and _scalar(v):
                 extra.setdefault(k, None)
     ext_cols = [f"external_ids.{k}" for k in ext_keys]
     columns = [*STATION_COLUMNS, *ext_cols, *extra]
-    types = {c: "str" for c in columns}
+    types = dict.fromkeys(columns, "str")
     types["capacity"] = "int"
     rows = []
     for f in features:
@@ -207,7 +207,8 @@ def geojson_chunks(
 def _wkt(geometry: Mapping[str, Any] | None) -> str | None:
     if geometry is None:
         return None
-    return shapely.to_wkt(shapely.geometry.shape(geometry), rounding_precision=-1)
+    text: str = shapely.to_wkt(shapely.geometry.shape(geometry), rounding_precision=-1)
+    return text
 
 
 def table_header(layer: FlatLayer) -> list[str]:
@@ -235,7 +236,9 @@ def csv_chunks(layer: FlatLayer) -> Iterator[bytes]:
     buf.seek(0)
     buf.truncate()
     for k, row in enumerate(table_rows(layer), start=1):
-        writer.writerow(["" if v is None else (repr(v) if isinstance(v, float) else v) for v in row])
+        writer.writerow(
+            ["" if v is None else (repr(v) if isinstance(v, float) else v) for v in row]
+        )
         if k % CHUNK == 0:
             yield buf.getvalue().encode("utf-8")
             buf.seek(0)
@@ -289,7 +292,9 @@ def write_ogr(layer: FlatLayer, path: Path, fmt: str, *, append: bool = False) -
             data.append(np.array([0 if v is None else int(v) for v in vals], dtype=np.int64))
             masks.append(missing if missing.any() else None)
         elif layer.types[c] == "float":
-            data.append(np.array([np.nan if v is None else float(v) for v in vals], dtype=np.float64))
+            data.append(
+                np.array([np.nan if v is None else float(v) for v in vals], dtype=np.float64)
+            )
             masks.append(None)
         else:
             arr = np.empty(n, dtype=object)
@@ -344,10 +349,15 @@ def import_mapping(layer: FlatLayer, names: Mapping[str, str], meta: Mapping[str
     ]
     scalars = {k: v for k, v in meta.items() if isinstance(v, str)}
     lines.append("[map]")
-    lines += [f"{json.dumps(c)} = {json.dumps(names.get(c, c), ensure_ascii=False)}" for c in layer.columns]
+    lines += [
+        f"{json.dumps(c)} = {json.dumps(names.get(c, c), ensure_ascii=False)}"
+        for c in layer.columns
+    ]
     if scalars:
         lines += ["", "[meta]"]
-        lines += [f"{json.dumps(k)} = {json.dumps(v, ensure_ascii=False)}" for k, v in scalars.items()]
+        lines += [
+            f"{json.dumps(k)} = {json.dumps(v, ensure_ascii=False)}" for k, v in scalars.items()
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -372,7 +382,9 @@ def write_file(
     first = layers[0]
     if fmt == "geojson":
         with p.open("wb") as fh:
-            for chunk in geojson_chunks(features if features is not None else _features_of(first), meta):
+            for chunk in geojson_chunks(
+                features if features is not None else _features_of(first), meta
+            ):
                 fh.write(chunk)
         return [p]
     if fmt == "csv":

@@ -170,7 +170,9 @@ def parse_datetime(text: str, timezone: str) -> Interval:
         a, _, b = text.partition("/")
         start, end = one(a.strip()), one(b.strip())
         if start is None and end is None:
-            raise InvalidInputError("datetime", "Expected at least one end of the interval, got '../..'")
+            raise InvalidInputError(
+                "datetime", "Expected at least one end of the interval, got '../..'"
+            )
         if start is not None and end is not None and start > end:
             raise InvalidInputError("datetime", f"Expected start <= end, got {text!r}")
         return Interval(start, end)
@@ -260,7 +262,9 @@ def _parse_bbox6(text: str) -> tuple[float, float, float, float]:
     return parse_bbox(",".join(parts))
 
 
-def property_filter_ast(props: Mapping[str, str], queryables: Mapping[str, Queryable]) -> ast.Node | None:
+def property_filter_ast(
+    props: Mapping[str, str], queryables: Mapping[str, Queryable]
+) -> ast.Node | None:
     """Property filters (``?district=中原区``) as one CQL2 ``AND`` of equalities (a list
     property: ``A_CONTAINS``); the value is read as the property's type.
 

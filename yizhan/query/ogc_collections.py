@@ -140,9 +140,7 @@ def station_mask(
     return mask
 
 
-def station_items(
-    search: StationSearch, flags: Flags, query: ItemsQuery, timezone: str
-) -> Page:
+def station_items(search: StationSearch, flags: Flags, query: ItemsQuery, timezone: str) -> Page:
     """A page of stations, ordered by id, with their computed properties."""
     ts = time.time()
     reg = search.registry

@@ -42,7 +42,9 @@ def replacement_patch(current: dict[str, Any], new: Any, feature_id: str) -> dic
     if not isinstance(new, dict) or new.get("type", "Feature") != "Feature":
         raise InvalidInputError("body", "Expected a GeoJSON Feature object")
     if new.get("id") is not None and str(new["id"]) != feature_id:
-        raise InvalidInputError("id", f"Expected the id of the URL {feature_id!r}, got {new['id']!r}")
+        raise InvalidInputError(
+            "id", f"Expected the id of the URL {feature_id!r}, got {new['id']!r}"
+        )
     props = new.get("properties")
     if not isinstance(props, dict):
         raise InvalidInputError("properties", "Expected an object of properties")

@@ -91,7 +91,9 @@ def parse_filter(text: str, lang: str | None) -> ast.Node:
     """
     lang = lang or "cql2-text"
     if lang not in FILTER_LANGS:
-        raise InvalidInputError("filter-lang", f"Expected one of {', '.join(FILTER_LANGS)}, got {lang!r}")
+        raise InvalidInputError(
+            "filter-lang", f"Expected one of {', '.join(FILTER_LANGS)}, got {lang!r}"
+        )
     try:
         if lang == "cql2-json":
             doc = orjson.loads(text)
@@ -169,9 +171,7 @@ class Evaluator:
     def eval(self, node: Any) -> Masks:
         handler = self._handlers().get(type(node))
         if handler is None:
-            raise InvalidInputError(
-                "filter", f"{_node_name(node)} is not supported by this server"
-            )
+            raise InvalidInputError("filter", f"{_node_name(node)} is not supported by this server")
         return handler(node)
 
     def _handlers(self) -> dict[type, Callable[[Any], Masks]]:
@@ -242,7 +242,9 @@ class Evaluator:
             return float(value)
         if q.type == "boolean":
             if not isinstance(value, bool):
-                raise InvalidInputError("filter", f"Expected true or false for {name}, got {value!r}")
+                raise InvalidInputError(
+                    "filter", f"Expected true or false for {name}, got {value!r}"
+                )
             return value
         if q.type == "date-time":
             return self._instant(value, name)
@@ -349,7 +351,9 @@ class Evaluator:
     def _array(self, node: Any) -> Masks:
         name, q = self._attribute(node.lhs)
         if q.type != "array":
-            raise InvalidInputError("filter", f"{_node_name(node)} needs a list property, {name} is {q.type}")
+            raise InvalidInputError(
+                "filter", f"{_node_name(node)} needs a list property, {name} is {q.type}"
+            )
         rhs = node.rhs
         if not isinstance(rhs, list | tuple) or not all(isinstance(v, str) for v in rhs):
             raise InvalidInputError("filter", f"Expected a list of text values, got {rhs!r:.60}")
@@ -429,8 +433,10 @@ def literal_geometry(value: Any) -> Any:
         args = value.arguments
         if len(args) not in (4, 6) or not all(isinstance(a, int | float) for a in args):
             raise InvalidInputError("filter", f"Expected BBOX of 4 or 6 numbers, got {args!r}")
-        x1, y1, x2, y2 = (args[0], args[1], args[2], args[3]) if len(args) == 4 else (
-            args[0], args[1], args[3], args[4]
+        x1, y1, x2, y2 = (
+            (args[0], args[1], args[2], args[3])
+            if len(args) == 4
+            else (args[0], args[1], args[3], args[4])
         )
         if x1 > x2:  # crosses the antimeridian
             geom = shapely.union(shapely.box(x1, y1, 180.0, y2), shapely.box(-180.0, y1, x2, y2))

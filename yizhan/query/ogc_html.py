@@ -52,9 +52,7 @@ code{background:#f2f5f8;padding:0 .2rem}
 </main></body></html>
 """
 
-_LANDING = _LAYOUT.replace(
-    "{% block body %}{% endblock %}", "<p>{{ doc.description }}</p>"
-)
+_LANDING = _LAYOUT.replace("{% block body %}{% endblock %}", "<p>{{ doc.description }}</p>")
 
 _CONFORMANCE = _LAYOUT.replace(
     "{% block body %}{% endblock %}",

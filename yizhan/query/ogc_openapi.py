@@ -327,7 +327,10 @@ def openapi_document(
                 "operationId": "getLandingPage",
                 "parameters": [ref["f"]],
                 "responses": {
-                    "200": _ok("Links to the API definition, conformance and collections.", {"$ref": _REF + "landingPage"}),
+                    "200": _ok(
+                        "Links to the API definition, conformance and collections.",
+                        {"$ref": _REF + "landingPage"},
+                    ),
                     **_ERRORS_READ,
                 },
             }
@@ -353,7 +356,10 @@ def openapi_document(
                 "responses": {
                     "200": {
                         "description": "The OpenAPI 3.0 document (HTML: its documentation).",
-                        "content": {OPENAPI_30: {"schema": {"type": "object"}}, HTML: {"schema": {"type": "string"}}},
+                        "content": {
+                            OPENAPI_30: {"schema": {"type": "object"}},
+                            HTML: {"schema": {"type": "string"}},
+                        },
                     },
                     **_ERRORS_READ,
                 },
@@ -424,7 +430,9 @@ def openapi_document(
                     "200": {
                         "description": "A page of features; ETag header (If-None-Match: 304).",
                         "headers": {"ETag": {"schema": {"type": "string"}}},
-                        "content": _content({"$ref": _REF + "featureCollectionGeoJSON"}, GEOJSON, HTML),
+                        "content": _content(
+                            {"$ref": _REF + "featureCollectionGeoJSON"}, GEOJSON, HTML
+                        ),
                     },
                     "304": {"description": "Not modified (If-None-Match)."},
                     **_ERRORS_READ,
@@ -457,7 +465,7 @@ def openapi_document(
                     JSON: {"schema": {"$ref": _REF + "featureGeoJSON"}},
                 },
             }
-            security = [{"bearer": []}]
+            security: list[dict[str, list[str]]] = [{"bearer": []}]
             items["post"] = {
                 "tags": [info.title],
                 "summary": "Add a station (admin, or an operator for its own stations)",

@@ -28,7 +28,6 @@ from yizhan.query import ogc
 from yizhan.query.ogc_collections import (
     BUSES,
     DISTRICTS,
-    GAPS,
     STATIONS,
     Page,
     StudyLayerCache,
@@ -87,7 +86,9 @@ def ogc_errors(
                 status_code=400,
             )
         except NotFoundError as exc:
-            return JSONResponse({"code": "NotFound", "description": str(exc), "detail": str(exc)}, 404)
+            return JSONResponse(
+                {"code": "NotFound", "description": str(exc), "detail": str(exc)}, 404
+            )
 
     return wrapper
 
@@ -373,10 +374,10 @@ async def _body(request: Request) -> Any:
 
 def _editable(collection_id: str) -> None:
     if collection_id != STATIONS:
-        raise _MethodNotAllowed(collection_id)
+        raise _MethodNotAllowedError(collection_id)
 
 
-class _MethodNotAllowed(Exception):
+class _MethodNotAllowedError(Exception):
     def __init__(self, collection_id: str) -> None:
         super().__init__(f"{collection_id!r} is read-only: only stations can be edited")
 
@@ -391,7 +392,7 @@ def _write_errors(
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
         try:
             return await func(*args, **kwargs)
-        except _MethodNotAllowed as exc:
+        except _MethodNotAllowedError as exc:
             return JSONResponse(
                 {"code": "MethodNotAllowed", "description": str(exc), "detail": str(exc)},
                 status_code=405,
@@ -411,18 +412,24 @@ def _edited(flags: Any, feature: dict[str, Any], etag: str, status: int, base: s
     return _json(out, ogc.GEOJSON, headers, status)
 
 
+def _invalid_body(exc: InvalidInputError) -> JSONResponse:
+    """422 naming the body member, as the editing API answers."""
+    return JSONResponse(
+        {
+            "code": "InvalidValue",
+            "description": str(exc),
+            "detail": [{"loc": ["body", exc.field], "msg": exc.message, "type": "value_error"}],
+        },
+        status_code=422,
+    )
+
+
 async def _store_write(func: Callable[..., Any], *args: Any) -> Any:
+    """Run a store write in a worker thread (it fsyncs); input errors become 422."""
     try:
         return await asyncio.to_thread(func, *args)
     except InvalidInputError as exc:
-        return JSONResponse(
-            {
-                "code": "InvalidValue",
-                "description": str(exc),
-                "detail": [{"loc": ["body", exc.field], "msg": exc.message, "type": "value_error"}],
-            },
-            status_code=422,
-        )
+        return _invalid_body(exc)
 
 
 @router.post("/collections/{collection_id}/items")
@@ -462,17 +469,13 @@ async def replace_item(
     try:
         patch = replacement_patch(current.feature, body, feature_id)
     except InvalidInputError as exc:
-        return await _store_write(_raise, exc)
+        return _invalid_body(exc)
     found = await _store_write(
         store.update, feature_id, patch, request.headers.get("if-match"), who
     )
     if isinstance(found, Response):
         return found
     return _edited(flags, found.feature, found.etag, 200, _base(request))
-
-
-def _raise(exc: Exception) -> None:
-    raise exc
 
 
 @router.patch("/collections/{collection_id}/items/{feature_id}")
