@@ -7,6 +7,7 @@ from __future__ import annotations
 import doctest
 import json
 import math
+import re
 import subprocess
 import sys
 import zipfile
@@ -276,3 +277,25 @@ def test_district_coverage_gaps_and_site_return_frames() -> None:
     cands = gpd.GeoDataFrame(geometry=[Point(113.70, 34.80)], crs="EPSG:4326")
     one = site(stations, demand, n_new=1, weight="workers", candidates=cands)
     assert len(one) <= 1
+
+
+@pytest.mark.slow
+def test_the_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/gis-example.md: every Python block runs, in order, and gives its numbers."""
+    pytest.importorskip("matplotlib", reason="needs matplotlib for .explore() (dev extra)")
+    pytest.importorskip("mapclassify", reason="needs mapclassify for .explore() (dev extra)")
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "docs" / "gis-example.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert len(blocks) >= 6
+    monkeypatch.chdir(root)
+    ns: dict[str, Any] = {}
+    for block in blocks:
+        exec(compile(block, "docs/gis-example.md", "exec"), ns)
+    assert round(ns["shares"].attrs["summary"]["covered_weight_pct"], 1) == 83.0
+    assert ns["gu"].crs.to_epsg() == 4326 and len(ns["gu"]) == 25
+    assert ns["holes"].iloc[0]["district"] == "강남구"
+    assert ns["new"]["gain"].round(0).tolist()[:2] == [10632.0, 10517.0]
+    assert "folium" in type(ns["m"]).__module__
+    ns["m"].save(str(tmp_path / "map.html"))
+    assert (tmp_path / "map.html").stat().st_size > 10_000

@@ -282,13 +282,33 @@ class Evaluator:
             )
         return name, q, self._literal(rhs, q, name), swapped
 
+    def _by_category(
+        self, name: str, test: Callable[[NDArray[np.object_]], NDArray[np.bool_]]
+    ) -> Masks | None:
+        """*test* on the distinct values of a text column, taken back by code (``None``
+        when the table has no categories for *name*)."""
+        cat = getattr(self.table, "categorical", None)
+        got = cat(name) if cat is not None else None
+        if got is None:
+            return None
+        codes, cats = got
+        known = codes >= 0
+        hit = np.asarray(test(cats), dtype=bool) if len(cats) else np.zeros(0, dtype=bool)
+        true = np.zeros(self.n, dtype=bool)
+        true[known] = hit[codes[known]]
+        return true, known
+
     def _compare(self, node: Any) -> Masks:
         name, q, lit, swapped = self._operands(node)
-        col = self.table.column(name)
-        known = _known(col)
         op = node.op.value
         if swapped:
             op = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}.get(op, op)
+        if q.type == "string":
+            fast = self._by_category(name, lambda c: _OPS[op](c.astype(str), lit))
+            if fast is not None:
+                return fast
+        col = self.table.column(name)
+        known = _known(col)
         true = np.zeros(self.n, dtype=bool)
         sub = col[known]
         if q.type == "string" and op not in ("=", "<>"):
@@ -311,6 +331,11 @@ class Evaluator:
     def _in(self, node: Any) -> Masks:
         name, q = self._attribute(node.lhs)
         wanted = {self._literal(v, q, name) for v in node.sub_nodes}
+        fast = self._by_category(
+            name, lambda c: np.array([(v in wanted) != node.not_ for v in c.tolist()], dtype=bool)
+        )
+        if fast is not None:
+            return fast
         col = self.table.column(name)
         known = _known(col)
         hit = np.fromiter((v in wanted for v in col.tolist()), dtype=bool, count=self.n)
@@ -322,6 +347,14 @@ class Evaluator:
             raise InvalidInputError("filter", f"LIKE needs a text property, {name} is {q.type}")
         pattern = like_regex(str(node.pattern), node.wildcard or "%", node.escapechar or "\\")
         rx = re.compile(pattern, re.IGNORECASE | re.DOTALL if node.nocase else re.DOTALL)
+        fast = self._by_category(
+            name,
+            lambda c: np.array(
+                [(rx.fullmatch(str(v)) is not None) != node.not_ for v in c.tolist()], dtype=bool
+            ),
+        )
+        if fast is not None:
+            return fast
         col = self.table.column(name)
         known = _known(col)
         hit = np.fromiter(
@@ -333,7 +366,9 @@ class Evaluator:
 
     def _is_null(self, node: Any) -> Masks:
         name, _ = self._attribute(node.lhs)
-        missing = ~_known(self.table.column(name))
+        cat = getattr(self.table, "categorical", None)
+        got = cat(name) if cat is not None else None
+        missing = got[0] < 0 if got is not None else ~_known(self.table.column(name))
         return (~missing if node.not_ else missing), self._all()
 
     def _spatial(self, node: Any) -> Masks:
@@ -397,7 +432,7 @@ def _node_name(node: Any) -> str:
 
 def _known(col: NDArray[Any]) -> BoolArray:
     if col.dtype == object:
-        return np.fromiter((v is not None for v in col.tolist()), dtype=bool, count=col.shape[0])
+        return np.asarray(np.not_equal(col, None), dtype=bool)  # elementwise, in C
     return np.asarray(~np.isnan(col), dtype=bool)
 
 

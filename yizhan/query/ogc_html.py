@@ -110,6 +110,8 @@ _ITEMS = _LAYOUT.replace(
 def _show(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     if isinstance(value, dict):

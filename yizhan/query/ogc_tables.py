@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pandas as pd
 import shapely
 from numpy.typing import NDArray
 
@@ -102,6 +103,16 @@ def property_column(values: Sequence[Any], q: Queryable, tz: ZoneInfo) -> NDArra
     return out
 
 
+Categorical = tuple[NDArray[np.int64], NDArray[np.object_]]
+
+
+def categorical(col: NDArray[Any]) -> Categorical:
+    """``(codes, categories)`` of a text column: ``col[i] == categories[codes[i]]``, code
+    -1 where the value is missing (pandas' hash-based factorize, no sorting)."""
+    codes, cats = pd.factorize(col, use_na_sentinel=True)
+    return np.asarray(codes, dtype=np.int64), np.asarray(cats, dtype=object)
+
+
 class _SnapshotColumns:
     """Columns of one registry snapshot, built on first use."""
 
@@ -109,7 +120,16 @@ class _SnapshotColumns:
         self.ref = weakref.ref(registry)
         self.tz = tz
         self.columns: dict[str, NDArray[Any]] = {}
+        self.categoricals: dict[str, Categorical] = {}
         self.lock = threading.Lock()
+
+    def categorical(self, registry: Registry, name: str) -> Categorical:
+        cat = self.categoricals.get(name)
+        if cat is None:
+            col = self.get(registry, name)
+            with self.lock:
+                cat = self.categoricals.setdefault(name, categorical(col))
+        return cat
 
     def get(self, registry: Registry, name: str) -> NDArray[Any]:
         col = self.columns.get(name)
@@ -180,6 +200,14 @@ class StationTable:
         if name == "needs_check":
             return needs_check_column(reg, self.flags).astype(np.float64)
         return self._cols.get(reg, name)
+
+    def categorical(self, name: str) -> Categorical | None:
+        """Codes and categories of a text property (filters compare the few distinct
+        values, then take by code), ``None`` for other properties and ``id``."""
+        q = STATION_QUERYABLES.get(name)
+        if q is None or q.type != "string" or name == "id":
+            return None
+        return self._cols.categorical(self.registry, name)
 
     def spatial(self, op: str, geom: Any) -> BoolArray:
         return spatial_points(op, geom, self.registry.lon, self.registry.lat)
