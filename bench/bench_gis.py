@@ -49,7 +49,7 @@ REQUESTS = 40
 PEER_REQUESTS = 4
 PEER_VERSION = "0.21"
 PEER_VENV = OUT / "pygeoapi-venv"
-PEER_PACKAGES = ("pygeoapi==0.21.0", "uvicorn")
+PEER_PACKAGES = ("pygeoapi==0.21.0", "uvicorn", "starlette")
 
 
 def peer_python() -> Path:
@@ -58,9 +58,7 @@ def peer_python() -> Path:
     if not py.exists():
         log(f"installing {' '.join(PEER_PACKAGES)} into {PEER_VENV.relative_to(common.ROOT)}")
         subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
-        subprocess.run(
-            [str(py), "-m", "pip", "install", "--quiet", *PEER_PACKAGES], check=True
-        )
+        subprocess.run([str(py), "-m", "pip", "install", "--quiet", *PEER_PACKAGES], check=True)
     return py
 
 
@@ -103,7 +101,11 @@ def _pygeoapi_config(data: Path, port: int, folder: Path) -> Path:
             },
             "license": {"name": "MIT", "url": "https://example.org"},
             "provider": {"name": "bench", "url": "https://example.org"},
-            "contact": {"name": "bench", "email": "bench@example.org", "url": "https://example.org"},
+            "contact": {
+                "name": "bench",
+                "email": "bench@example.org",
+                "url": "https://example.org",
+            },
         },
         "resources": {
             "stations": {
@@ -111,7 +113,12 @@ def _pygeoapi_config(data: Path, port: int, folder: Path) -> Path:
                 "title": "stations",
                 "description": "stations",
                 "keywords": ["stations"],
-                "extents": {"spatial": {"bbox": [124, 33, 132, 39], "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}},
+                "extents": {
+                    "spatial": {
+                        "bbox": [124, 33, 132, 39],
+                        "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+                    }
+                },
                 "links": [],
                 "providers": [
                     {"type": "feature", "name": "GeoJSON", "data": str(data), "id_field": "id"}
@@ -142,7 +149,16 @@ def pygeoapi_serving(data: Path) -> Iterator[str]:
     )
     logf = (folder / "server.log").open("wb")
     proc = subprocess.Popen(
-        [str(py), "-m", "uvicorn", "pygeoapi.starlette_app:APP", "--port", str(port), "--log-level", "error"],
+        [
+            str(py),
+            "-m",
+            "uvicorn",
+            "pygeoapi.starlette_app:APP",
+            "--port",
+            str(port),
+            "--log-level",
+            "error",
+        ],
         env=env,
         stdout=logf,
         stderr=subprocess.STDOUT,
@@ -193,6 +209,7 @@ def bench_ogc(path: Path) -> list[dict[str, Any]]:
         )
     except (ImportError, OSError, RuntimeError, subprocess.CalledProcessError) as exc:
         note = f"pygeoapi did not run: {exc}"
+        log(note)
     peer = "pygeoapi 0.21 GeoJSON provider (bbox + property filters)"
     rows.append(
         row(f"items limit={LIMIT}, bbox + CQL2 filter (per request)", y_cql, peer, peer_s, note)
@@ -216,7 +233,7 @@ def bench_export(path: Path) -> list[dict[str, Any]]:
     feats = [f for f in doc["features"] if f["geometry"]["type"] == "Point"]
     layer = flatten_stations(feats)
     frame = gpd.GeoDataFrame(
-        {c: [r[j] for r in layer.rows] for j, c in enumerate(layer.columns)},
+        {c: layer.data[c] for c in layer.columns},
         geometry=gpd.points_from_xy(
             [g["coordinates"][0] for g in layer.geometries if g],
             [g["coordinates"][1] for g in layer.geometries if g],
@@ -230,12 +247,15 @@ def bench_export(path: Path) -> list[dict[str, Any]]:
         def ours(fmt: str) -> None:
             write_file([flatten_stations(feats)], fmt, t / f"y.{fmt}")
 
+        def peer(fmt: str, driver: str, opts: dict[str, str]) -> None:
+            target = t / f"g.{fmt}"
+            target.unlink(missing_ok=True)  # GDAL's CSV driver does not overwrite
+            frame.to_file(target, driver=driver, engine="pyogrio", **opts)
+
         for fmt, driver, opts in (("gpkg", "GPKG", {}), ("csv", "CSV", {"GEOMETRY": "AS_WKT"})):
             y_s, _ = common.timed(lambda fmt=fmt: ours(fmt), repeat=3)
             p_s, _ = common.timed(
-                lambda fmt=fmt, driver=driver, opts=opts: frame.to_file(
-                    t / f"g.{fmt}", driver=driver, engine="pyogrio", **opts
-                ),
+                lambda fmt=fmt, driver=driver, opts=opts: peer(fmt, driver, opts),
                 repeat=3,
             )
             rows.append(

@@ -144,6 +144,6 @@ def cmd_export(args: argparse.Namespace) -> int:
             features=features[0],
             meta=registry.meta if wanted[0] == "stations" else None,
         )
-    counts = ", ".join(f"{len(layer.rows)} {layer.name}" for layer in layers)
+    counts = ", ".join(f"{len(layer)} {layer.name}" for layer in layers)
     print(f"yizhan export: wrote {counts} to {', '.join(map(str, files))}", file=sys.stderr)
     return 0

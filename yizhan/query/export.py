@@ -91,19 +91,26 @@ CHUNK: Final = 2000
 
 @dataclass
 class FlatLayer:
-    """Features as a table: attribute columns (with a type each: ``str``, ``int`` or
-    ``float``), one row of values per feature, and the geometries."""
+    """Features as a table, by column: attribute columns (with a type each: ``str``,
+    ``int`` or ``float``; ``None`` for a missing value) and the geometries."""
 
     name: str
     columns: list[str]
     types: dict[str, str]
-    rows: list[list[Any]]
+    data: dict[str, list[Any]]
     geometries: list[dict[str, Any] | None]
+
+    def __len__(self) -> int:
+        return len(self.geometries)
 
     @property
     def points(self) -> bool:
         """Whether every geometry is a Point (then CSV and XLSX get lon/lat columns)."""
         return all(g is not None and g.get("type") == "Point" for g in self.geometries)
+
+    def rows(self) -> Iterator[tuple[Any, ...]]:
+        """The values of each feature, in column order."""
+        return zip(*(self.data[c] for c in self.columns), strict=True)
 
 
 def check_format(fmt: str) -> str:
@@ -113,41 +120,49 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
+def _station_value(column: str, v: Any) -> Any:
+    if v is None:
+        return None
+    if column in LIST_COLUMNS:
+        return LIST_SEP.join(str(x) for x in v) if v else None
+    if column == "capacity":
+        return int(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+    return v if isinstance(v, str) else _text(v)
+
+
 def flatten_stations(features: Sequence[Mapping[str, Any]], name: str = "stations") -> FlatLayer:
     """Station features as a :class:`FlatLayer` (see the module docstring). Properties a
     table cannot hold as a value (``activation``, other objects) are left out; other
     unknown scalar properties follow the registry's columns."""
+    props = [f["properties"] for f in features]
     ext_keys: dict[str, None] = {}
     extra: dict[str, None] = {}
-    for f in features:
-        props = f["properties"]
-        for k in props.get("external_ids") or {}:
-            ext_keys.setdefault(str(k), None)
-        for k, v in props.items():
-            if k not in STATION_COLUMNS and k != "external_ids" and _scalar(v):
-                extra.setdefault(k, None)
-    ext_cols = [f"external_ids.{k}" for k in ext_keys]
-    columns = [*STATION_COLUMNS, *ext_cols, *extra]
+    for p in props:
+        ext = p.get("external_ids")
+        if ext:
+            ext_keys.update(dict.fromkeys(str(k) for k in ext))
+        rest = p.keys() - _STATION_SET  # usually empty: registry properties only
+        if rest:
+            extra.update(dict.fromkeys(k for k in p if k in rest and _scalar(p[k])))
+    data: dict[str, list[Any]] = {"id": [str(f["id"]) for f in features]}
+    for c in STATION_COLUMNS[1:]:
+        values = [p.get(c) for p in props]
+        # A validated registry holds text in every other column (docs/registry.md).
+        if c in LIST_COLUMNS or c == "capacity":
+            values = [_station_value(c, v) for v in values]
+        data[c] = values
+    for k in ext_keys:
+        data[f"external_ids.{k}"] = [_text((p.get("external_ids") or {}).get(k)) for p in props]
+    for k in extra:
+        data[k] = [_text(p.get(k)) for p in props]
+    columns = list(data)
     types = dict.fromkeys(columns, "str")
     types["capacity"] = "int"
-    rows = []
-    for f in features:
-        props = f["properties"]
-        ext = props.get("external_ids") or {}
-        row: list[Any] = [str(f["id"])]
-        for c in STATION_COLUMNS[1:]:
-            v = props.get(c)
-            if c in LIST_COLUMNS:
-                v = LIST_SEP.join(str(x) for x in v) if v else None
-            elif c == "capacity":
-                v = int(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
-            elif v is not None:
-                v = str(v)
-            row.append(v)
-        row += [None if ext.get(k) is None else str(ext[k]) for k in ext_keys]
-        row += [_text(props.get(k)) for k in extra]
-        rows.append(row)
-    return FlatLayer(name, columns, types, rows, [f.get("geometry") for f in features])
+    return FlatLayer(name, columns, types, data, [f.get("geometry") for f in features])
+
+
+#: Properties that are columns of their own (or ``external_ids``, spread over several).
+_STATION_SET: Final = frozenset({*STATION_COLUMNS, "external_ids"})
 
 
 def flatten_features(features: Sequence[Mapping[str, Any]], name: str) -> FlatLayer:
@@ -156,25 +171,20 @@ def flatten_features(features: Sequence[Mapping[str, Any]], name: str) -> FlatLa
     keys: dict[str, None] = {}
     for f in features:
         keys.update(dict.fromkeys(k for k, v in f["properties"].items() if _scalar(v) or v is None))
-    columns = ["id", *keys]
+    data: dict[str, list[Any]] = {"id": [f.get("id") for f in features]}
+    for k in keys:
+        data[k] = [f["properties"].get(k) for f in features]
     types: dict[str, str] = {}
-    for c in columns:
-        vals = [f.get("id") if c == "id" else f["properties"].get(c) for f in features]
-        vals = [v for v in vals if v is not None]
+    for c, values in data.items():
+        vals = [v for v in values if v is not None]
         if vals and all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
             types[c] = "int"
         elif vals and all(isinstance(v, int | float) and not isinstance(v, bool) for v in vals):
             types[c] = "float"
         else:
             types[c] = "str"
-    rows = []
-    for f in features:
-        row = []
-        for c in columns:
-            v = f.get("id") if c == "id" else f["properties"].get(c)
-            row.append(_text(v) if types[c] == "str" else v)
-        rows.append(row)
-    return FlatLayer(name, columns, types, rows, [f.get("geometry") for f in features])
+            data[c] = [_text(v) for v in values]
+    return FlatLayer(name, list(data), types, data, [f.get("geometry") for f in features])
 
 
 def _scalar(v: Any) -> bool:
@@ -204,11 +214,16 @@ def geojson_chunks(
     yield b"]}\n"
 
 
-def _wkt(geometry: Mapping[str, Any] | None) -> str | None:
-    if geometry is None:
-        return None
-    text: str = shapely.to_wkt(shapely.geometry.shape(geometry), rounding_precision=-1)
-    return text
+def wkt_column(layer: FlatLayer) -> list[str | None]:
+    """The geometries as WKT (shortest round-trip decimals), vectorised by shapely."""
+    geoms = layer.geometries
+    if geoms and layer.points:
+        xy = np.array([g["coordinates"][:2] for g in geoms if g is not None], dtype=np.float64)
+        pts = shapely.points(xy.reshape(len(geoms), 2))
+        out: list[str | None] = shapely.to_wkt(pts, rounding_precision=-1).tolist()
+        return out
+    shapes = [None if g is None else shapely.geometry.shape(g) for g in geoms]
+    return [None if g is None else str(shapely.to_wkt(g, rounding_precision=-1)) for g in shapes]
 
 
 def table_header(layer: FlatLayer) -> list[str]:
@@ -218,13 +233,15 @@ def table_header(layer: FlatLayer) -> list[str]:
 
 def table_rows(layer: FlatLayer) -> Iterator[list[Any]]:
     """The rows of :func:`table_header`."""
-    points = layer.points
-    for row, geom in zip(layer.rows, layer.geometries, strict=True):
-        out = list(row)
-        if points and geom is not None:
-            out += [float(geom["coordinates"][0]), float(geom["coordinates"][1])]
-        out.append(_wkt(geom))
-        yield out
+    extra: list[list[Any]] = []
+    if layer.points:
+        extra += [
+            [float(g["coordinates"][0]) for g in layer.geometries if g is not None],
+            [float(g["coordinates"][1]) for g in layer.geometries if g is not None],
+        ]
+    extra.append(wkt_column(layer))
+    for row, *more in zip(layer.rows(), *extra, strict=True):
+        yield [*row, *more]
 
 
 def csv_chunks(layer: FlatLayer) -> Iterator[bytes]:
@@ -284,9 +301,9 @@ def write_ogr(layer: FlatLayer, path: Path, fmt: str, *, append: bool = False) -
     names = shapefile_names(layer.columns) if fmt == "shp" else {c: c for c in layer.columns}
     data: list[NDArray[Any]] = []
     masks: list[NDArray[np.bool_] | None] = []
-    n = len(layer.rows)
-    for j, c in enumerate(layer.columns):
-        vals = [r[j] for r in layer.rows]
+    n = len(layer)
+    for c in layer.columns:
+        vals = layer.data[c]
         missing = np.array([v is None for v in vals], dtype=bool).reshape(n)
         if layer.types[c] == "int":
             data.append(np.array([0 if v is None else int(v) for v in vals], dtype=np.int64))
@@ -297,9 +314,7 @@ def write_ogr(layer: FlatLayer, path: Path, fmt: str, *, append: bool = False) -
             )
             masks.append(None)
         else:
-            arr = np.empty(n, dtype=object)
-            arr[:] = vals
-            data.append(arr)
+            data.append(np.array(vals, dtype=object).reshape(n))
             masks.append(None)
     geom_types = {g.get("type") for g in layer.geometries if g is not None}
     gtype = geom_types.pop() if len(geom_types) == 1 else "Unknown"
@@ -423,7 +438,7 @@ def write_file(
 
 def _features_of(layer: FlatLayer) -> list[dict[str, Any]]:
     out = []
-    for row, geom in zip(layer.rows, layer.geometries, strict=True):
+    for row, geom in zip(layer.rows(), layer.geometries, strict=True):
         props = {c: v for c, v in zip(layer.columns, row, strict=True) if c != "id"}
         out.append({"type": "Feature", "id": row[0], "geometry": geom, "properties": props})
     return out

@@ -432,7 +432,8 @@ def _node_name(node: Any) -> str:
 
 def _known(col: NDArray[Any]) -> BoolArray:
     if col.dtype == object:
-        return np.asarray(np.not_equal(col, None), dtype=bool)  # elementwise, in C
+        none = np.asarray(None, dtype=object)
+        return np.asarray(np.not_equal(col, none), dtype=np.bool_)  # elementwise, in C
     return np.asarray(~np.isnan(col), dtype=bool)
 
 
