@@ -35,6 +35,7 @@ import shapely
 from numpy.typing import NDArray
 
 from yizhan.errors import InvalidInputError
+from yizhan.stations.jsonio import gc_paused
 
 FORMATS: Final = ("geojson", "csv", "gpkg", "shp", "xlsx", "fgb")
 #: Media type and file suffix of each format over HTTP (a Shapefile travels zipped).
@@ -133,7 +134,16 @@ def _station_value(column: str, v: Any) -> Any:
 def flatten_stations(features: Sequence[Mapping[str, Any]], name: str = "stations") -> FlatLayer:
     """Station features as a :class:`FlatLayer` (see the module docstring). Properties a
     table cannot hold as a value (``activation``, other objects) are left out; other
-    unknown scalar properties follow the registry's columns."""
+    unknown scalar properties follow the registry's columns.
+
+    The collector is paused meanwhile: the table's millions of new objects all survive,
+    and each full collection would walk the registry too (as when loading it).
+    """
+    with gc_paused():
+        return _flatten_stations(features, name)
+
+
+def _flatten_stations(features: Sequence[Mapping[str, Any]], name: str) -> FlatLayer:
     props = [f["properties"] for f in features]
     ext_keys: dict[str, None] = {}
     extra: dict[str, None] = {}
@@ -218,9 +228,8 @@ def wkt_column(layer: FlatLayer) -> list[str | None]:
     """The geometries as WKT (shortest round-trip decimals), vectorised by shapely."""
     geoms = layer.geometries
     if geoms and layer.points:
-        xy = np.array([g["coordinates"][:2] for g in geoms if g is not None], dtype=np.float64)
-        pts = shapely.points(xy.reshape(len(geoms), 2))
-        out: list[str | None] = shapely.to_wkt(pts, rounding_precision=-1).tolist()
+        x, y = point_xy(layer)
+        out: list[str | None] = shapely.to_wkt(shapely.points(x, y), rounding_precision=-1).tolist()
         return out
     shapes = [None if g is None else shapely.geometry.shape(g) for g in geoms]
     return [None if g is None else str(shapely.to_wkt(g, rounding_precision=-1)) for g in shapes]
@@ -235,10 +244,8 @@ def table_rows(layer: FlatLayer) -> Iterator[list[Any]]:
     """The rows of :func:`table_header`."""
     extra: list[list[Any]] = []
     if layer.points:
-        extra += [
-            [float(g["coordinates"][0]) for g in layer.geometries if g is not None],
-            [float(g["coordinates"][1]) for g in layer.geometries if g is not None],
-        ]
+        x, y = point_xy(layer)
+        extra += [x.tolist(), y.tolist()]
     extra.append(wkt_column(layer))
     for row, *more in zip(layer.rows(), *extra, strict=True):
         yield [*row, *more]
@@ -267,11 +274,20 @@ def csv_chunks(layer: FlatLayer) -> Iterator[bytes]:
 # ---------------------------------------------------------------------------------------
 # Files
 # ---------------------------------------------------------------------------------------
+def point_xy(layer: FlatLayer) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Longitudes and latitudes of a layer of Points."""
+    coords = [g["coordinates"] for g in layer.geometries if g is not None]
+    n = len(coords)
+    x = np.fromiter((c[0] for c in coords), dtype=np.float64, count=n)
+    y = np.fromiter((c[1] for c in coords), dtype=np.float64, count=n)
+    return x, y
+
+
 def _geometries(layer: FlatLayer) -> NDArray[np.object_]:
     geoms = layer.geometries
     if geoms and layer.points:
-        xy = np.array([g["coordinates"][:2] for g in geoms if g is not None], dtype=np.float64)
-        return np.asarray(shapely.to_wkb(shapely.points(xy.reshape(len(geoms), 2))), dtype=object)
+        x, y = point_xy(layer)
+        return np.asarray(shapely.to_wkb(shapely.points(x, y)), dtype=object)
     return np.array(
         [None if g is None else shapely.to_wkb(shapely.geometry.shape(g)) for g in geoms],
         dtype=object,
@@ -304,8 +320,8 @@ def write_ogr(layer: FlatLayer, path: Path, fmt: str, *, append: bool = False) -
     n = len(layer)
     for c in layer.columns:
         vals = layer.data[c]
-        missing = np.array([v is None for v in vals], dtype=bool).reshape(n)
         if layer.types[c] == "int":
+            missing = np.array([v is None for v in vals], dtype=bool).reshape(n)
             data.append(np.array([0 if v is None else int(v) for v in vals], dtype=np.int64))
             masks.append(missing if missing.any() else None)
         elif layer.types[c] == "float":
@@ -393,7 +409,17 @@ def write_file(
     ``<stem>.import.toml``.
     """
     check_format(fmt)
-    p = Path(path)
+    with gc_paused():  # see flatten_stations
+        return _write_file(layers, fmt, Path(path), features, meta)
+
+
+def _write_file(
+    layers: Sequence[FlatLayer],
+    fmt: str,
+    p: Path,
+    features: Sequence[Mapping[str, Any]] | None,
+    meta: Mapping[str, Any] | None,
+) -> list[Path]:
     first = layers[0]
     if fmt == "geojson":
         with p.open("wb") as fh:
