@@ -194,11 +194,20 @@ def test_readme_text_queries_run_as_written(tmp_path: Path) -> None:
             cmd = shlex.split(
                 line.split("#", 1)[0].replace("localhost:8000", f"127.0.0.1:{srv.port}")
             )
+            saves = any(a.startswith("-O") for a in cmd)  # a download: into tmp_path
             out = subprocess.run(
-                [*cmd, "-sS", "-w", "\n%{http_code}"], capture_output=True, timeout=30, check=False
+                [*cmd, "-sS", "-w", "\n%{http_code}"],
+                capture_output=True,
+                timeout=60,
+                check=False,
+                cwd=tmp_path,
             )
             body, _, status = out.stdout.decode("utf-8").rpartition("\n")
             assert status == "200", (line, out.stderr, body[:300])
+            if saves:
+                saved = [p for p in tmp_path.iterdir() if p.is_file() and p.stat().st_size]
+                assert saved, line
+                continue
             features = orjson.loads(body)["features"]
             assert features, line
             if "district=" in line:

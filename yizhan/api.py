@@ -51,8 +51,10 @@ from yizhan.routes import (
     alerts,
     buses,
     editing,
+    export,
     maps,
     nearest,
+    ogc,
     pages,
     planning,
     proposals,
@@ -306,6 +308,8 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         return FastJSONResponse({"status": "ok", "version": __version__, "stations": len(registry)})
 
     routers = [stations, editing, reports, nearest, buses, alerts, planning, maps, pages, proposals]
+    routers.append(ogc)
+    routers.append(export)
     app.state.api_routes = [r for r in app.routes if isinstance(r, APIRoute)]
     for module in routers:
         for route in module.router.routes:
