@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     from yizhan.cli import (  # after main() set the environment
         history,
         importing,
+        network,
         planning,
         poster,
         registry_cmds,
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     poster.add_parsers(sub)
     tokens.add_parsers(sub)
     history.add_parsers(sub)
+    network.add_parsers(sub)
     return parser
 
 
