@@ -288,3 +288,12 @@ def test_bad_inputs_name_the_parameter(river: WalkNetwork) -> None:
 def test_walk_minutes() -> None:
     assert walk_minutes([1125.0]).tolist() == pytest.approx([15.0])
     assert walk_minutes(600.0, speed_kmh=3.6).tolist() == pytest.approx(10.0)
+
+
+def test_zero_length_edges_are_kept_and_walked() -> None:
+    # nodes 2 and 3 are at the same place (e.g. two OSM nodes on top of each other)
+    lon, lat = pts((0, 0), (100, 0), (200, 0), (200, 0), (300, 0))
+    net = WalkNetwork.from_edges(lon, lat, [0, 1, 2, 3], [1, 2, 3, 4])
+    assert net.n_edges == 4 and 0.0 in net.edge_m.tolist()
+    field = net.multi_source(net.snap(lon[:1], lat[:1]))
+    assert field.node_m[4] == pytest.approx(300.0, abs=TOL_M)

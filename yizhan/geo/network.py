@@ -50,11 +50,12 @@ from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
 from yizhan.errors import InvalidInputError
-from yizhan.geo.distance import haversine_m, m_to_chord, unit_vectors
+from yizhan.geo.distance import EARTH_RADIUS_M, haversine_m, m_to_chord, unit_vectors
 from yizhan.geo.isochrone import edge_pieces, reach_polygon
 from yizhan.geo.projection import LocalProjection
 from yizhan.geo.walk import (
     WALK_SPEED_KMH,
+    CellIndex,
     LocalSearch,
     Scratch,
     Snapped,
@@ -65,6 +66,7 @@ from yizhan.geo.walk import (
     check_nodes,
     check_speed,
     check_symmetric,
+    morton_order,
     segment_fraction,
     walk_minutes,
 )
@@ -85,11 +87,12 @@ Int32Array = NDArray[np.int32]
 
 #: Longest distance between two snapping samples on an edge, metres.
 SNAP_SAMPLE_M = 40.0
-#: Samples looked at per point before the exactness check of snapping.
-_SNAP_K = 8
-#: Relative and absolute slack of a search ball, covering the projection's scale error
-#: in snap fractions (well under 1e-4 at 100 km from the network's centre).
-_BALL_REL = 1e-3
+#: Samples looked at per point, in rounds, before the last resort of a ball query.
+_SNAP_K = (8, 32)
+#: Points snapped at a time (bounds the memory of a large batch).
+_SNAP_CHUNK = 65_536
+#: Relative and absolute slack of a great-circle ball of targets (chord rounding).
+_BALL_REL = 1e-6
 _BALL_ABS_M = 1.0
 
 
@@ -173,6 +176,8 @@ class WalkNetwork:
         if a.shape != b.shape:
             raise InvalidInputError("v", f"has {b.size} entries but u has {a.size}")
         n = x.shape[0]
+        if n >= 2**31:
+            raise InvalidInputError("lon", "too many nodes for 32-bit indices")
         if a.size and (min(a.min(), b.min()) < 0 or max(a.max(), b.max()) >= n):
             raise InvalidInputError("u", f"edge ends must be node numbers in [0, {n})")
         ln = (
@@ -190,12 +195,16 @@ class WalkNetwork:
         first = np.ones(lo.size, dtype=bool)
         first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
         lo, hi, ln = lo[first], hi[first], ln[first]
+        lo32, hi32 = lo.astype(np.int32), hi.astype(np.int32)
+        del a, b, lo, hi, keep, order, first
         g = sp.csr_matrix(
-            (np.concatenate([ln, ln]), (np.concatenate([lo, hi]), np.concatenate([hi, lo]))),
+            (
+                np.concatenate([ln, ln]),
+                (np.concatenate([lo32, hi32]), np.concatenate([hi32, lo32])),
+            ),
             shape=(n, n),
         )
-        g.has_canonical_format = True  # no duplicates left; keep explicit zero lengths
-        g.sort_indices()
+        g.sort_indices()  # (explicit zero lengths stay: they are edges)
         return cls(x, y, g.indptr, g.indices, g.data, check=False)
 
     # -- basic views ---------------------------------------------------------------------
@@ -266,8 +275,15 @@ class WalkNetwork:
         return np.column_stack([x, y])
 
     @cached_property
-    def _node_tree(self) -> cKDTree:
-        return cKDTree(unit_vectors(self.lon, self.lat))
+    def _cells(self) -> tuple[CellIndex, float]:
+        """Cells of about 32 nodes, and the projection's largest scale error on the nodes."""
+        x, y = self._xy[:, 0], self._xy[:, 1]
+        area = max(float(np.ptp(x)) * float(np.ptp(y)), 1.0)
+        cell = min(max(math.sqrt(32.0 * area / max(self.n_nodes, 1)), 20.0), 2000.0)
+        # Distances in an azimuthal equidistant projection are at most 1 + ρ²/(6R²) times
+        # the great-circle ones (ρ: distance from its centre), and never shorter.
+        rho = float(np.hypot(x, y).max()) / EARTH_RADIUS_M
+        return CellIndex(x, y, cell), 1e-6 + 1.1 * rho * rho / 6.0
 
     @cached_property
     def _sample_tree(self) -> tuple[cKDTree, IntArray]:
@@ -283,7 +299,7 @@ class WalkNetwork:
     def prepare(self) -> None:
         """Build the lazy indexes now (snapping and search trees), e.g. before serving."""
         with self._lock:
-            _ = self._edges, self._xy, self._node_tree, self._sample_tree
+            _ = self._edges, self._xy, self._cells, self._sample_tree
 
     # -- snapping ------------------------------------------------------------------------
     def snap(self, lon: ArrayLike, lat: ArrayLike, field: str = "lon/lat") -> Snapped:
@@ -335,30 +351,54 @@ class WalkNetwork:
         )
 
     def _nearest_edges(
-        self, q: FloatArray, tree: cKDTree, sample_edge: IntArray
+        self, q: FloatArray, tree: cKDTree, sample_edge: IntArray, ordered: bool = False
     ) -> tuple[IntArray, FloatArray]:
-        k = min(_SNAP_K, int(sample_edge.size))
-        sd, si = tree.query(q, k=k)
-        sd, si = sd.reshape(len(q), k), si.reshape(len(q), k)
-        cand = sample_edge[si]
-        d = self._segment_dist(np.repeat(q, k, axis=0), cand.ravel()).reshape(len(q), k)
+        """Nearest edge of each planar point and its distance (exact; in chunks)."""
+        n = len(q)
+        if (
+            n > 1024 and not ordered
+        ):  # in Z-order, neighbouring queries walk the same tree nodes: 3x faster
+            order = morton_order(q[:, 0], q[:, 1])
+            e_sorted, d_sorted = self._nearest_edges(q[order], tree, sample_edge, True)
+            edge, dist = np.empty_like(e_sorted), np.empty_like(d_sorted)
+            edge[order], dist[order] = e_sorted, d_sorted
+            return edge, dist
+        edge = np.empty(n, dtype=np.int64)
+        dist = np.empty(n)
+        half = SNAP_SAMPLE_M / 2.0
+        for lo in range(0, n, _SNAP_CHUNK):
+            todo = np.arange(lo, min(n, lo + _SNAP_CHUNK))
+            for k in _SNAP_K:
+                k = min(k, int(sample_edge.size))
+                sd, si = tree.query(q[todo], k=k, workers=-1 if todo.size > 4096 else 1)
+                sd, si = sd.reshape(todo.size, k), si.reshape(todo.size, k)
+                e, d = self._best_of(q[todo], sample_edge[si])
+                edge[todo], dist[todo] = e, d
+                # An edge not among the candidates has all its samples at >= the k-th
+                # sample's distance, so it lies at >= that minus half the sample spacing.
+                if k >= sample_edge.size:
+                    todo = todo[:0]
+                todo = todo[d > sd[:, -1] - half]
+                if todo.size == 0:
+                    break
+            if todo.size:
+                hits = tree.query_ball_point(q[todo], dist[todo] + half)
+                sizes = np.fromiter((len(h) for h in hits), dtype=np.int64, count=len(hits))
+                flat = np.concatenate([np.asarray(h, dtype=np.int64) for h in hits])
+                owner = np.repeat(np.arange(todo.size), sizes)
+                d = self._segment_dist(q[todo][owner], sample_edge[flat])
+                order = np.lexsort((d, owner))
+                first = order[np.searchsorted(owner[order], np.arange(todo.size))]
+                edge[todo], dist[todo] = sample_edge[flat[first]], d[first]
+        return edge, dist
+
+    def _best_of(self, q: FloatArray, cand: IntArray) -> tuple[IntArray, FloatArray]:
+        """The nearest of each point's candidate edges (rows of *cand*), and its distance."""
+        n, k = cand.shape
+        d = self._segment_dist(np.repeat(q, k, axis=0), cand.ravel()).reshape(n, k)
         best = np.argmin(d, axis=1)
-        rows = np.arange(len(q))
-        edge, dist = cand[rows, best], d[rows, best]
-        # Any edge not among the candidates has all its samples at >= the k-th sample's
-        # distance, so it lies at >= that minus half the sample spacing.
-        unsure: IntArray = (
-            np.flatnonzero(dist > sd[:, -1] - SNAP_SAMPLE_M / 2.0)
-            if k < sample_edge.size
-            else np.empty(0, np.int64)
-        )
-        for i in unsure:
-            near = np.asarray(tree.query_ball_point(q[i], dist[i] + SNAP_SAMPLE_M / 2.0))
-            cands = np.unique(sample_edge[near.astype(np.int64)])
-            dd = self._segment_dist(np.repeat(q[i : i + 1], cands.size, axis=0), cands)
-            j = int(np.argmin(dd))
-            edge[i], dist[i] = cands[j], dd[j]
-        return edge.astype(np.int64), dist
+        rows = np.arange(n)
+        return cand[rows, best].astype(np.int64), d[rows, best]
 
     def _segment_dist(self, q: FloatArray, edge: IntArray) -> FloatArray:
         a, b = self._xy[self.edge_u[edge]], self._xy[self.edge_v[edge]]
@@ -366,16 +406,12 @@ class WalkNetwork:
         return np.asarray(np.hypot(*(a + t[:, None] * (b - a) - q).T))
 
     # -- searches ------------------------------------------------------------------------
-    def nodes_within(self, lon: ArrayLike, lat: ArrayLike, radius_m: float) -> IntArray:
-        """Nodes within great-circle *radius_m* of any of the points (sorted, unique)."""
+    def _ball(self, lon: FloatArray, lat: FloatArray, radius_m: float) -> IntArray:
+        """Every node within great-circle *radius_m* of any of the points (and some more)."""
         with self._lock:
-            tree = self._node_tree
-        pts = unit_vectors(np.atleast_1d(lon), np.atleast_1d(lat)).reshape(-1, 3)
-        chord = m_to_chord(radius_m * (1.0 + _BALL_REL) + _BALL_ABS_M)
-        hits = tree.query_ball_point(pts, chord, return_sorted=False)
-        if len(pts) == 1:
-            return np.sort(np.asarray(hits[0], dtype=np.int64))
-        return np.unique(np.concatenate([np.asarray(h, dtype=np.int64) for h in hits]))
+            cells, scale = self._cells
+        x, y = self.projection.to_xy(lon, lat)
+        return cells.disc(np.atleast_1d(x), np.atleast_1d(y), radius_m * (1.0 + scale) + 1.0)
 
     @contextmanager
     def _search(self, seeds: Snapped, radius_m: float) -> Iterator[LocalSearch]:
@@ -383,7 +419,7 @@ class WalkNetwork:
         if math.isinf(radius_m):
             nodes = np.arange(self.n_nodes, dtype=np.int64)
         else:
-            nodes = self.nodes_within(seeds.point_lon, seeds.point_lat, radius_m)
+            nodes = self._ball(seeds.point_lon, seeds.point_lat, radius_m)
         g, m = len(seeds), int(nodes.size)
         with self._scratch.take() as local:
             local[nodes] = np.arange(m, dtype=np.int32)
@@ -395,7 +431,7 @@ class WalkNetwork:
                     indices=np.arange(m, m + g),
                     limit=radius_m,
                 )
-                dist = np.asarray(dist, dtype=np.float64).reshape(g, m + g)[:, :m]
+                dist = np.asarray(dist, dtype=np.float64).reshape(g, m + g + 1)[:, :m]
                 yield LocalSearch(nodes, dist, local, radius_m)
             finally:
                 local[nodes] = -1
@@ -409,30 +445,24 @@ class WalkNetwork:
         return pos, counts.astype(np.int64)
 
     def _subgraph(self, nodes: IntArray, local: Int32Array, seeds: Snapped) -> sp.csr_matrix:
-        """CSR of the graph induced by *nodes* (local numbering) plus one row per seed."""
-        m = int(nodes.size)
+        """CSR of the graph on *nodes* (local numbering), then one row per seed (a virtual
+        node joined to its edge's ends), then a sink where every edge leaving *nodes* ends."""
+        m, g = int(nodes.size), len(seeds)
+        sink = m + g
         pos, counts = self._row_entries(nodes)
-        total = int(pos.size)
-        offsets = np.cumsum(counts) - counts
         nb = local[self.indices[pos]]
-        keep = nb >= 0
-        kept = np.zeros(total + 1, dtype=np.int64)
-        np.cumsum(keep, out=kept[1:])
-        row_ptr = kept[np.append(offsets, total)]
-        # Seed rows: a virtual node joined to its edge's ends (those inside the subgraph).
-        su, sv = local[seeds.u], local[seeds.v]
-        s_nb = np.column_stack([su, sv])
-        s_w = np.column_stack([seeds.snap_m + seeds.to_u_m, seeds.snap_m + seeds.to_v_m])
-        s_keep = s_nb >= 0
-        seed_ptr = row_ptr[-1] + np.cumsum(s_keep.sum(axis=1))
-        g = len(seeds)
+        nb[nb < 0] = sink
+        s_nb = np.column_stack([local[seeds.u], local[seeds.v]]).ravel()
+        s_nb[s_nb < 0] = sink
+        s_w = np.column_stack([seeds.snap_m + seeds.to_u_m, seeds.snap_m + seeds.to_v_m]).ravel()
+        ptr = np.empty(m + g + 2, dtype=np.int32)
+        ptr[0] = 0
+        np.cumsum(counts, out=ptr[1 : m + 1])
+        ptr[m + 1 : m + g + 1] = ptr[m] + 2 * np.arange(1, g + 1)
+        ptr[-1] = ptr[-2]
         return sp.csr_matrix(
-            (
-                np.concatenate([self.length_m[pos][keep], s_w[s_keep]]),
-                np.concatenate([nb[keep], s_nb[s_keep].astype(np.int32)]),
-                np.concatenate([row_ptr, seed_ptr]).astype(np.int32),
-            ),
-            shape=(m + g, m + g),
+            (np.concatenate([self.length_m[pos], s_w]), np.concatenate([nb, s_nb]), ptr),
+            shape=(sink + 1, sink + 1),
         )
 
     def walk_m(self, origin: Snapped, targets: Snapped, limit_m: float) -> FloatArray:
@@ -504,13 +534,17 @@ class WalkNetwork:
 
         Great-circle distance is a lower bound of walking distance. ``gc_knn(m)`` returns
         the *m* candidates nearest by great-circle distance (positions into *candidates*
-        and metres, nearest first; fewer when there are fewer). With ``g`` the largest of
-        those distances, walking distances up to ``g`` are computed exactly by one bounded
-        search; when at least *k* of them are ``<= g``, no candidate not yet fetched can be
-        nearer (its walk is at least its great-circle distance, at least ``g``), so the
-        *k* smallest are the answer. Otherwise *m* is doubled. A bounded search from the
-        point was chosen over candidate-by-candidate point-to-point searches: one search
-        answers every candidate inside its radius.
+        and metres, nearest first; fewer when there are fewer). For a radius ``r``,
+        candidates are fetched until the next one is farther than ``r`` by great circle;
+        one search bounded at ``r`` gives the exact walk to each of them up to ``r``. If at
+        least *k* walk at most ``r``, they are the answer: every other candidate is
+        farther than ``r`` by great circle, so on foot too. Otherwise ``r`` grows by half
+        and the search is repeated. The first ``r`` is 1.3 times the great-circle distance
+        of the *k*-th candidate plus 100 m (streets are rarely longer than that), so one
+        search usually settles it. A bounded search from the point was chosen over
+        candidate-by-candidate point-to-point searches: one search answers every
+        candidate inside its radius, and it touches only the few thousand nodes within
+        ``r`` (see the module docstring).
 
         Parameters
         ----------
@@ -528,39 +562,42 @@ class WalkNetwork:
         Returns
         -------
         WalkNeighbours
-            Ties in walking distance are ordered by candidate position.
+            Ties in walking distance are ordered by candidate position; fewer than *k*
+            when fewer are within *max_walk_m*.
         """
         if int(k) < 1:
             raise InvalidInputError("k", f"must be at least 1, got {k}")
         k = int(k)
         max_walk = check_limit(max_walk_m, "max_walk_m")
         origin = self.snap([lon], [lat])
-        m, radius = 2 * k, 0.0
-        while True:
+
+        def fetch(m: int) -> tuple[IntArray, FloatArray, bool]:
             got_ids, got_gc = gc_knn(m)
-            ids = np.asarray(got_ids, dtype=np.int64)
-            gc = np.asarray(got_gc, dtype=np.float64)
-            exhausted = ids.size < m
-            if gc.size and gc[-1] > max_walk:
-                ids, gc, exhausted = ids[gc <= max_walk], gc[gc <= max_walk], True
-            if ids.size == 0:
-                return WalkNeighbours(np.empty(0, np.int64), np.empty(0), origin)
-            radius = min(max(radius, float(gc[-1])), max_walk)
+            ids = np.asarray(got_ids, dtype=np.int64).reshape(-1)
+            gc = np.asarray(got_gc, dtype=np.float64).reshape(-1)
+            keep = gc <= max_walk
+            if keep.all():
+                return ids, gc, ids.size < m
+            return ids[keep], gc[keep], True
+
+        m = 2 * k
+        ids, gc, exhausted = fetch(m)
+        if ids.size == 0:
+            return WalkNeighbours(np.empty(0, np.int64), np.empty(0), origin)
+        radius = min(1.3 * float(gc[min(k, ids.size) - 1]) + 100.0, max_walk)
+        while True:
+            while not exhausted and gc[-1] <= radius:
+                m *= 2
+                ids, gc, exhausted = fetch(m)
+            near = ids[gc <= radius]
             with self._search(origin, radius) as s:
-                walk = s.walk_to(origin, candidates.take(ids))[0]
+                walk = s.walk_to(origin, candidates.take(near))[0]
                 whole = s.nodes.size == self.n_nodes
-            order = np.lexsort((ids, walk))
             found = int(np.count_nonzero(np.isfinite(walk)))
-            if found >= k and (exhausted or walk[order[k - 1]] <= gc[-1]):
-                take = order[:k]
-                return WalkNeighbours(ids[take], walk[take], origin)
-            if exhausted:
-                if radius >= max_walk or math.isinf(radius):
-                    take = order[:found]
-                    return WalkNeighbours(ids[take], walk[take], origin)
-                radius = math.inf if whole else min(2.0 * radius + 100.0, max_walk)
-                continue
-            m *= 2
+            if found >= k or radius >= max_walk or math.isinf(radius):
+                take = np.lexsort((near, walk))[: min(k, found)]
+                return WalkNeighbours(near[take], walk[take], origin)
+            radius = math.inf if whole else min(1.5 * radius + 100.0, max_walk)
 
     def cover_pairs(
         self, sources: Snapped, targets: Snapped, limit_m: float

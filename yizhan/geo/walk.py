@@ -283,3 +283,78 @@ def check_symmetric(indptr: NDArray[Any], indices: NDArray[Any], length: NDArray
         and np.array_equal(length[fwd], length[bwd])
     ):
         raise InvalidInputError("network", "the adjacency is not symmetric (walks go both ways)")
+
+
+class CellIndex:
+    """Points bucketed in square cells of a plane, for "every point near here" queries.
+
+    :meth:`disc` returns every point of every cell that a disc touches: a superset of the
+    points in the disc, found as one contiguous slice of a sorted order per row of cells
+    (no tree to walk), which is what a bounded search needs -- extra nodes cost a little
+    time, never correctness.
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Planar coordinates, metres.
+    cell_m : float
+        Side of a cell, metres.
+    """
+
+    def __init__(self, x: FloatArray, y: FloatArray, cell_m: float) -> None:
+        self.cell_m = float(cell_m)
+        self.x0, self.y0 = float(x.min()), float(y.min())
+        cx = ((x - self.x0) // self.cell_m).astype(np.int64)
+        cy = ((y - self.y0) // self.cell_m).astype(np.int64)
+        self.ncx, self.ncy = int(cx.max()) + 1, int(cy.max()) + 1
+        key = cy * self.ncx + cx
+        self.order = np.argsort(key, kind="stable").astype(np.int64)
+        self.keys, starts = np.unique(key[self.order], return_index=True)
+        self.ptr = np.append(starts, key.size).astype(np.int64)
+
+    def disc(self, x: FloatArray, y: FloatArray, radius_m: float) -> IntArray:
+        """Positions of the points in the cells touched by discs of *radius_m* around (x, y)."""
+        c = self.cell_m
+        r = float(radius_m)
+        cy0 = np.clip(((y - r - self.y0) // c).astype(np.int64), 0, self.ncy - 1)
+        cy1 = np.clip(((y + r - self.y0) // c).astype(np.int64), 0, self.ncy - 1)
+        n_rows = cy1 - cy0 + 1
+        which = np.repeat(np.arange(x.size), n_rows)
+        row = np.repeat(cy0, n_rows) + (
+            np.arange(which.size) - np.repeat(np.cumsum(n_rows) - n_rows, n_rows)
+        )
+        band_lo = self.y0 + row * c
+        dy = np.maximum(np.maximum(band_lo - y[which], y[which] - (band_lo + c)), 0.0)
+        half = np.sqrt(np.maximum(r * r - dy * dy, 0.0))
+        cx0 = np.clip(((x[which] - half - self.x0) // c).astype(np.int64), 0, self.ncx - 1)
+        cx1 = np.clip(((x[which] + half - self.x0) // c).astype(np.int64), 0, self.ncx - 1)
+        lo = self.ptr[np.searchsorted(self.keys, row * self.ncx + cx0, side="left")]
+        hi = self.ptr[np.searchsorted(self.keys, row * self.ncx + cx1, side="right")]
+        counts = np.maximum(hi - lo, 0)
+        pos = np.arange(int(counts.sum())) + np.repeat(lo - (np.cumsum(counts) - counts), counts)
+        out = self.order[pos]
+        return out if x.size == 1 else np.unique(out)
+
+
+def morton_order(x: FloatArray, y: FloatArray) -> IntArray:
+    """Order of points along a Z-order (Morton) curve over their bounding box.
+
+    Points near each other on the ground end up near each other in the order (16 bits per
+    axis); works on lon/lat or planar coordinates alike.
+    """
+    if x.size == 0:
+        return np.empty(0, np.int64)
+
+    def scaled(x: FloatArray) -> NDArray[np.uint64]:
+        lo, hi = float(x.min()), float(x.max())
+        span = hi - lo if hi > lo else 1.0
+        return np.minimum((x - lo) / span * 65535.0, 65535.0).astype(np.uint64)
+
+    def spread(x: NDArray[np.uint64]) -> NDArray[np.uint64]:
+        x = (x | (x << np.uint64(8))) & np.uint64(0x00FF00FF)
+        x = (x | (x << np.uint64(4))) & np.uint64(0x0F0F0F0F)
+        x = (x | (x << np.uint64(2))) & np.uint64(0x33333333)
+        return (x | (x << np.uint64(1))) & np.uint64(0x55555555)
+
+    code = spread(scaled(x)) | (spread(scaled(y)) << np.uint64(1))
+    return np.argsort(code, kind="stable").astype(np.int64)

@@ -26,6 +26,7 @@ from scipy.sparse.csgraph import connected_components
 
 from yizhan.errors import InvalidInputError
 from yizhan.geo.network import WalkNetwork
+from yizhan.geo.walk import morton_order
 from yizhan.network.osm import Progress, check_osm_path, read_walkways
 from yizhan.network.store import FORMAT_VERSION, NetworkFile
 from yizhan.network.tags import TAG_RULES_VERSION
@@ -76,26 +77,6 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def morton_order(lon: FloatArray, lat: FloatArray) -> IntArray:
-    """Order of points along a Z-order curve over their bounding box (16 bits per axis)."""
-    if lon.size == 0:
-        return np.empty(0, np.int64)
-
-    def scaled(x: FloatArray) -> NDArray[np.uint64]:
-        lo, hi = float(x.min()), float(x.max())
-        span = hi - lo if hi > lo else 1.0
-        return np.minimum((x - lo) / span * 65535.0, 65535.0).astype(np.uint64)
-
-    def spread(x: NDArray[np.uint64]) -> NDArray[np.uint64]:
-        x = (x | (x << np.uint64(8))) & np.uint64(0x00FF00FF)
-        x = (x | (x << np.uint64(4))) & np.uint64(0x0F0F0F0F)
-        x = (x | (x << np.uint64(2))) & np.uint64(0x33333333)
-        return (x | (x << np.uint64(1))) & np.uint64(0x55555555)
-
-    code = spread(scaled(lon)) | (spread(scaled(lat)) << np.uint64(1))
-    return np.argsort(code, kind="stable").astype(np.int64)
-
-
 def compact(
     lon: FloatArray, lat: FloatArray, u: IntArray, v: IntArray
 ) -> tuple[WalkNetwork, IntArray, dict[str, Any]]:
@@ -142,9 +123,10 @@ def compact(
     keep = keep[morton_order(lon[keep], lat[keep])]
     new_of_old = np.full(n, -1, dtype=np.int64)
     new_of_old[keep] = np.arange(keep.size)
-    eu, ev = new_of_old[full.edge_u], new_of_old[full.edge_v]
+    eu, ev, em = new_of_old[full.edge_u], new_of_old[full.edge_v], full.edge_m
+    del full, label, new_of_old  # before the second graph is built: peak memory
     inside = eu >= 0
-    net = WalkNetwork.from_edges(lon[keep], lat[keep], eu[inside], ev[inside], full.edge_m[inside])
+    net = WalkNetwork.from_edges(lon[keep], lat[keep], eu[inside], ev[inside], em[inside])
     return net, keep, dropped
 
 
