@@ -9,8 +9,8 @@ The synthetic city (:func:`synthetic_city`, seeded, so every run measures the sa
 * a river meandering east–west through the middle (centre line
   ``y = 25 km + 3 km · sin(2π x / 20 km)``) that only 33 bridges cross, one every 1.5 km;
 * an expressway running north–south at x = 15 km that can be crossed every 2 km only;
-* then, as for real data, only the largest connected piece is kept (about 990,000 nodes and
-  1,750,000 edges).
+* then, as for real data, only the largest connected piece is kept (999,741 nodes and
+  1,785,441 edges).
 
 Stations: 2,500 at random nodes' positions moved by up to 60 m (one per km², Zhengzhou's
 density of union stations is lower); demand: 1,000,000 uniform random points. Timings:

@@ -297,3 +297,12 @@ def test_zero_length_edges_are_kept_and_walked() -> None:
     assert net.n_edges == 4 and 0.0 in net.edge_m.tolist()
     field = net.multi_source(net.snap(lon[:1], lat[:1]))
     assert field.node_m[4] == pytest.approx(300.0, abs=TOL_M)
+
+
+def test_snap_on_a_network_smaller_than_the_sample_rounds() -> None:
+    lon, lat = pts((0, 0), (60, 0))  # one edge, two snapping samples
+    net = WalkNetwork.from_edges(lon, lat, [0], [1])
+    qlon, qlat = pts((30, 40), (-30, 0), (100, -5))
+    s = net.snap(qlon, qlat)
+    np.testing.assert_allclose(s.snap_m, [40.0, 30.0, math.hypot(40, 5)], atol=TOL_M)
+    np.testing.assert_allclose(s.fraction, [0.5, 0.0, 1.0], atol=1e-6)

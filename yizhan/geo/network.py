@@ -13,12 +13,12 @@ Walking distance between two arbitrary points
     get their direct along-edge distance. Great-circle distance is therefore a lower bound
     of every walking distance, which the searches below rely on.
 
-Snapping is exact: segment samples at most :data:`SNAP_SAMPLE_M` apart go into a KD-tree
-in the network's :class:`~yizhan.geo.projection.LocalProjection`; the nearest few samples
-give candidate edges, whose exact point-to-segment distances decide, and a point whose best
-distance is not provably smaller than every other edge's (the *k*-th sample minus half the
-spacing) is decided by a ball query of all samples within that bound. Numpy arrays are used
-instead of a shapely STRtree because they take a tenth of the memory on a million edges.
+Snapping is exact (:class:`~yizhan.geo.walk.SegmentIndex`): samples along the edges, in
+the network's :class:`~yizhan.geo.projection.LocalProjection`, go into a KD-tree; the
+nearest samples give candidate edges whose exact point-to-segment distances decide, with a
+bound that proves no other edge is nearer (or more samples are looked at). Numpy arrays are
+used instead of a shapely STRtree of edge LineStrings because they take a fraction of the
+memory on a million edges and answer batches in vectorised steps.
 
 Shortest paths are :func:`scipy.sparse.csgraph.dijkstra` throughout:
 
@@ -26,10 +26,11 @@ Shortest paths are :func:`scipy.sparse.csgraph.dijkstra` throughout:
   sources' snap points joined to their edge's two ends, then one search with
   ``min_only=True`` (cost grows with the graph, not with sources × targets);
 * from one point or a few nearby points (nearest, isochrones, cover sets): the same search
-  on the subgraph of nodes within great-circle distance *r* of the points. Every path no
-  longer than *r* stays inside that ball, so distances up to *r* are exact, and a search
-  touches a few thousand nodes instead of allocating arrays for the whole graph (a
-  full-graph search costs about 30 ms on a million nodes, a local one 0.2 ms).
+  on the subgraph of the nodes within great-circle distance *r* of the points (found in a
+  grid of cells, :class:`~yizhan.geo.walk.CellIndex`). Every path no longer than *r*
+  stays inside that disc, so distances up to *r* are exact, and the search touches a few
+  thousand nodes; a search over the whole graph would allocate and fill arrays for every
+  node on each call, a cost that grows with the graph (a city, a province, a country).
 
 Isochrone polygons (the area reachable on foot) are built by :mod:`yizhan.geo.isochrone`.
 """
@@ -54,10 +55,12 @@ from yizhan.geo.distance import EARTH_RADIUS_M, haversine_m, m_to_chord, unit_ve
 from yizhan.geo.isochrone import edge_pieces, reach_polygon
 from yizhan.geo.projection import LocalProjection
 from yizhan.geo.walk import (
+    SNAP_SAMPLE_M,
     WALK_SPEED_KMH,
     CellIndex,
     LocalSearch,
     Scratch,
+    SegmentIndex,
     Snapped,
     SourceField,
     WalkNeighbours,
@@ -66,7 +69,6 @@ from yizhan.geo.walk import (
     check_nodes,
     check_speed,
     check_symmetric,
-    morton_order,
     segment_fraction,
     walk_minutes,
 )
@@ -85,12 +87,6 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 Int32Array = NDArray[np.int32]
 
-#: Longest distance between two snapping samples on an edge, metres.
-SNAP_SAMPLE_M = 40.0
-#: Samples looked at per point, in rounds, before the last resort of a ball query.
-_SNAP_K = (8, 32)
-#: Points snapped at a time (bounds the memory of a large batch).
-_SNAP_CHUNK = 65_536
 #: Relative and absolute slack of a great-circle ball of targets (chord rounding).
 _BALL_REL = 1e-6
 _BALL_ABS_M = 1.0
@@ -286,20 +282,13 @@ class WalkNetwork:
         return CellIndex(x, y, cell), 1e-6 + 1.1 * rho * rho / 6.0
 
     @cached_property
-    def _sample_tree(self) -> tuple[cKDTree, IntArray]:
-        a, b = self._xy[self.edge_u], self._xy[self.edge_v]
-        seg = np.hypot(*(b - a).T)
-        per = np.maximum(1, np.ceil(seg / SNAP_SAMPLE_M)).astype(np.int64)
-        edge = np.repeat(np.arange(per.size, dtype=np.int64), per)
-        step = np.arange(edge.size) - np.repeat(np.cumsum(per) - per, per)
-        f = (step + 0.5) / per[edge]
-        pts = a[edge] + f[:, None] * (b - a)[edge]
-        return cKDTree(pts), edge
+    def _segments(self) -> SegmentIndex:
+        return SegmentIndex(self._xy[self.edge_u], self._xy[self.edge_v])
 
     def prepare(self) -> None:
         """Build the lazy indexes now (snapping and search trees), e.g. before serving."""
         with self._lock:
-            _ = self._edges, self._xy, self._cells, self._sample_tree
+            _ = self._edges, self._xy, self._cells, self._segments
 
     # -- snapping ------------------------------------------------------------------------
     def snap(self, lon: ArrayLike, lat: ArrayLike, field: str = "lon/lat") -> Snapped:
@@ -327,10 +316,10 @@ class WalkNetwork:
         if self.n_edges == 0:
             raise InvalidInputError("network", "has no edges to snap to")
         with self._lock:
-            tree, sample_edge = self._sample_tree
+            segments = self._segments
         qx, qy = self.projection.to_xy(px, py)
         q = np.column_stack([qx, qy])
-        edge, _ = self._nearest_edges(q, tree, sample_edge)
+        edge, _ = segments.nearest(q)
         a, b = self._xy[self.edge_u[edge]], self._xy[self.edge_v[edge]]
         t = segment_fraction(q, a, b)
         sx, sy = a[:, 0] + t * (b - a)[:, 0], a[:, 1] + t * (b - a)[:, 1]
@@ -349,61 +338,6 @@ class WalkNetwork:
             to_u_m=t * length,
             to_v_m=(1.0 - t) * length,
         )
-
-    def _nearest_edges(
-        self, q: FloatArray, tree: cKDTree, sample_edge: IntArray, ordered: bool = False
-    ) -> tuple[IntArray, FloatArray]:
-        """Nearest edge of each planar point and its distance (exact; in chunks)."""
-        n = len(q)
-        if (
-            n > 1024 and not ordered
-        ):  # in Z-order, neighbouring queries walk the same tree nodes: 3x faster
-            order = morton_order(q[:, 0], q[:, 1])
-            e_sorted, d_sorted = self._nearest_edges(q[order], tree, sample_edge, True)
-            edge, dist = np.empty_like(e_sorted), np.empty_like(d_sorted)
-            edge[order], dist[order] = e_sorted, d_sorted
-            return edge, dist
-        edge = np.empty(n, dtype=np.int64)
-        dist = np.empty(n)
-        half = SNAP_SAMPLE_M / 2.0
-        for lo in range(0, n, _SNAP_CHUNK):
-            todo = np.arange(lo, min(n, lo + _SNAP_CHUNK))
-            for k in _SNAP_K:
-                k = min(k, int(sample_edge.size))
-                sd, si = tree.query(q[todo], k=k, workers=-1 if todo.size > 4096 else 1)
-                sd, si = sd.reshape(todo.size, k), si.reshape(todo.size, k)
-                e, d = self._best_of(q[todo], sample_edge[si])
-                edge[todo], dist[todo] = e, d
-                # An edge not among the candidates has all its samples at >= the k-th
-                # sample's distance, so it lies at >= that minus half the sample spacing.
-                if k >= sample_edge.size:
-                    todo = todo[:0]
-                todo = todo[d > sd[:, -1] - half]
-                if todo.size == 0:
-                    break
-            if todo.size:
-                hits = tree.query_ball_point(q[todo], dist[todo] + half)
-                sizes = np.fromiter((len(h) for h in hits), dtype=np.int64, count=len(hits))
-                flat = np.concatenate([np.asarray(h, dtype=np.int64) for h in hits])
-                owner = np.repeat(np.arange(todo.size), sizes)
-                d = self._segment_dist(q[todo][owner], sample_edge[flat])
-                order = np.lexsort((d, owner))
-                first = order[np.searchsorted(owner[order], np.arange(todo.size))]
-                edge[todo], dist[todo] = sample_edge[flat[first]], d[first]
-        return edge, dist
-
-    def _best_of(self, q: FloatArray, cand: IntArray) -> tuple[IntArray, FloatArray]:
-        """The nearest of each point's candidate edges (rows of *cand*), and its distance."""
-        n, k = cand.shape
-        d = self._segment_dist(np.repeat(q, k, axis=0), cand.ravel()).reshape(n, k)
-        best = np.argmin(d, axis=1)
-        rows = np.arange(n)
-        return cand[rows, best].astype(np.int64), d[rows, best]
-
-    def _segment_dist(self, q: FloatArray, edge: IntArray) -> FloatArray:
-        a, b = self._xy[self.edge_u[edge]], self._xy[self.edge_v[edge]]
-        t = segment_fraction(q, a, b)
-        return np.asarray(np.hypot(*(a + t[:, None] * (b - a) - q).T))
 
     # -- searches ------------------------------------------------------------------------
     def _ball(self, lon: FloatArray, lat: FloatArray, radius_m: float) -> IntArray:

@@ -14,12 +14,20 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.spatial import cKDTree
 
 from yizhan.errors import InvalidInputError
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 Int32Array = NDArray[np.int32]
+
+#: Longest distance between two snapping samples on a segment, metres.
+SNAP_SAMPLE_M = 40.0
+#: Samples looked at per point, in rounds, before the last resort of a ball query.
+_SNAP_K = (8, 32)
+#: Points snapped at a time (bounds the memory of a large batch).
+_SNAP_CHUNK = 65_536
 
 #: Default walking speed, km/h (the issue's and the workers' page's 4.5 km/h).
 WALK_SPEED_KMH = 4.5
@@ -358,3 +366,81 @@ def morton_order(x: FloatArray, y: FloatArray) -> IntArray:
 
     code = spread(scaled(x)) | (spread(scaled(y)) << np.uint64(1))
     return np.argsort(code, kind="stable").astype(np.int64)
+
+
+class SegmentIndex:
+    """Exact nearest segment of planar points, from a KD-tree of samples along the segments.
+
+    Samples at most :data:`SNAP_SAMPLE_M` apart (the middles of equal pieces of each
+    segment) go into a :class:`scipy.spatial.cKDTree`. The nearest *k* samples of a point
+    give candidate segments, whose exact point-to-segment distances decide. A segment
+    not among the candidates has all its samples at least as far as the *k*-th sample,
+    so it lies at least that minus half the spacing away; a point whose best distance is
+    not below that bound is looked at again with more samples, and in the end with a ball
+    query of every sample within its best distance plus half the spacing. Large batches
+    are queried in Z-order, which makes them about three times faster.
+
+    Parameters
+    ----------
+    a, b : numpy.ndarray, shape (n, 2)
+        Segment ends, planar metres.
+    """
+
+    def __init__(self, a: FloatArray, b: FloatArray) -> None:
+        self.a = a
+        self.b = b
+        seg = np.hypot(*(b - a).T)
+        per = np.maximum(1, np.ceil(seg / SNAP_SAMPLE_M)).astype(np.int64)
+        edge = np.repeat(np.arange(per.size, dtype=np.int64), per)
+        step = np.arange(edge.size) - np.repeat(np.cumsum(per) - per, per)
+        f = (step + 0.5) / per[edge]
+        self.tree = cKDTree(a[edge] + f[:, None] * (b - a)[edge])
+        self.sample_segment = edge
+
+    def distance(self, q: FloatArray, seg: IntArray) -> FloatArray:
+        """Distance from each point to its segment (same length arrays)."""
+        a, b = self.a[seg], self.b[seg]
+        t = segment_fraction(q, a, b)
+        return np.asarray(np.hypot(*(a + t[:, None] * (b - a) - q).T))
+
+    def nearest(self, q: FloatArray) -> tuple[IntArray, FloatArray]:
+        """The nearest segment of each point and its distance (ties: any one of them)."""
+        n = len(q)
+        if n > 1024:
+            order = morton_order(q[:, 0], q[:, 1])
+            seg, dist = np.empty(n, dtype=np.int64), np.empty(n)
+            for lo in range(0, n, _SNAP_CHUNK):
+                part = order[lo : lo + _SNAP_CHUNK]
+                seg[part], dist[part] = self._nearest(q[part])
+            return seg, dist
+        return self._nearest(q)
+
+    def _nearest(self, q: FloatArray) -> tuple[IntArray, FloatArray]:
+        n, size = len(q), int(self.sample_segment.size)
+        seg = np.empty(n, dtype=np.int64)
+        dist = np.empty(n)
+        half = SNAP_SAMPLE_M / 2.0
+        todo = np.arange(n)
+        for k_max in _SNAP_K:
+            k = min(k_max, size)
+            sd, si = self.tree.query(q[todo], k=k, workers=-1 if todo.size > 4096 else 1)
+            sd, si = sd.reshape(todo.size, k), si.reshape(todo.size, k)
+            cand = self.sample_segment[si]
+            d = self.distance(np.repeat(q[todo], k, axis=0), cand.ravel()).reshape(-1, k)
+            best = np.argmin(d, axis=1)
+            rows = np.arange(todo.size)
+            seg[todo], dist[todo] = cand[rows, best], d[rows, best]
+            if k == size:
+                return seg, dist  # every sample was looked at
+            todo = todo[d[rows, best] > sd[:, -1] - half]
+            if todo.size == 0:
+                return seg, dist
+        hits = self.tree.query_ball_point(q[todo], dist[todo] + half)
+        sizes = np.fromiter((len(h) for h in hits), dtype=np.int64, count=len(hits))
+        flat = self.sample_segment[np.concatenate([np.asarray(h, dtype=np.int64) for h in hits])]
+        owner = np.repeat(np.arange(todo.size), sizes)
+        d = self.distance(q[todo][owner], flat)
+        order = np.lexsort((d, owner))
+        first = order[np.searchsorted(owner[order], np.arange(todo.size))]
+        seg[todo], dist[todo] = flat[first], d[first]
+        return seg, dist
