@@ -8,6 +8,7 @@ that layout.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -183,6 +184,9 @@ def test_cover_pairs_match_pairwise_walks(river: WalkNetwork) -> None:
     expect = np.argwhere(full <= 500.0)
     assert sorted(zip(i.tolist(), j.tolist(), strict=True)) == sorted(map(tuple, expect.tolist()))
     np.testing.assert_allclose(d, full[i, j], atol=1e-6)
+    mat = river.cover_matrix(stations, targets, 500.0)
+    assert mat.shape == (60, 4) and mat.dtype == np.int8
+    np.testing.assert_array_equal(mat.toarray(), (full <= 500.0).T.astype(np.int8))
 
 
 def test_isochrone_does_not_jump_the_river(river: WalkNetwork) -> None:
@@ -306,3 +310,20 @@ def test_snap_on_a_network_smaller_than_the_sample_rounds() -> None:
     s = net.snap(qlon, qlat)
     np.testing.assert_allclose(s.snap_m, [40.0, 30.0, math.hypot(40, 5)], atol=TOL_M)
     np.testing.assert_allclose(s.fraction, [0.5, 0.0, 1.0], atol=1e-6)
+
+
+def test_concurrent_searches_agree_with_sequential_ones() -> None:
+    net = grid(30, 60.0, 5, 0.2)
+    rng = np.random.default_rng(6)
+    w, s, e, n = net.bounds()
+    pts_lon, pts_lat = rng.uniform(w, e, 64), rng.uniform(s, n, 64)
+    points = net.snap(pts_lon, pts_lat)
+
+    def walks(i: int) -> np.ndarray:
+        return net.walk_m(points.take([i]), points, 900.0)[0]
+
+    sequential = [walks(i) for i in range(64)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        parallel = list(pool.map(walks, range(64)))
+    for a, b in zip(sequential, parallel, strict=True):
+        np.testing.assert_array_equal(a, b)

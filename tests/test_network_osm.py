@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pyproj import Geod
+from scipy.sparse.csgraph import connected_components
 
 from yizhan.cli import main
 from yizhan.errors import InvalidInputError
@@ -95,12 +97,8 @@ def test_real_extracts_build(name: str) -> None:
     assert report.nodes == net.n_nodes
     assert data.meta["source_sha256"] and data.meta["tag_rules_version"] == TAG_RULES_VERSION
     # compacted to one connected piece
-    from scipy.sparse.csgraph import connected_components
-
     assert connected_components(net.graph, directed=False)[0] == 1
     # lengths are great-circle metres between consecutive nodes
-    from pyproj import Geod
-
     geod = Geod(a=6_371_008.8, b=6_371_008.8)
     _, _, d = geod.inv(
         net.lon[net.edge_u], net.lat[net.edge_u], net.lon[net.edge_v], net.lat[net.edge_v]

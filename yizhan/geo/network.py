@@ -582,6 +582,17 @@ class WalkNetwork:
         o = np.lexsort((j, i))
         return i[o].astype(np.int64), j[o].astype(np.int64), d[o]
 
+    def cover_matrix(self, sites: Snapped, demand: Snapped, limit_m: float) -> sp.csr_matrix:
+        """Sparse 0/1 matrix ``A[i, j] = 1`` when site *j* is within *limit_m* on foot of
+        demand point *i*: the walking counterpart of
+        :func:`yizhan.geo.siting.coverage_matrix` (same shape and dtype)."""
+        j, i, _ = self.cover_pairs(sites, demand, limit_m)
+        mat = sp.csr_matrix(
+            (np.ones(i.size, dtype=np.int8), (i, j)), shape=(len(demand), len(sites))
+        )
+        mat.sort_indices()
+        return mat
+
     # -- isochrones ----------------------------------------------------------------------
     def isochrones(
         self,
