@@ -611,8 +611,10 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     mem = sum(a.nbytes for a in (net.lon, net.lat, net.indptr, net.indices, net.length_m)) + sum(
         a.nbytes for a in (net.edge_u, net.edge_v, net.edge_m, net._xy)
     )
-    tree, sample_edge = net._sample_tree
-    mem += tree.data.nbytes * 2 + sample_edge.nbytes + net._cells[0].order.nbytes
+    segments = net._segments
+    sample_edge = segments.sample_segment
+    # the KD-tree holds its points and a copy of their order
+    mem += segments.tree.data.nbytes * 2 + sample_edge.nbytes + net._cells[0].order.nbytes
     rows.append(
         common.row(
             "network in memory, per million nodes",

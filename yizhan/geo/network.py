@@ -272,10 +272,10 @@ class WalkNetwork:
 
     @cached_property
     def _cells(self) -> tuple[CellIndex, float]:
-        """Cells of about 32 nodes, and the projection's largest scale error on the nodes."""
+        """Cells of about 12 nodes, and the projection's largest scale error on the nodes."""
         x, y = self._xy[:, 0], self._xy[:, 1]
         area = max(float(np.ptp(x)) * float(np.ptp(y)), 1.0)
-        cell = min(max(math.sqrt(32.0 * area / max(self.n_nodes, 1)), 20.0), 2000.0)
+        cell = min(max(math.sqrt(12.0 * area / max(self.n_nodes, 1)), 20.0), 2000.0)
         # Distances in an azimuthal equidistant projection are at most 1 + ρ²/(6R²) times
         # the great-circle ones (ρ: distance from its centre), and never shorter.
         rho = float(np.hypot(x, y).max()) / EARTH_RADIUS_M
@@ -514,7 +514,7 @@ class WalkNetwork:
                 return ids, gc, ids.size < m
             return ids[keep], gc[keep], True
 
-        m = 2 * k
+        m = 4 * k  # usually enough to pass the first radius: one great-circle query
         ids, gc, exhausted = fetch(m)
         if ids.size == 0:
             return WalkNeighbours(np.empty(0, np.int64), np.empty(0), origin)

@@ -341,7 +341,7 @@ class CellIndex:
         counts = np.maximum(hi - lo, 0)
         pos = np.arange(int(counts.sum())) + np.repeat(lo - (np.cumsum(counts) - counts), counts)
         out = self.order[pos]
-        return out if x.size == 1 else np.unique(out)
+        return np.sort(out) if x.size == 1 else np.unique(out)
 
 
 def morton_order(x: FloatArray, y: FloatArray) -> IntArray:
