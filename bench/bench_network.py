@@ -7,7 +7,8 @@ The synthetic city (:func:`synthetic_city`, seeded, so every run measures the sa
 * edges between grid neighbours, of which 12 % are removed at random (blocks merged,
   dead ends), plus a diagonal footpath across 3 % of the blocks;
 * a river meandering east–west through the middle (centre line
-  ``y = 25 km + 3 km · sin(2π x / 20 km)``) that only 33 bridges cross, one every 1.5 km;
+  ``y = 25 km + 3 km · sin(2π x / 20 km)``) crossed only at bridges 1.5 km apart (fewer
+  where the random removals took the bridge);
 * an expressway running north–south at x = 15 km that can be crossed every 2 km only;
 * then, as for real data, only the largest connected piece is kept (999,741 nodes and
   1,785,441 edges).
@@ -34,7 +35,7 @@ hierarchies) on a 100 × 100-node piece of the city, because preprocessing the w
 takes hours (the issue measured 85 s for 90,000 nodes). Every peer's distances are checked
 against Yizhan's.
 
-Run ``.venv/bin/python bench/bench_network.py`` (about 5 minutes; ``--quick`` skips the
+Run ``.venv/bin/python bench/bench_network.py`` (about 8 minutes here; ``--quick`` skips the
 networkx and pandana runs on the whole city); :func:`run` returns the rows.
 """
 
@@ -315,14 +316,14 @@ def peak_kb():  # high-water mark of this process's memory (not inherited across
         return int(next(l for l in fh if l.startswith("VmHWM:")).split()[1])
 
 base = peak_kb()
-took, nodes = 0.0, 0
+took, cpu, nodes = 0.0, 0.0, 0
 if sys.argv[1] != "-":
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     data, report = build_network(sys.argv[1])
-    took = time.perf_counter() - t
+    took, cpu = time.perf_counter() - t, time.process_time() - c
     nodes = data.network.n_nodes
-print("RESULT " + json.dumps({"seconds": took, "peak_kb": peak_kb(), "base_kb": base,
-                              "graph_nodes": nodes}))
+print("RESULT " + json.dumps({"seconds": took, "cpu_s": cpu, "peak_kb": peak_kb(),
+                              "base_kb": base, "graph_nodes": nodes}))
 """
 
 
@@ -602,7 +603,8 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 res["seconds"],
                 "",
                 None,
-                f"{res['seconds'] * per_m:.3g} s and {extra_mb * per_m:,.0f} MB per million OSM "
+                f"CPU {res['cpu_s']:.3g} s; {res['cpu_s'] * per_m:.3g} s of CPU and "
+                f"{extra_mb * per_m:,.0f} MB per million OSM "
                 f"nodes (peak {res['peak_kb'] / 1024:,.0f} MB, {base['peak_kb'] / 1024:,.0f} MB "
                 f"of it Python and libraries); graph {res['graph_nodes']:,} nodes; file "
                 f"{path.stat().st_size / 1e6:.2f} MB",
