@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         export,
         history,
         importing,
+        network,
         planning,
         poster,
         registry_cmds,
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_parsers(sub)
     assets.add_parsers(sub)
     export.add_parsers(sub)
+    network.add_parsers(sub)
     return parser
 
 
