@@ -1,19 +1,31 @@
-"""``GET /nearest``: the nearest stations (and cooling buses) to a point, as GeoJSON."""
+"""``GET /nearest``: the nearest stations (and cooling buses) to a point, as GeoJSON.
+
+The busiest route, so it is answered without FastAPI's per-request machinery
+(:class:`NearestRoute`): FastAPI still builds the route, its OpenAPI operation and its
+parameter schema from the declared endpoint, but a request is parsed and validated by
+:func:`parse_query` (one pydantic validation of :class:`NearestQuery`, with FastAPI's
+rules and error format) and the answer comes as bytes from
+:func:`~yizhan.query.nearest.nearest_json`. Measured on one uvicorn worker, FastAPI's
+dependency and query-model resolution cost several times the search itself
+(``docs/benchmarks.md``).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, get_args, get_origin
+from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from yizhan.query.nearest import nearest_collection
+from yizhan.query.features import flags_today
+from yizhan.query.nearest import nearest_json, station_filter
 from yizhan.routes.deps import COLLECTION_SCHEMA, FlagsDep, GeoJSONResponse, SearchDep, SettingsDep
 from yizhan.routes.params import CrsParam
-from yizhan.stations.registry import StationFilter
 from yizhan.stations.vocab import Amenity, Category, Kind, Status
-
-router = APIRouter(tags=["nearest"])
 
 
 class NearestQuery(BaseModel):
@@ -71,6 +83,71 @@ class NearestQuery(BaseModel):
     out_crs: CrsParam = Field("wgs84", description="System of the returned geometries.")
 
 
+#: The parameters that may repeat (FastAPI reads every value of a list field, and only the
+#: last value of any other).
+def _is_list(annotation: Any) -> bool:
+    return get_origin(annotation) is list or any(
+        get_origin(a) is list for a in get_args(annotation)
+    )
+
+
+_FIELDS = frozenset(NearestQuery.model_fields)
+_REPEATABLE = frozenset(
+    name for name, f in NearestQuery.model_fields.items() if _is_list(f.annotation)
+)
+
+
+def parse_query(query_string: bytes) -> NearestQuery:
+    """The query of a request as FastAPI would give it to ``q: Annotated[NearestQuery,
+    Query()]``: decoded like Starlette's ``QueryParams``, list fields with every value,
+    others with the last one, unknown names ignored.
+
+    Raises
+    ------
+    RequestValidationError
+        With pydantic's errors under ``("query", name)``, as FastAPI reports them (422).
+    """
+    text = query_string.decode("latin-1")
+    if "%" in text or "+" in text:
+        pairs = parse_qsl(text, keep_blank_values=True)
+    else:  # nothing to unquote: what parse_qsl does then, without its per-pair overhead
+        pairs = [
+            (name, value) for name, _, value in (p.partition("=") for p in text.split("&") if p)
+        ]
+    params: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in _REPEATABLE:
+            params.setdefault(name, []).append(value)
+        elif name in _FIELDS:
+            params[name] = value
+    try:
+        return NearestQuery.model_validate(params)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
+
+
+async def _handle(request: Request) -> Response:
+    """What FastAPI's handler would do for :func:`nearest`, without solving dependencies:
+    the same app state the dependencies read (:mod:`yizhan.routes.deps`)."""
+    q = parse_query(request.scope["query_string"])
+    state = request.app.state
+    flags = flags_today(state.settings, getattr(state, "reports", None))
+    return await nearest(state.store.search, state.settings, flags, q)
+
+
+class NearestRoute(APIRoute):
+    """An :class:`~fastapi.routing.APIRoute` whose requests go to :func:`_handle`
+    (FastAPI's documented hook for custom route handling: ``get_route_handler``)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        return _handle
+
+
+router = APIRouter(tags=["nearest"], route_class=NearestRoute)
+
+
 @router.get(
     "/nearest",
     response_class=GeoJSONResponse,
@@ -90,23 +167,23 @@ async def nearest(
     settings: SettingsDep,
     flags: FlagsDep,
     q: Annotated[NearestQuery, Query()],
-) -> GeoJSONResponse:
+) -> Response:
     """Exact great-circle nearest stations. By default only `operational` stations are returned.
 
     With `open_at` (or `open_for_min`) only stations open then (and staying open
     `open_for_min` minutes) are returned; unknown hours never count as open. Cooling
     buses appear where they stand at that time (at the current time without `open_at`).
     """
-    flt = StationFilter.make(
-        amenities=q.amenity,
-        kinds=q.kind,
-        categories=q.category,
-        statuses=q.status if q.status else ("operational",),
-        stale=q.stale,
-        stale_before=flags.stale_before,
+    flt = station_filter(
+        tuple(q.amenity) if q.amenity is not None else None,
+        tuple(q.kind) if q.kind is not None else None,
+        tuple(q.category) if q.category is not None else None,
+        tuple(q.status) if q.status else ("operational",),
+        q.stale,
+        flags.stale_before if q.stale is not None else None,
     )
-    return GeoJSONResponse(
-        nearest_collection(
+    return Response(
+        nearest_json(
             search,
             settings,
             q.lon,
@@ -119,5 +196,6 @@ async def nearest(
             q.crs,
             q.out_crs,
             flags=flags,
-        )
+        ),
+        media_type=GeoJSONResponse.media_type,
     )
