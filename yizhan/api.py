@@ -236,7 +236,10 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     async def health(registry: RegistryDep) -> FastJSONResponse:
         return FastJSONResponse({"status": "ok", "version": __version__, "stations": len(registry)})
 
-    routers = [nearest, stations, editing, reports, buses, alerts, planning, maps, pages]
+    # GET /nearest, the busiest request, is answered by a plain route matched first (the
+    # FastAPI route in nearest.router documents it; see yizhan.routes.nearest).
+    app.router.routes.insert(0, nearest.fast_route)
+    routers = [stations, editing, reports, nearest, buses, alerts, planning, maps, pages]
     app.state.api_routes = [r for r in app.routes if isinstance(r, APIRoute)]
     for module in routers:
         for route in module.router.routes:

@@ -122,6 +122,8 @@ class Flags:
         into a Feature's properties; a station without reports gets a constant."""
         day = int(registry.verified_day[i])
         stale = day < 0 or day < self.cutoff_day
+        if self.reports is None or not self.reports.for_station(registry.ids[i]):
+            return _UNREPORTED_JSON[stale]
         reasons = self._reasons(registry.features[i])
         if not reasons:
             return _UNREPORTED_JSON[stale]

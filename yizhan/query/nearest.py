@@ -10,16 +10,26 @@ per-request members are serialized per request (:func:`~yizhan.query.features.hi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 import orjson
 
 from yizhan.geo.crs import point_to_wgs84
-from yizhan.query.features import JSON_OPTIONS, Flags, bus_hit_feature, hit_json
+from yizhan.query.features import (
+    JSON_OPTIONS,
+    Flags,
+    bus_hit_feature,
+    distance_bearing,
+    hit_json,
+    round_to,
+    station_head,
+)
 from yizhan.settings import Settings
-from yizhan.stations.hours import parse_time
+from yizhan.stations.hours import parse_time, zone
 from yizhan.stations.registry import StationFilter
 from yizhan.stations.search import BusHit, StationSearch
 
@@ -74,9 +84,12 @@ def nearest_json(
     """
     k_used = min(settings.default_k if k is None else k, settings.max_k)
     filtered = open_at is not None or open_for_min is not None
-    at = parse_time(open_at or "now", settings.timezone)
+    # "now" without parse_time's text handling: the same aware time, in the registry's zone.
+    at = (
+        parse_time(open_at, settings.timezone) if open_at else datetime.now(zone(settings.timezone))
+    )
     ts = at.timestamp()
-    qlon, qlat = point_to_wgs84(lon, lat, crs)
+    qlon, qlat = (float(lon), float(lat)) if crs == "wgs84" else point_to_wgs84(lon, lat, crs)
     hits = search.nearest_at(
         qlon,
         qlat,
@@ -88,23 +101,41 @@ def nearest_json(
         only_open=filtered,
     )
     registry = search.registry
+    cache = registry.json_cache
+    status = search.status
     # A Flags reads the registry's columns (Flags.station_json); any other callable is
-    # given each station's Feature.
+    # given each station's Feature (then, as in another system, hit_json does it all).
     flags_obj = flags if isinstance(flags, Flags) else None
-    flags_fn = None if flags_obj is not None else flags
+    spliced = out_crs == "wgs84" and (flags is None or flags_obj is not None)
     features: list[orjson.Fragment] = []
     for h in hits:
         if isinstance(h, BusHit):
             bus = search.fleet.buses[h.position.bus_index]
             feature = bus_hit_feature(search, h, out_crs, flags(bus) if flags else None)
             features.append(orjson.Fragment(orjson.dumps(feature, option=JSON_OPTIONS)))
+            continue
+        i = h.index
+        is_open, change = status(i, ts)
+        head = (cache[i] or station_head(registry, i)) if spliced else b""
+        if head:  # hit_json, written out: this loop is most of the answer's cost
+            distance_m, bearing_deg = distance_bearing(h)
+            computed = orjson.dumps(
+                {
+                    "distance_m": distance_m,
+                    "bearing_deg": bearing_deg,
+                    "open_now": is_open,
+                    "next_change": change,
+                },
+                option=JSON_OPTIONS,
+            )
+            tail = flags_obj.station_json(registry, i) if flags_obj is not None else b""
+            features.append(orjson.Fragment(b"".join((head, computed[1:-1], tail, b"}}"))))
         else:
-            is_open, change = search.status(h.index, ts)
             extra = {"open_now": is_open, "next_change": change}
-            if flags_fn is not None:
-                extra.update(flags_fn(registry.features[h.index]))
+            if flags is not None and flags_obj is None:
+                extra.update(flags(registry.features[i]))
             features.append(orjson.Fragment(hit_json(registry, h, out_crs, extra, flags_obj)))
-    time_text = at.isoformat(timespec="seconds")
+    time_text = _seconds_text(at, ts)
     return orjson.dumps(
         {
             "type": "FeatureCollection",
@@ -114,8 +145,8 @@ def nearest_json(
                 "lon": lon,
                 "lat": lat,
                 "crs": crs,
-                "lon_wgs84": round(qlon, 7),
-                "lat_wgs84": round(qlat, 7),
+                "lon_wgs84": round_to(qlon, 7, 1e7),
+                "lat_wgs84": round_to(qlat, 7, 1e7),
                 "k": k_used,
                 "radius_m": radius_m,
                 **_filter_query(flt),
@@ -127,6 +158,23 @@ def nearest_json(
         },
         option=JSON_OPTIONS,
     )
+
+
+#: The last time :func:`_seconds_text` formatted: ``(whole POSIX seconds, zone, text)``.
+_last_text: tuple[int, Any, str] = (0, None, "")
+
+
+def _seconds_text(at: datetime, ts: float) -> str:
+    """``at.isoformat(timespec="seconds")`` (*ts* is ``at.timestamp()``), formatted once per
+    second and zone: answers within the same second share it (zone offsets change only on
+    whole seconds, so the text is the same)."""
+    global _last_text
+    second, tz, text = _last_text
+    whole = math.floor(ts)
+    if whole != second or at.tzinfo is not tz:
+        text = at.isoformat(timespec="seconds")
+        _last_text = (whole, at.tzinfo, text)
+    return text
 
 
 def nearest_collection(

@@ -1,25 +1,32 @@
 """``GET /nearest``: the nearest stations (and cooling buses) to a point, as GeoJSON.
 
-The busiest route, so it is answered without FastAPI's per-request machinery
-(:class:`NearestRoute`): FastAPI still builds the route, its OpenAPI operation and its
-parameter schema from the declared endpoint, but a request is parsed and validated by
-:func:`parse_query` (one pydantic validation of :class:`NearestQuery`, with FastAPI's
-rules and error format) and the answer comes as bytes from
-:func:`~yizhan.query.nearest.nearest_json`. Measured on one uvicorn worker, FastAPI's
-dependency and query-model resolution cost several times the search itself
-(``docs/benchmarks.md``).
+One operation, two routes:
+
+* :data:`router` holds the FastAPI route: it documents the operation (OpenAPI, hence the
+  schemathesis tests) and answers when the router is mounted on its own;
+* :data:`fast_route` is a plain Starlette route that :func:`yizhan.api.create_app` puts
+  ahead of the routers, and that answers ``GET /nearest`` in the app. It runs the same
+  endpoint, :func:`nearest`, on the same state the FastAPI dependencies read
+  (:mod:`yizhan.routes.deps`); the query is decoded and validated by :func:`parse_query`
+  (the same :class:`NearestQuery`, Starlette's decoding, FastAPI's rules and error format).
+
+Why: on one uvicorn worker, FastAPI's per-request machinery for an included router's
+route (matching through the inclusion, dependency and query-model resolution, exit
+stacks) cost more than the search and the answer together; measured in
+``docs/benchmarks.md``. The tests check that both routes give the same status, headers
+and bytes. No FastAPI dependency runs on the fast route: add none to :data:`router`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, get_args, get_origin
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from yizhan.query.features import flags_today
 from yizhan.query.nearest import nearest_json, station_filter
@@ -128,24 +135,29 @@ def parse_query(query_string: bytes) -> NearestQuery:
         ) from None
 
 
-async def _handle(request: Request) -> Response:
-    """What FastAPI's handler would do for :func:`nearest`, without solving dependencies:
-    the same app state the dependencies read (:mod:`yizhan.routes.deps`)."""
-    q = parse_query(request.scope["query_string"])
-    state = request.app.state
-    flags = flags_today(state.settings, getattr(state, "reports", None))
-    return await nearest(state.store.search, state.settings, flags, q)
+class FastNearest:
+    """The ASGI app of :data:`fast_route`: :func:`nearest` on the app's state, with the
+    query from :func:`parse_query`. Errors propagate to the app's exception handlers."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        q = parse_query(scope["query_string"])
+        state = scope["app"].state
+        flags = flags_today(state.settings, getattr(state, "reports", None))
+        response = await nearest(state.store.search, state.settings, flags, q)
+        await response(scope, receive, send)
 
 
-class NearestRoute(APIRoute):
-    """An :class:`~fastapi.routing.APIRoute` whose requests go to :func:`_handle`
-    (FastAPI's documented hook for custom route handling: ``get_route_handler``)."""
+def _get_only(route: Route) -> Route:
+    """*route* for ``GET`` only: Starlette adds ``HEAD`` to a ``GET`` route, FastAPI does not
+    (``HEAD /nearest`` stays a 405)."""
+    route.methods = {"GET"}
+    return route
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        return _handle
 
+#: ``GET /nearest`` without FastAPI's per-request machinery (see the module docstring).
+fast_route = _get_only(Route("/nearest", FastNearest(), methods=["GET"], include_in_schema=False))
 
-router = APIRouter(tags=["nearest"], route_class=NearestRoute)
+router = APIRouter(tags=["nearest"])
 
 
 @router.get(
