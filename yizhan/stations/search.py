@@ -581,7 +581,10 @@ class StationSearch:
     ) -> list[Hit]:
         if not pos:
             return []
-        gpos: list[int] = sel[pos].tolist() if sel is not None else pos
+        gpos = pos
+        if sel is not None:
+            item = sel.item  # for a few positions, twice as fast as sel[pos].tolist()
+            gpos = [item(p) for p in pos]
         coords = self._coords
         # Initial bearing, inlined: this runs for every result of every query.
         phi1 = math.radians(lat)
