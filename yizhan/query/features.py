@@ -4,12 +4,13 @@ A station leaves the registry as a GeoJSON Feature with ``open_now`` and ``next_
 (its hours at the request's time), ``stale`` and ``needs_check`` (:class:`Flags`), and for
 search results ``distance_m`` and ``bearing_deg``; a cooling bus as a Point where it stands.
 
-Search results are also given as JSON bytes (:func:`hit_json`): the static part of each
-station (``type``, ``id``, ``geometry``, ``properties``) is serialized once per registry
-snapshot and kept in :attr:`~yizhan.stations.registry.Registry.json_cache`, and the
-per-request members are spliced into its ``properties``. Hand-written splicing rather
-than a full ``orjson.dumps`` of copied dicts: on ``/nearest`` the copies and the full
-dump cost more than the search itself (``docs/benchmarks.md``).
+For answers sent as bytes (``/nearest``, :mod:`yizhan.query.nearest`) the static part of
+each station (``type``, ``id``, ``geometry``, ``properties``) is serialized once per
+registry snapshot (:func:`station_head`, kept in
+:attr:`~yizhan.stations.registry.Registry.json_cache`) and the per-request members are
+spliced into its ``properties`` (:meth:`Flags.station_json` gives the flags' part).
+Hand-written splicing rather than a full ``orjson.dumps`` of copied dicts: on ``/nearest``
+the copies and the full dump cost more than the search itself (``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
@@ -118,24 +119,24 @@ class Flags:
         }
 
     def station_json(self, registry: Registry, i: int) -> bytes:
-        """:meth:`station` as JSON object members after a comma (``,"stale":…``): spliced
-        into a Feature's properties; a station without reports gets a constant."""
+        """:meth:`station` as JSON object members after a comma (``,"stale":…``), to splice
+        into a Feature's properties; a constant for a station without reports."""
         day = int(registry.verified_day[i])
         stale = day < 0 or day < self.cutoff_day
-        if self.reports is None or not self.reports.for_station(registry.ids[i]):
-            return _UNREPORTED_JSON[stale]
-        reasons = self._reasons(registry.features[i])
+        reasons = self._reasons(registry.features[i], registry.ids[i])
         if not reasons:
             return _UNREPORTED_JSON[stale]
         flags = {"stale": stale, "needs_check": True, "needs_check_reasons": reasons}
         return b"," + orjson.dumps(flags, option=JSON_OPTIONS)[1:-1]
 
-    def _reasons(self, feature: dict[str, Any]) -> list[str]:
-        """``needs_check_reasons``. A station without reports never needs checking: its
-        verification time is not even parsed (nearly every station in a response)."""
-        if self.reports is None or not self.reports.for_station(feature["id"]):
+    def _reasons(self, feature: dict[str, Any], station_id: str | None = None) -> list[str]:
+        """``needs_check_reasons`` of *feature* (whose id is *station_id*). A station without
+        reports never needs checking: then neither its verification time is parsed nor
+        (given *station_id*) its Feature read; that is nearly every station in an answer."""
+        sid = feature["id"] if station_id is None else station_id
+        if self.reports is None or not self.reports.for_station(sid):
             return []
-        return self.reports.needs_check(feature["id"], verified_at(feature))
+        return self.reports.needs_check(sid, verified_at(feature))
 
 
 #: :meth:`Flags.station_json` of a station that needs no check, by ``stale``.
@@ -243,30 +244,6 @@ def station_head(registry: Registry, i: int) -> bytes:
             head = b""
         registry.json_cache[i] = head
     return head
-
-
-def hit_json(
-    registry: Registry,
-    hit: Hit,
-    out_crs: str = "wgs84",
-    extra: dict[str, Any] | None = None,
-    flags: Flags | None = None,
-) -> bytes:
-    """:func:`hit_feature` with *extra* and then the station's *flags* added to its
-    properties, as JSON bytes: the cached :func:`station_head`, then ``distance_m``,
-    ``bearing_deg``, *extra* and the flags serialized now."""
-    head = station_head(registry, hit.index) if out_crs == "wgs84" else b""
-    if not head:
-        if flags is not None:
-            extra = {**(extra or {}), **flags.station(registry, hit.index)}
-        return orjson.dumps(hit_feature(registry, hit, out_crs, extra), option=JSON_OPTIONS)
-    distance_m, bearing_deg = distance_bearing(hit)
-    computed = {"distance_m": distance_m, "bearing_deg": bearing_deg}
-    if extra:
-        computed.update(extra)
-    members = orjson.dumps(computed, option=JSON_OPTIONS)[1:-1]  # without its braces
-    tail = flags.station_json(registry, hit.index) if flags is not None else b""
-    return b"".join((head, members, tail, b"}}"))
 
 
 def bus_hit_feature(

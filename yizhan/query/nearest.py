@@ -3,8 +3,9 @@
 all return.
 
 The answer is built once, as JSON bytes (:func:`nearest_json`, what the API sends): each
-station's static part comes serialized from the registry snapshot's cache and only the
-per-request members are serialized per request (:func:`~yizhan.query.features.hit_json`).
+station's static part comes serialized from the registry snapshot's cache
+(:func:`~yizhan.query.features.station_head`) and only the per-request members
+(distance, bearing, hours, flags) are serialized per request and spliced in.
 :func:`nearest_collection` is the same answer parsed, for the pages, the maps and the CLI.
 """
 
@@ -24,7 +25,7 @@ from yizhan.query.features import (
     Flags,
     bus_hit_feature,
     distance_bearing,
-    hit_json,
+    hit_feature,
     round_to,
     station_head,
 )
@@ -104,7 +105,7 @@ def nearest_json(
     cache = registry.json_cache
     status = search.status
     # A Flags reads the registry's columns (Flags.station_json); any other callable is
-    # given each station's Feature (then, as in another system, hit_json does it all).
+    # given each station's Feature, and the station is then serialized as a whole.
     flags_obj = flags if isinstance(flags, Flags) else None
     spliced = out_crs == "wgs84" and (flags is None or flags_obj is not None)
     features: list[orjson.Fragment] = []
@@ -117,7 +118,7 @@ def nearest_json(
         i = h.index
         is_open, change = status(i, ts)
         head = (cache[i] or station_head(registry, i)) if spliced else b""
-        if head:  # hit_json, written out: this loop is most of the answer's cost
+        if head:  # spliced (see yizhan.query.features), written out: the hot loop
             distance_m, bearing_deg = distance_bearing(h)
             computed = orjson.dumps(
                 {
@@ -130,11 +131,14 @@ def nearest_json(
             )
             tail = flags_obj.station_json(registry, i) if flags_obj is not None else b""
             features.append(orjson.Fragment(b"".join((head, computed[1:-1], tail, b"}}"))))
-        else:
+        else:  # another system, a stored computed property or flags from a function
             extra = {"open_now": is_open, "next_change": change}
-            if flags is not None and flags_obj is None:
+            if flags_obj is not None:
+                extra.update(flags_obj.station(registry, i))
+            elif flags is not None:
                 extra.update(flags(registry.features[i]))
-            features.append(orjson.Fragment(hit_json(registry, h, out_crs, extra, flags_obj)))
+            feature = hit_feature(registry, h, out_crs, extra)
+            features.append(orjson.Fragment(orjson.dumps(feature, option=JSON_OPTIONS)))
     time_text = _seconds_text(at, ts)
     return orjson.dumps(
         {

@@ -90,15 +90,16 @@ class NearestQuery(BaseModel):
     out_crs: CrsParam = Field("wgs84", description="System of the returned geometries.")
 
 
-#: The parameters that may repeat (FastAPI reads every value of a list field, and only the
-#: last value of any other).
 def _is_list(annotation: Any) -> bool:
+    """Whether a field is a list (``list[X]`` or ``list[X] | None``)."""
     return get_origin(annotation) is list or any(
         get_origin(a) is list for a in get_args(annotation)
     )
 
 
 _FIELDS = frozenset(NearestQuery.model_fields)
+#: The parameters that may repeat (FastAPI reads every value of a list field, and only the
+#: last value of any other).
 _REPEATABLE = frozenset(
     name for name, f in NearestQuery.model_fields.items() if _is_list(f.annotation)
 )
