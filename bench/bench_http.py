@@ -205,6 +205,8 @@ def measure(srvs: list[Server]) -> None:
         ("health", "/health", None),
         ("plain", "/nearest", lua_script(PLAIN_QUERY, "plain")),
     ]
+    for old in OUT.glob("bench_http_wrk_*.txt"):  # only this run's raw output stays
+        old.unlink()
     for s in srvs:  # warm-up: imports, indexes, per-station caches
         for _, url, script in endpoints:
             _wrk(s.base + url, HTTP_WARMUP_SECONDS, script, latency=False)
