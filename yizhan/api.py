@@ -307,6 +307,9 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     async def health(registry: RegistryDep) -> FastJSONResponse:
         return FastJSONResponse({"status": "ok", "version": __version__, "stations": len(registry)})
 
+    # GET /nearest, the busiest request, is answered by a plain route matched first (the
+    # FastAPI route in nearest.router documents it; see yizhan.routes.nearest).
+    app.router.routes.insert(0, nearest.fast_route)
     routers = [stations, editing, reports, nearest, buses, alerts, planning, maps, pages, proposals]
     routers.append(ogc)
     routers.append(export)
