@@ -51,18 +51,14 @@ TWO_TIERS = Settings(trusted_proxies=["127.0.0.1", "10.0.0.0/8"])
         (LOCAL_PROXY, "127.0.0.1", ["x" * 300], "x" * 64),
     ],
 )
-def test_client_address(
-    settings: Settings, peer: str, forwarded: list[str], expected: str
-) -> None:
+def test_client_address(settings: Settings, peer: str, forwarded: list[str], expected: str) -> None:
     assert client_address(request(peer, *forwarded), settings) == expected
 
 
 def test_deprecated_trust_forwarded_for_takes_the_right_most_address() -> None:
     """Before: the left-most, client-written address was the key."""
     legacy = Settings(trust_forwarded_for=True)
-    assert client_address(request("127.0.0.1", "6.6.6.6, 198.51.100.7"), legacy) == (
-        "198.51.100.7"
-    )
+    assert client_address(request("127.0.0.1", "6.6.6.6, 198.51.100.7"), legacy) == ("198.51.100.7")
     assert client_address(request("127.0.0.1"), legacy) == "127.0.0.1"
 
 

@@ -180,7 +180,10 @@ class Settings(BaseSettings):
         "(from connecting, or from the end of the previous response); then it is closed.",
     )
     keep_alive_s: int = Field(
-        5, ge=1, le=600, description="`yizhan serve`: idle keep-alive connections are closed after this."
+        5,
+        ge=1,
+        le=600,
+        description="`yizhan serve`: idle keep-alive connections are closed after this.",
     )
     max_header_bytes: int = Field(
         16_384,
@@ -196,7 +199,10 @@ class Settings(BaseSettings):
         "Default: 1000, less when the open-file limit is lower.",
     )
     overload_log_interval_s: float = Field(
-        60.0, gt=0, le=86_400, description="Overload conditions are logged at most once per interval."
+        60.0,
+        gt=0,
+        le=86_400,
+        description="Overload conditions are logged at most once per interval.",
     )
 
     @field_validator("admin_token")
