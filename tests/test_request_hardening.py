@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
@@ -202,6 +203,10 @@ def test_short_admin_token_is_refused_naming_it() -> None:
 def test_serve_refuses_a_short_admin_token_without_a_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    def no_server(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the server was started with a short admin token")
+
+    monkeypatch.setattr(uvicorn, "run", no_server)
     monkeypatch.setenv("YIZHAN_ADMIN_TOKEN", "change-me")
     assert main(["serve"]) == 1
     err = capsys.readouterr().err
