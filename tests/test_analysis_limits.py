@@ -257,3 +257,11 @@ def test_edits_and_reads_answer_while_analyses_run(tmp_path: Path) -> None:
         assert not any(f.done() for f in running), "an analysis finished first: inconclusive"
         assert took < 15, took  # a liveness bound, not a benchmark (alone: ~0.05 s)
         srv.process.terminate()  # ends the analyses (and the requests waiting for them)
+
+
+def test_an_app_started_again_runs_analyses(tmp_path: Path) -> None:
+    """The lifespan's end kills running analyses; a new start gets a new runner."""
+    app = _app(tmp_path)
+    for _ in range(2):
+        with TestClient(app) as c:
+            assert c.get("/coverage").status_code == 200

@@ -15,7 +15,7 @@ import pytest
 
 from tests.realserver import RealServer, yizhan_serve
 from tests.test_maps_browser import BLANK_TILE, CHROMIUM, CHROMIUM_ARGS
-from yizhan.maps.assets import missing
+from yizhan.assets import missing
 
 try:
     from playwright.sync_api import Browser, sync_playwright
@@ -122,4 +122,3 @@ def test_cached_planner_map_keeps_working(browser: Browser, server: RealServer) 
     assert again["csp_header"] == first["csp_header"]
     assert again["drawn"] == first["drawn"] > 0
     assert again["violations"] == ["script-src-elem inline"]
-

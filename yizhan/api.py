@@ -295,6 +295,8 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             if reg.path is not None and settings.reload_interval_s > 0
             else None
         )
+        if app.state.analysis.closed:  # the app is started again after a shutdown
+            app.state.analysis = analysis_runner(settings)
         # Start the analyses' forkserver in the background: the first analysis need not wait.
         asyncio.get_running_loop().run_in_executor(None, app.state.analysis.warm_up)
         if settings.trust_forwarded_for:

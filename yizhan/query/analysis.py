@@ -130,6 +130,11 @@ class AnalysisRunner:
         return self._pending
 
     @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (the runner then refuses analyses)."""
+        return self._closed
+
+    @property
     def running(self) -> int:
         """Analyses whose process is running."""
         return self._running

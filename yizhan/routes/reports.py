@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from yizhan.errors import InvalidInputError, NotFoundError, PermissionDeniedError
-from yizhan.routes.clients import client_key
+from yizhan.routes.clients import client_key as client_key  # also for routes.proposals
 from yizhan.routes.deps import (
     FastJSONResponse,
     PrincipalDep,
