@@ -265,3 +265,17 @@ def test_an_app_started_again_runs_analyses(tmp_path: Path) -> None:
     for _ in range(2):
         with TestClient(app) as c:
             assert c.get("/coverage").status_code == 200
+
+
+def test_study_exports_are_analyses_too(tmp_path: Path) -> None:
+    """`/export/sites.geojson` runs the same siting: same limits (it ran on the server's
+    threads with up to 200 sites at 100 km)."""
+    with TestClient(_app(tmp_path, analysis_rate_per_hour=1)) as c:
+        r = c.get("/export/sites.geojson", params={"n_new": 2, "radius_m": 50_000})
+        assert r.status_code == 422
+        assert r.json()["detail"][0]["loc"] == ["query", "radius_m"]
+        r = c.get("/export/sites.geojson", params={"n_new": 2})
+        assert r.status_code == 200
+        assert len(r.json()["features"]) == 2
+        r = c.get("/export/gaps.geojson")
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0

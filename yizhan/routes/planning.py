@@ -59,7 +59,7 @@ _gate_lock = threading.Lock()
 T = TypeVar("T")
 
 #: Modules holding what analysis processes run (imported once by their forkserver).
-ANALYSIS_MODULES = ("yizhan.query.analysis", "yizhan.routes.maps")
+ANALYSIS_MODULES = ("yizhan.query.analysis", "yizhan.query.export_study", "yizhan.routes.maps")
 
 
 def analysis_runner(settings: Settings) -> AnalysisRunner:
