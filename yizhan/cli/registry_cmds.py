@@ -10,8 +10,10 @@ from datetime import datetime
 from typing import Any
 
 import uvicorn
+from pydantic import ValidationError
 
 from yizhan.api import create_app
+from yizhan.cli.serving import install_log_limits, uvicorn_options
 from yizhan.errors import RegistryInvalidError
 from yizhan.geo.crs import CRS_NAMES, parse_crs
 from yizhan.query.nearest import nearest_collection
@@ -254,8 +256,17 @@ def cmd_nearest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings_errors(exc: ValidationError) -> list[str]:
+    """One line per invalid setting, naming its environment variable."""
+    lines = []
+    for e in exc.errors():
+        name = f"YIZHAN_{str(e['loc'][0]).upper()}" if e["loc"] else "settings"
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        lines.append(msg if msg.startswith(name) else f"{name}: {msg}")
+    return lines
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = Settings()
     updates: dict[str, Any] = {}
     if args.registry:
         updates["registry"] = args.registry
@@ -263,8 +274,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         updates["host"] = args.host
     if args.port:
         updates["port"] = args.port
-    # Validate the overrides like the environment (model_copy would not: a str path stays str).
-    settings = type(settings).model_validate({**settings.model_dump(), **updates})
+    try:
+        settings = Settings()
+        # Validate the overrides like the environment (model_copy would not: a str path stays str).
+        settings = type(settings).model_validate({**settings.model_dump(), **updates})
+    except ValidationError as exc:
+        for line in _settings_errors(exc):
+            print(f"yizhan serve: {line}", file=sys.stderr)
+        return 1
     try:
         registry = load_registry(
             settings.registry, timezone=settings.timezone, holiday_country=settings.holiday_country
@@ -282,16 +299,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"on http://{settings.host}:{settings.port} (docs at /docs)",
         file=sys.stderr,
     )
-    # httptools parses HTTP in C (h11 is pure Python) and uvloop, where it exists, runs the
-    # event loop in C; no access log: a log line per request cost more than the nearest
-    # search itself. Errors are still logged (uvicorn.error, and the app's own logger).
+    # Proxy headers off, timeouts and a connection limit: see yizhan.cli.serving. httptools
+    # parses HTTP in C (h11 is pure Python) and uvloop, where it exists, runs the event loop
+    # in C; no access log: a log line per request cost more than the nearest search itself.
+    # Errors are still logged (uvicorn.error, and the app's own logger).
+    options = uvicorn_options(settings, http="httptools")
+    install_log_limits(settings.overload_log_interval_s)
     uvicorn.run(
         create_app(settings, registry=registry),
-        host=settings.host,
-        port=settings.port,
         log_level="info",
-        http="httptools",
         loop="auto",
         access_log=False,
+        **options,
     )
     return 0

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
@@ -30,9 +31,17 @@ from yizhan.query.export import (
 )
 from yizhan.query.export_study import study_layer
 from yizhan.query.listing import StationQuery, matching, parse_bbox
-from yizhan.routes.deps import FlagsDep, RegistryDep
+from yizhan.routes.deps import FlagsDep, RegistryDep, SettingsDep
 from yizhan.routes.params import AmenityParam, CategoryParam, KindParam, StaleParam, StatusParam
-from yizhan.routes.planning import NO_DEMAND, FilterDep, RadiusParam, StudyDep
+from yizhan.routes.planning import (
+    ANALYSIS_ERRORS,
+    AnalysisCaller,
+    FilterDep,
+    RadiusParam,
+    StudyDep,
+    check_radius_limit,
+    run_analysis,
+)
 from yizhan.stations.registry import Registry, StationFilter
 
 router = APIRouter(tags=["export"])
@@ -159,9 +168,12 @@ async def export_stations(
     "/export/{layer}.{ext}",
     summary="Export a coverage study layer (districts, gaps, sites) as a file",
     response_class=StreamingResponse,
-    responses={**_FILE_RESPONSES, **NO_DEMAND},
+    responses={**_FILE_RESPONSES, **ANALYSIS_ERRORS},
 )
 async def export_study_layer(
+    request: Request,
+    client: AnalysisCaller,
+    settings: SettingsDep,
     registry: RegistryDep,
     study: StudyDep,
     flt: FilterDep,
@@ -173,7 +185,8 @@ async def export_study_layer(
     """The configured study's districts with their coverage share, its gap polygons, or
     `n_new` suggested sites, counting the stations that pass the filters (default:
     operational) within `radius_m`."""
-    features = await asyncio.to_thread(
-        study_layer, layer, registry, study, radius_m=radius_m, flt=flt, n_new=n_new
-    )
+    # An analysis like /coverage and /analysis/site: in a bounded, time-limited process.
+    check_radius_limit(radius_m, settings)
+    compute = partial(study_layer, radius_m=radius_m, flt=flt, n_new=n_new)
+    features = await run_analysis(request, client, compute, layer, registry, study)
     return await _send(flatten_features(features, layer), features, ext, layer)
