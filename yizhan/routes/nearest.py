@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from yizhan.query.nearest import nearest_collection
+from yizhan.query.walking import Walking, require
 from yizhan.routes.deps import COLLECTION_SCHEMA, FlagsDep, GeoJSONResponse, SearchDep, SettingsDep
 from yizhan.routes.params import CrsParam
 from yizhan.stations.registry import StationFilter
@@ -69,6 +70,19 @@ class NearestQuery(BaseModel):
         description="System of `lon`/`lat`: WGS-84 (GPS), GCJ-02 (Amap, Tencent) or BD-09 (Baidu).",
     )
     out_crs: CrsParam = Field("wgs84", description="System of the returned geometries.")
+    metric: Literal["great_circle", "walk"] = Field(
+        "great_circle",
+        description="`great_circle` (default) or `walk`: the k nearest on foot along the "
+        "server's street network (exact; each result gets `walk_m` and `walk_min`, "
+        "`radius_m` is a walking distance). 422 naming `metric` when the server has no "
+        "network, naming `lon/lat` when the point is outside the network's area.",
+    )
+
+
+def walking_of(request: Request) -> Walking | None:
+    """The walking network the app loaded at start (``None`` without one)."""
+    got = getattr(request.app.state, "walking", None)
+    return got if isinstance(got, Walking) else None
 
 
 @router.get(
@@ -90,13 +104,16 @@ async def nearest(
     settings: SettingsDep,
     flags: FlagsDep,
     q: Annotated[NearestQuery, Query()],
+    request: Request,
 ) -> GeoJSONResponse:
-    """Exact great-circle nearest stations. By default only `operational` stations are returned.
+    """Exact great-circle (or, with `metric=walk`, walking) nearest stations. By default only
+    `operational` stations are returned.
 
     With `open_at` (or `open_for_min`) only stations open then (and staying open
     `open_for_min` minutes) are returned; unknown hours never count as open. Cooling
     buses appear where they stand at that time (at the current time without `open_at`).
     """
+    walking = require(walking_of(request), q.metric)
     flt = StationFilter.make(
         amenities=q.amenity,
         kinds=q.kind,
@@ -119,5 +136,6 @@ async def nearest(
             q.crs,
             q.out_crs,
             flags=flags,
+            walking=walking,
         )
     )
