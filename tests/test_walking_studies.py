@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
+from fastapi.testclient import TestClient
 
+from yizhan.api import create_app
 from yizhan.cli import main
 from yizhan.geo.coverage import coverage
 from yizhan.geo.siting import site_mclp
@@ -141,3 +143,34 @@ def test_cli_site_and_gaps_metric_walk(
     doc = json.loads((tmp_path / "g.geojson").read_text(encoding="utf-8"))
     assert doc["metric"] == "walk" and doc["radius_m"] == 375
     assert any(f["properties"]["layer"] == "uncovered_demand" for f in doc["features"])
+
+
+def test_api_coverage_and_site_by_walking(network_file: Path, tmp_path: Path) -> None:
+    settings = Settings(
+        registry=REGISTRY,
+        network=network_file,
+        districts=QUARTERS,
+        hex_size_m=100.0,
+        state_dir=tmp_path,
+    )
+    with TestClient(create_app(settings)) as c:
+        r = c.get("/coverage", params={"metric": "walk", "minutes": 5, "radius_m": 375})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["metric"] == "walk" and body["radius_m"] == 375
+        assert body["great_circle"]["covered_weight_pct"] >= body["covered_weight_pct"]
+        assert len(body["side_by_side"]) == 5
+        g = c.get("/coverage", params={"radius_m": 375})
+        assert "metric" not in g.json()
+        assert g.json()["covered_weight_pct"] == body["great_circle"]["covered_weight_pct"]
+        r = c.post("/analysis/site", json={"n_new": 2, "metric": "walk", "minutes": 5})
+        assert r.status_code == 200, r.text
+        site = r.json()
+        assert site["metric"] == "walk"
+        assert site["covered_before_pct"] == pytest.approx(body["covered_weight_pct"])
+        assert site["covered_after_pct"] > site["covered_before_pct"]
+    with TestClient(create_app(Settings(registry=REGISTRY, districts=QUARTERS, state_dir=tmp_path))) as c:
+        r = c.get("/coverage", params={"metric": "walk"})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "metric"
+        r = c.post("/analysis/site", json={"n_new": 1, "metric": "walk"})
+        assert r.status_code == 422 and "metric" in r.text

@@ -48,6 +48,7 @@ from yizhan.query.walk_studies import (
     side_by_side,
     walk_coverage,
     walk_gap_polygons,
+    walk_members,
     walk_siting_inputs,
 )
 from yizhan.query.walking import METRICS, Walking, require
@@ -372,19 +373,10 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
 
 def _walk_json(args: argparse.Namespace, result: CoverageResult) -> dict[str, Any]:
-    """What ``coverage --metric walk --json`` adds: the metric, the walk and, per district,
-    great-circle coverage beside walking coverage."""
+    """What ``coverage --metric walk --json`` adds (see :func:`walk_members`)."""
     walking = _walking(args)
     assert walking is not None
-    gc = args.great_circle
-    return {
-        "metric": "walk",
-        "minutes": args.minutes,
-        "speed_kmh": walking.speed_kmh,
-        "network": walking.source,
-        "great_circle": {k: v for k, v in gc.to_dict().items() if k != "per_district"},
-        "side_by_side": side_by_side(gc, result),
-    }
+    return walk_members(walking, args.great_circle, result, args.minutes)
 
 
 def side_by_side_text(args: argparse.Namespace, result: CoverageResult) -> str:

@@ -144,3 +144,19 @@ def walk_gap_polygons(
     area = shapely.make_valid(study_area)
     reach = walk_reach(walking, station_lon, station_lat, minutes)
     return area if shapely.is_empty(reach) else shapely.difference(area, reach)
+
+
+def walk_members(
+    walking: Walking, great_circle: CoverageResult, walk: CoverageResult, minutes: float
+) -> dict[str, Any]:
+    """What a walking coverage answer adds to :meth:`CoverageResult.to_dict` (API and CLI):
+    ``metric``, ``minutes``, ``speed_kmh``, ``network``, the great-circle summary and the
+    per-district ``side_by_side`` table."""
+    return {
+        "metric": "walk",
+        "minutes": minutes,
+        "speed_kmh": walking.speed_kmh,
+        "network": walking.source,
+        "great_circle": {k: v for k, v in great_circle.to_dict().items() if k != "per_district"},
+        "side_by_side": side_by_side(great_circle, walk),
+    }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
@@ -21,7 +21,10 @@ from yizhan.geo.coverage import coverage, select_stations
 from yizhan.geo.siting import site_mclp
 from yizhan.query.search import service_points
 from yizhan.query.studies import Study, StudySpec, default_spec, load_study
+from yizhan.query.walk_studies import walk_coverage, walk_members, walk_siting_inputs
+from yizhan.query.walking import require
 from yizhan.routes.deps import FastJSONResponse, RegistryDep, SearchDep, SettingsDep, body_error
+from yizhan.routes.nearest import walking_of
 from yizhan.routes.params import (
     AmenityParam,
     CategoryParam,
@@ -38,6 +41,20 @@ from yizhan.stations.search import StationSearch
 from yizhan.stations.vocab import Amenity, Category, Kind, Status
 
 router = APIRouter(tags=["planning"])
+
+MetricParam = Annotated[
+    Literal["great_circle", "walk"],
+    Query(
+        description="`great_circle` (within `radius_m`) or `walk`: within `minutes` on foot "
+        "along the server's street network (one multi-source search from every station); "
+        "the answer then also has the great-circle summary within `radius_m` and a "
+        "per-district `side_by_side` table. 422 naming `metric` without a network."
+    ),
+]
+MinutesParam = Annotated[
+    float,
+    Query(gt=0, le=120, allow_inf_nan=False, description="With `metric=walk`: minutes on foot."),
+]
 _study_lock = threading.Lock()
 
 
@@ -139,6 +156,7 @@ def _service(
     responses=NO_DEMAND,
 )
 async def get_coverage(
+    request: Request,
     search: SearchDep,
     settings: SettingsDep,
     study: StudyDep,
@@ -149,15 +167,28 @@ async def get_coverage(
     access: Annotated[
         bool, Query(description="Also 2SFCA accessibility per district (`access` member).")
     ] = False,
+    metric: MetricParam = "great_circle",
+    minutes: MinutesParam = 15.0,
 ) -> FastJSONResponse:
     """Weighted share of demand with a station within `radius_m` (same exact distances as
     `/nearest`), per-district rows, and the distance-to-nearest distribution. With
     `open_at` only stations open then count, and cooling buses where they stand then."""
+    walking = require(walking_of(request), metric)
+    if walking is not None and access:
+        raise InvalidInputError("access", "2SFCA is by great-circle distance only")
     stations, mask, described = _service(search, settings, flt, open_at, open_for_min)
     result = await asyncio.to_thread(coverage, stations, study.demand, radius_m, mask)
+    extra: dict[str, Any] = {}
+    if walking is not None:
+        gc = result
+        result = await asyncio.to_thread(
+            walk_coverage, walking, stations, study.demand, minutes, mask
+        )
+        extra = walk_members(walking, gc, result, minutes)
     out = result.to_dict()
     out["demand"] = study.description
     out["stations"] = described
+    out.update(extra)
     if access:
         fca = await asyncio.to_thread(two_step_fca, stations, study.demand, radius_m, mask)
         out["access"] = fca.to_dict()
@@ -186,6 +217,12 @@ class SiteRequest(BaseModel):
         "`n_new` more buses stand at this time? `now` or ISO 8601.",
     )
     open_for_min: int | None = Field(None, ge=0, le=1440)
+    metric: Literal["great_circle", "walk"] = Field(
+        "great_circle",
+        description="`walk`: cover within `minutes` on foot along the server's street network "
+        "(cover sets from bounded searches from the candidates); `radius_m` is then unused.",
+    )
+    minutes: float = Field(15.0, gt=0, le=120, allow_inf_nan=False)
 
     @field_validator("candidates")
     @classmethod
@@ -207,7 +244,7 @@ class SiteRequest(BaseModel):
     responses=NO_DEMAND,
 )
 async def post_site(
-    body: SiteRequest, search: SearchDep, settings: SettingsDep, study: StudyDep
+    body: SiteRequest, search: SearchDep, settings: SettingsDep, study: StudyDep, request: Request
 ) -> FastJSONResponse:
     """Exact maximal-covering answer (HiGHS) with existing stations kept, the greedy answer and
     its gap, and each chosen site's marginal gain; `sites` is a GeoJSON FeatureCollection."""
@@ -224,7 +261,17 @@ async def post_site(
         stations, mask, described = _service(search, settings, flt, body.open_at, body.open_for_min)
     except InvalidInputError as exc:
         raise body_error(exc) from None
+    try:
+        walking = require(walking_of(request), body.metric)
+    except InvalidInputError as exc:
+        raise body_error(exc) from None
     counted = select_stations(stations, mask)
+    radius_m, seam = body.radius_m, {}
+    if walking is not None:
+        radius_m, cover, covered = await asyncio.to_thread(
+            walk_siting_inputs, walking, counted.lon, counted.lat, study.demand, body.minutes
+        )
+        seam = {"cover": cover, "covered": covered}
     cand: Any = (None, None)
     if body.candidates is not None:
         arr = np.asarray([c[:2] for c in body.candidates], dtype=np.float64)
@@ -237,10 +284,13 @@ async def post_site(
         cand[0],
         cand[1],
         n_new=body.n_new,
-        radius_m=body.radius_m,
+        radius_m=radius_m,
         time_limit_s=body.time_limit_s,
+        **seam,
     )
     out = result.to_dict()
+    if walking is not None:
+        out.update(metric="walk", minutes=body.minutes, speed_kmh=walking.speed_kmh)
     out["sites"] = result.to_geojson()
     out["demand"] = study.description
     out["stations"] = described
