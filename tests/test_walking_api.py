@@ -201,3 +201,14 @@ def test_station_isochrone(client: TestClient, registry: Registry) -> None:
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "minutes"
     far = client.get("/isochrone", params={"lon": OUTSIDE[0], "lat": OUTSIDE[1]})
     assert far.status_code == 422 and far.json()["detail"][0]["loc"][-1] == "lon/lat"
+
+
+def test_planner_map_has_the_walking_layer(client: TestClient) -> None:
+    r = client.get("/maps/coverage", params={"lang": "en", "minutes": 10})
+    assert r.status_code == 200
+    assert '"walkAreas"' in r.text and "10-minute walk" in r.text
+    with TestClient(create_app(Settings(registry=REGISTRY))) as c:
+        plain = c.get("/maps/coverage", params={"lang": "en"})
+        assert plain.status_code == 200 and '"walkAreas"' not in plain.text
+        r = c.get("/maps/coverage", params={"metric": "walk"})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "metric"

@@ -48,6 +48,7 @@ from yizhan.query.walk_studies import (
     side_by_side,
     walk_coverage,
     walk_gap_polygons,
+    walk_layers,
     walk_members,
     walk_siting_inputs,
 )
@@ -585,6 +586,12 @@ def pending_proposals(registry: Registry) -> dict[str, Any] | None:
 
 
 def cmd_map(args: argparse.Namespace) -> int:
+    if args.metric == "walk":
+        raise InvalidInputError(
+            "--metric",
+            "the map's coverage, gaps and sites are by great circle; give --network FILE "
+            "(without --metric walk) to add the layer of areas within --minutes on foot",
+        )
     if args.sites < 0:
         raise InvalidInputError("--sites", f"Expected a whole number >= 0, got {args.sites}")
     inputs = resolve_inputs(args)
@@ -595,7 +602,7 @@ def cmd_map(args: argparse.Namespace) -> int:
         )
     # registry, [demand, coverage, [gaps], [sites]], map, write
     extra = 0 if spec is None else 2 + (spec.districts is not None) + (args.sites > 0)
-    steps = Steps(3 + extra, quiet=args.quiet)
+    steps = Steps(3 + extra + bool(args.network or Settings().network), quiet=args.quiet)
     with steps.step(f"loading registry {inputs.registry}"):
         registry = load_registry(inputs.registry)
     study = None
@@ -609,6 +616,11 @@ def cmd_map(args: argparse.Namespace) -> int:
     zone = ZoneInfo(inputs.timezone)
     now = datetime.now(zone)
     open_at = _open_at(args)
+    walking = walking_from_args(args, Settings())
+    walk = None
+    if walking is not None:
+        with steps.step(f"areas within {args.minutes:g} min on foot"):
+            walk = walk_layers(walking, registry, filter_from_args(args), args.minutes)
     fmap, result, _ = coverage_map(
         registry,
         study,
@@ -630,6 +642,7 @@ def cmd_map(args: argparse.Namespace) -> int:
         tianditu_key=Settings().tianditu_key,
         add_demand=HOW_TO_ADD_DEMAND,
         proposals=pending_proposals(registry),
+        walk=walk,
     )
     with steps.step(f"writing {args.output}"):
         html = fmap.get_root().render()

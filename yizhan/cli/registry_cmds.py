@@ -16,6 +16,7 @@ from yizhan.errors import RegistryInvalidError
 from yizhan.geo.crs import CRS_NAMES, parse_crs
 from yizhan.query.nearest import nearest_collection
 from yizhan.query.search import search_from_settings
+from yizhan.query.walk_studies import far_from_network
 from yizhan.query.walking import METRICS, Walking, require
 from yizhan.settings import Settings
 from yizhan.stations.hours import parse_time
@@ -251,16 +252,9 @@ def far_from_network(
     registry = load_registry(
         args.path, timezone=settings.timezone, holiday_country=settings.holiday_country
     )
-    snapped = walking.stations(registry)
     rows = [
-        {
-            "id": registry.ids[i],
-            "name": registry.features[i]["properties"].get("name"),
-            "snap_m": round(float(snapped.snap_m[i]), 1),
-            "lon": float(registry.lon[i]),
-            "lat": float(registry.lat[i]),
-        }
-        for i in snapped.too_far(walking.max_snap_m).tolist()
+        {**f["properties"], "lon": f["geometry"]["coordinates"][0], "lat": f["geometry"]["coordinates"][1]}
+        for f in far_from_network(walking, registry)["features"]
     ]
     return rows, walking.max_snap_m
 

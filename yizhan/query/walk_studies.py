@@ -29,6 +29,7 @@ from yizhan.geo.coverage import (
 )
 from yizhan.geo.demand import Demand
 from yizhan.query.walking import Walking
+from yizhan.stations.registry import Registry, StationFilter
 
 
 def check_minutes(minutes: float, name: str = "minutes") -> float:
@@ -159,4 +160,58 @@ def walk_members(
         "network": walking.source,
         "great_circle": {k: v for k, v in great_circle.to_dict().items() if k != "per_district"},
         "side_by_side": side_by_side(great_circle, walk),
+    }
+
+
+def walk_area_features(walking: Walking, lon: Any, lat: Any, minutes: float) -> dict[str, Any]:
+    """The planner map's walking layer: one Feature, the union of the areas within
+    *minutes* on foot of the points (see :func:`walk_reach`), coordinates to 1e-6°."""
+    reach = walk_reach(walking, lon, lat, minutes)
+    features = []
+    if not shapely.is_empty(reach):
+        geom = shapely.set_precision(reach, 1e-6)
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {"minutes": float(minutes), "speed_kmh": walking.speed_kmh},
+                "geometry": shapely.geometry.mapping(geom),
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def far_from_network(walking: Walking, registry: Registry) -> dict[str, Any]:
+    """The stations farther than ``walking.max_snap_m`` from every walkable way, as GeoJSON
+    Points with ``id``, ``name`` and ``snap_m`` (``yizhan validate --network`` and the
+    planner map's marks)."""
+    snapped = walking.stations(registry)
+    features = [
+        {
+            "type": "Feature",
+            "id": registry.ids[i],
+            "geometry": {
+                "type": "Point",
+                "coordinates": [float(registry.lon[i]), float(registry.lat[i])],
+            },
+            "properties": {
+                "id": registry.ids[i],
+                "name": registry.features[i]["properties"].get("name"),
+                "snap_m": round(float(snapped.snap_m[i]), 1),
+            },
+        }
+        for i in snapped.too_far(walking.max_snap_m).tolist()
+    ]
+    return {"type": "FeatureCollection", "features": features, "max_snap_m": walking.max_snap_m}
+
+
+def walk_layers(
+    walking: Walking, registry: Registry, flt: StationFilter, minutes: float
+) -> dict[str, Any]:
+    """The planner map's walking members (``walk_areas``, ``walk_minutes``,
+    ``far_from_network``) for the stations of *registry* passing *flt*."""
+    mask = registry.mask(flt)
+    return {
+        "walk_areas": walk_area_features(walking, registry.lon[mask], registry.lat[mask], minutes),
+        "walk_minutes": float(minutes),
+        "far_from_network": far_from_network(walking, registry),
     }

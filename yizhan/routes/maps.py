@@ -22,9 +22,18 @@ from yizhan.query.features import Flags
 from yizhan.query.nearest import nearest_collection
 from yizhan.query.proposals import proposals_geojson
 from yizhan.query.studies import HOW_TO_ADD_DEMAND, Study
+from yizhan.query.walk_studies import walk_layers
+from yizhan.query.walking import Walking, require
 from yizhan.routes.deps import FlagsDep, SearchDep, SettingsDep, StoreDep
 from yizhan.routes.params import AmenityParam, CategoryParam, InCrs, KindParam, Lat, Lon
-from yizhan.routes.planning import FilterDep, OptionalStudyDep, RadiusParam
+from yizhan.routes.nearest import walking_of
+from yizhan.routes.planning import (
+    FilterDep,
+    MetricParam,
+    MinutesParam,
+    OptionalStudyDep,
+    RadiusParam,
+)
 from yizhan.routes.proposals import proposal_store
 from yizhan.stations.hours import parse_time
 from yizhan.stations.registry import StationFilter
@@ -63,6 +72,8 @@ def _build_coverage_html(
     flags: Flags,
     tianditu_key: str | None = None,
     proposals: dict[str, Any] | None = None,
+    walking: Walking | None = None,
+    minutes: float = 15.0,
 ) -> str:
     registry = search.registry
     reports = flags.reports
@@ -99,6 +110,7 @@ def _build_coverage_html(
         tianditu_key=tianditu_key,
         add_demand=HOW_TO_ADD_DEMAND,
         proposals=proposals,
+        walk=walk_layers(walking, registry, flt, minutes) if walking is not None else None,
     )
     return str(fmap.get_root().render())
 
@@ -118,16 +130,22 @@ async def coverage_map_page(
     radius_m: RadiusParam = 1000.0,
     sites: Annotated[int, Query(ge=0, le=50, description="Also suggest this many new sites.")] = 0,
     lang: Lang = "zh",
+    metric: MetricParam = "great_circle",
+    minutes: MinutesParam = 15.0,
 ) -> HTMLResponse:
     """Stations, coverage circles, uncovered demand, gaps, district coverage share, cooling
     buses through today and (with `sites`) suggested sites, as an interactive map, with a
     headline (covered share, demand within reach, stations counted, radius, time) and a
     district table. Stale stations are greyed; those that need checking have a red ring, a
     warning naming the reported problems, and a layer and list of their own. Without
-    demand configured, the stations alone, and how to add demand."""
+    demand configured, the stations alone, and how to add demand. When the server has a
+    walking network: a layer of the areas within `minutes` on foot of the stations, and a
+    mark on each station farther than the largest snap distance from any walkable way."""
     # The version first: the store publishes a snapshot before bumping it, so the snapshot
     # read next is at least as new as the key says (an edit, e.g. a verification, makes a
     # new key). A report can change needs_check: the number of reports is in the key too.
+    walking = walking_of(request)
+    require(walking, metric)  # metric=walk without a network: 422 naming metric
     version = store.version
     search = store.search
     n_reports = len(flags.reports.all()) if flags.reports is not None else 0
@@ -135,6 +153,7 @@ async def coverage_map_page(
     n_pending = tuple(str(f["id"]) for f in pending["features"])
     key = (
         radius_m,
+        minutes if walking is not None else None,
         sites,
         lang,
         flt,
@@ -162,6 +181,8 @@ async def coverage_map_page(
         flags,
         settings.tianditu_key,
         pending,
+        walking,
+        minutes,
     )
     with _cache_lock:
         cache[key] = (now, html)
