@@ -208,7 +208,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     far_rows: list[dict[str, Any]] = []
     far_summary = ""
     if args.network and report.ok:
-        far_rows, limit = far_from_network(args, settings)
+        far_rows, limit = _far_rows(args, settings)
         far = [
             f"warning: station {r['id']!r} ({r['name']}): {r['snap_m']:.0f} m from the nearest "
             f"walkable way of {args.network}, more than {limit:.0f} m"
@@ -239,7 +239,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def far_from_network(
+def _far_rows(
     args: argparse.Namespace, settings: Settings
 ) -> tuple[list[dict[str, Any]], float]:
     """The stations of ``args.path`` farther than the largest snap distance from the network
