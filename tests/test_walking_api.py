@@ -9,6 +9,7 @@ tests/data/network/helsinki.osm.pbf (© OpenStreetMap contributors, ODbL).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -212,3 +213,22 @@ def test_planner_map_has_the_walking_layer(client: TestClient) -> None:
         assert plain.status_code == 200 and '"walkAreas"' not in plain.text
         r = c.get("/maps/coverage", params={"metric": "walk"})
         assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "metric"
+
+
+def test_find_page_minutes_come_from_the_network(client: TestClient) -> None:
+    lon, lat = INSIDE
+    r = client.get("/find", params={"lon": lon, "lat": lat, "open": "0", "lang": "en"})
+    assert r.status_code == 200
+    shown = re.findall(r'<span class="walk">about (\d+) min on foot</span>', r.text)
+    walk = client.get("/nearest", params={"lon": lon, "lat": lat, "k": len(shown), "metric": "walk"})
+    expected = [str(max(1, math.ceil(f["properties"]["walk_min"]))) for f in walk.json()["features"]]
+    assert shown and shown == expected
+    # the straight-line estimate (x 1.3) differs somewhere: the network is what is shown
+    straight = [
+        str(max(1, math.ceil(f["properties"]["distance_m"] * 1.3 / 75.0)))
+        for f in walk.json()["features"]
+    ]
+    assert straight != expected
+    # outside the network the page still answers, with the straight-line estimate
+    far = client.get("/find", params={"lon": OUTSIDE[0], "lat": OUTSIDE[1], "open": "0"})
+    assert far.status_code == 200

@@ -107,6 +107,14 @@ class Walking:
         return snapped
 
 
+    def snap_point_or_none(self, lon: float, lat: float) -> Snapped | None:
+        """:meth:`snap_point`, or ``None`` when the point is outside the network's area."""
+        try:
+            return self.snap_point(lon, lat)
+        except InvalidInputError:
+            return None
+
+
 def require(walking: Walking | None, metric: str) -> Walking | None:
     """The network for *metric*: ``None`` for great-circle, *walking* for ``walk``.
 
