@@ -69,7 +69,9 @@ def brute_force(client: TestClient, registry: Registry, lon: float, lat: float) 
 
 def test_nearest_walk_is_exact_on_helsinki(client: TestClient, registry: Registry) -> None:
     rng = np.random.default_rng(12)
-    for lon, lat in zip(rng.uniform(24.937, 24.952, 12), rng.uniform(60.166, 60.177, 12)):
+    for lon, lat in zip(
+        rng.uniform(24.937, 24.952, 12), rng.uniform(60.166, 60.177, 12), strict=True
+    ):
         r = client.get("/nearest", params={"lon": lon, "lat": lat, "k": 5, "metric": "walk"})
         assert r.status_code == 200, r.text
         body = r.json()
@@ -115,9 +117,7 @@ def test_nearest_walk_honours_filters(client: TestClient, registry: Registry) ->
     assert [f["id"] for f in r.json()["features"]] == [f["id"] for f in feats[:2]]
 
 
-def test_nearest_walk_with_open_at_keeps_only_open(
-    client: TestClient, registry: Registry
-) -> None:
+def test_nearest_walk_with_open_at_keeps_only_open(client: TestClient, registry: Registry) -> None:
     lon, lat = INSIDE
     at = "2026-07-15T19:00"  # a Wednesday evening: some libraries open, others closed
     g = client.get("/nearest", params={"lon": lon, "lat": lat, "k": 50, "open_at": at})
@@ -220,8 +220,12 @@ def test_find_page_minutes_come_from_the_network(client: TestClient) -> None:
     r = client.get("/find", params={"lon": lon, "lat": lat, "open": "0", "lang": "en"})
     assert r.status_code == 200
     shown = re.findall(r'<span class="walk">about (\d+) min on foot</span>', r.text)
-    walk = client.get("/nearest", params={"lon": lon, "lat": lat, "k": len(shown), "metric": "walk"})
-    expected = [str(max(1, math.ceil(f["properties"]["walk_min"]))) for f in walk.json()["features"]]
+    walk = client.get(
+        "/nearest", params={"lon": lon, "lat": lat, "k": len(shown), "metric": "walk"}
+    )
+    expected = [
+        str(max(1, math.ceil(f["properties"]["walk_min"]))) for f in walk.json()["features"]
+    ]
     assert shown and shown == expected
     # the straight-line estimate (x 1.3) differs somewhere: the network is what is shown
     straight = [

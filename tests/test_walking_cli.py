@@ -37,7 +37,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 def test_nearest_metric_walk(network_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = ["nearest", "--registry", str(REGISTRY), "--lon", "24.9445", "--lat", "60.1675"]
-    code, out, _ = run(capsys, *base, "-k", "3", "--metric", "walk", "--network", str(network_file), "--json")
+    code, out, _ = run(
+        capsys, *base, "-k", "3", "--metric", "walk", "--network", str(network_file), "--json"
+    )
     assert code == 0
     feats = json.loads(out)["features"]
     walks = [f["properties"]["walk_m"] for f in feats]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Browser
 
 from tests.test_maps_browser import (
@@ -25,7 +24,7 @@ from yizhan.maps.i18n import format_distance, label
 from yizhan.network import build_network
 from yizhan.query.walk_studies import walk_layers
 from yizhan.query.walking import Walking
-from yizhan.settings import BUNDLED_DATA, Settings
+from yizhan.settings import BUNDLED_DATA
 from yizhan.stations.registry import StationFilter, from_document
 
 __all__ = ["browser", "pytestmark", "site"]

@@ -74,7 +74,9 @@ def test_walk_siting_uses_walking_cover_sets(walking: Walking) -> None:
     d = demand()
     sub = reg.lon < 24.944  # the western stations only: room for new ones
     radius, cover, covered = walk_siting_inputs(walking, reg.lon[sub], reg.lat[sub], d, 5)
-    res = site_mclp(d, reg.lon[sub], reg.lat[sub], n_new=2, radius_m=radius, cover=cover, covered=covered)
+    res = site_mclp(
+        d, reg.lon[sub], reg.lat[sub], n_new=2, radius_m=radius, cover=cover, covered=covered
+    )
     before = walk_coverage(walking, (reg.lon[sub], reg.lat[sub]), d, 5)
     assert res.covered_before_pct == pytest.approx(before.covered_weight_pct)
     lon = np.concatenate([reg.lon[sub], res.lon])
@@ -113,12 +115,28 @@ def test_cli_coverage_metric_walk_side_by_side(
     network_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     base = ["coverage", str(REGISTRY), "--districts", str(QUARTERS), "--hex-size-m", "100", "-q"]
-    code, out, _ = run(capsys, *base, "--metric", "walk", "--minutes", "15", "--network", str(network_file), "--json")
+    code, out, _ = run(
+        capsys,
+        *base,
+        "--metric",
+        "walk",
+        "--minutes",
+        "15",
+        "--network",
+        str(network_file),
+        "--json",
+    )
     assert code == 0
     body = json.loads(out)
     assert body["metric"] == "walk" and body["minutes"] == 15 and body["radius_m"] == 1125
     rows = body["side_by_side"]
-    assert [r["district"] for r in rows] == ["(all)", "north-west", "north-east", "south-west", "south-east"]
+    assert [r["district"] for r in rows] == [
+        "(all)",
+        "north-west",
+        "north-east",
+        "south-west",
+        "south-east",
+    ]
     assert rows[0]["great_circle_pct"] == body["great_circle"]["covered_weight_pct"]
     assert rows[0]["walk_pct"] == body["covered_weight_pct"]
     for r in rows:
@@ -136,7 +154,9 @@ def test_cli_site_and_gaps_metric_walk(
 ) -> None:
     base = [str(REGISTRY), "--districts", str(QUARTERS), "--hex-size-m", "100", "-q"]
     walk = ["--metric", "walk", "--minutes", "5", "--network", str(network_file)]
-    code, out, _ = run(capsys, "site", *base, *walk, "--new", "2", "-o", str(tmp_path / "s.geojson"))
+    code, out, _ = run(
+        capsys, "site", *base, *walk, "--new", "2", "-o", str(tmp_path / "s.geojson")
+    )
     assert code == 0 and "Covered within 5 min on foot" in out
     code, out, _ = run(capsys, "gaps", *base, *walk, "-o", str(tmp_path / "g.geojson"))
     assert code == 0
@@ -169,7 +189,9 @@ def test_api_coverage_and_site_by_walking(network_file: Path, tmp_path: Path) ->
         assert site["metric"] == "walk"
         assert site["covered_before_pct"] == pytest.approx(body["covered_weight_pct"])
         assert site["covered_after_pct"] > site["covered_before_pct"]
-    with TestClient(create_app(Settings(registry=REGISTRY, districts=QUARTERS, state_dir=tmp_path))) as c:
+    with TestClient(
+        create_app(Settings(registry=REGISTRY, districts=QUARTERS, state_dir=tmp_path))
+    ) as c:
         r = c.get("/coverage", params={"metric": "walk"})
         assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "metric"
         r = c.post("/analysis/site", json={"n_new": 1, "metric": "walk"})

@@ -44,15 +44,6 @@ from yizhan.query.demand_files import load_points
 from yizhan.query.features import flags_today
 from yizhan.query.proposals import proposals_geojson
 from yizhan.query.search import search_from_settings, service_points
-from yizhan.query.walk_studies import (
-    side_by_side,
-    walk_coverage,
-    walk_gap_polygons,
-    walk_layers,
-    walk_members,
-    walk_siting_inputs,
-)
-from yizhan.query.walking import METRICS, Walking, require
 from yizhan.query.studies import (
     BUNDLED_STUDIES,
     HOW_TO_ADD_DEMAND,
@@ -63,6 +54,15 @@ from yizhan.query.studies import (
     bundled_study_for,
     load_study,
 )
+from yizhan.query.walk_studies import (
+    side_by_side,
+    walk_coverage,
+    walk_gap_polygons,
+    walk_layers,
+    walk_members,
+    walk_siting_inputs,
+)
+from yizhan.query.walking import METRICS, Walking, require
 from yizhan.settings import Settings
 from yizhan.stations.hours import parse_time
 from yizhan.stations.jsonio import write_json_atomic
@@ -344,7 +344,9 @@ def _coverage(
 
 def cmd_coverage(args: argparse.Namespace) -> int:
     if args.metric == "walk" and args.access:
-        raise InvalidInputError("--access", "2SFCA is by great-circle distance only; drop --metric walk")
+        raise InvalidInputError(
+            "--access", "2SFCA is by great-circle distance only; drop --metric walk"
+        )
     steps = Steps(3 + args.access + (args.metric == "walk"), quiet=args.quiet)
     registry, study, _ = _prepare(args, steps)
     result, (stations, mask, described) = _coverage(args, registry, study, steps)

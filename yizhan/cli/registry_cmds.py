@@ -239,9 +239,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _far_rows(
-    args: argparse.Namespace, settings: Settings
-) -> tuple[list[dict[str, Any]], float]:
+def _far_rows(args: argparse.Namespace, settings: Settings) -> tuple[list[dict[str, Any]], float]:
     """The stations of ``args.path`` farther than the largest snap distance from the network
     ``args.network``: ``[{id, name, snap_m, lon, lat}]`` and that distance."""
     if args.max_snap_m is not None:
@@ -253,7 +251,11 @@ def _far_rows(
         args.path, timezone=settings.timezone, holiday_country=settings.holiday_country
     )
     rows = [
-        {**f["properties"], "lon": f["geometry"]["coordinates"][0], "lat": f["geometry"]["coordinates"][1]}
+        {
+            **f["properties"],
+            "lon": f["geometry"]["coordinates"][0],
+            "lat": f["geometry"]["coordinates"][1],
+        }
         for f in far_from_network(walking, registry)["features"]
     ]
     return rows, walking.max_snap_m

@@ -375,7 +375,9 @@ def coverage_from_distance(
     r = check_radius(radius_m)
     dist = np.asarray(distance_m, dtype=np.float64)
     if dist.shape != (len(demand),):
-        raise InvalidInputError("distance_m", f"must have one entry per demand point ({len(demand)})")
+        raise InvalidInputError(
+            "distance_m", f"must have one entry per demand point ({len(demand)})"
+        )
     w = demand.weight
     covered = dist <= r
     total = float(w.sum())

@@ -525,7 +525,9 @@ def site_mclp(
     if covered is not None:
         done = np.asarray(covered, dtype=bool)
         if done.shape != (len(demand),):
-            raise InvalidInputError("covered", f"must have one entry per demand point ({len(demand)})")
+            raise InvalidInputError(
+                "covered", f"must have one entry per demand point ({len(demand)})"
+            )
     elif ex_lon.size:
         done = PointIndex(ex_lon, ex_lat).nearest_distance_m(demand.lon, demand.lat) <= r
     else:

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import shapely
 import scipy.sparse as sp
+import shapely
 
 from yizhan.errors import InvalidInputError
 from yizhan.geo.coverage import (
@@ -69,11 +69,12 @@ def walk_coverage(
 
 
 def side_by_side(great_circle: CoverageResult, walk: CoverageResult) -> list[dict[str, Any]]:
-    """Per district (and ``None`` for the whole area, first): the demand, the share covered
-    by great circle and the share covered on foot, and the difference in points."""
-    rows = [
+    """Per district (``(all)`` first, for the whole area; ``(outside)`` for demand outside
+    every district): the demand, the share covered by great circle and the share covered on
+    foot, and the difference in percentage points."""
+    rows: list[dict[str, Any]] = [
         {
-            "district": None,
+            "district": "(all)",
             "demand": great_circle.total_weight,
             "great_circle_pct": great_circle.covered_weight_pct,
             "walk_pct": walk.covered_weight_pct,
@@ -90,7 +91,6 @@ def side_by_side(great_circle: CoverageResult, walk: CoverageResult) -> list[dic
                 "difference_pct": w["share_pct"] - g["share_pct"],
             }
         )
-    rows[0]["district"] = "(all)"
     return rows
 
 
@@ -120,7 +120,6 @@ def walk_siting_inputs(
         )
 
     return limit, cover, covered
-
 
 
 def walk_reach(walking: Walking, lon: Any, lat: Any, minutes: float) -> Any:

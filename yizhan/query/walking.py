@@ -106,7 +106,6 @@ class Walking:
             )
         return snapped
 
-
     def snap_point_or_none(self, lon: float, lat: float) -> Snapped | None:
         """:meth:`snap_point`, or ``None`` when the point is outside the network's area."""
         try:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Query, Request
 
 from yizhan.query.listing import station_index
 from yizhan.query.walking import isochrone_collection, parse_minutes, require
-from yizhan.routes.deps import RegistryDep, GeoJSONResponse
+from yizhan.routes.deps import GeoJSONResponse, RegistryDep
 from yizhan.routes.nearest import walking_of
 
 router = APIRouter(tags=["walking"])

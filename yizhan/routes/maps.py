@@ -25,8 +25,8 @@ from yizhan.query.studies import HOW_TO_ADD_DEMAND, Study
 from yizhan.query.walk_studies import walk_layers
 from yizhan.query.walking import Walking, require
 from yizhan.routes.deps import FlagsDep, SearchDep, SettingsDep, StoreDep
-from yizhan.routes.params import AmenityParam, CategoryParam, InCrs, KindParam, Lat, Lon
 from yizhan.routes.nearest import walking_of
+from yizhan.routes.params import AmenityParam, CategoryParam, InCrs, KindParam, Lat, Lon
 from yizhan.routes.planning import (
     FilterDep,
     MetricParam,
