@@ -8,6 +8,7 @@ tests/data/network/helsinki.osm.pbf (© OpenStreetMap contributors, ODbL).
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterator
@@ -236,3 +237,42 @@ def test_find_page_minutes_come_from_the_network(client: TestClient) -> None:
     # outside the network the page still answers, with the straight-line estimate
     far = client.get("/find", params={"lon": OUTSIDE[0], "lat": OUTSIDE[1], "open": "0"})
     assert far.status_code == 200
+
+
+def test_nearest_walk_with_a_cooling_bus(settings: Settings, tmp_path: Path) -> None:
+    """A bus standing at a stop is a candidate like a station: exact on foot as well."""
+    doc = json.loads(REGISTRY.read_text(encoding="utf-8"))
+    stop = [24.9440, 60.1690]  # a street corner north of Esplanadi
+    doc["features"].append(
+        {
+            "type": "Feature",
+            "id": "bus-hki-1",
+            "geometry": {"type": "MultiPoint", "coordinates": [stop]},
+            "properties": {
+                "name": "Cooling bus (test)",
+                "kind": "cooling_bus",
+                "category": "cooling_center",
+                "operator": "test operator",
+                "amenities": ["drinking_water", "seating"],
+                "stops": [
+                    {"stop_id": "s1", "name": "corner", "location": stop, "opening_hours": "24/7"}
+                ],
+                "status": "operational",
+                "source": "test",
+            },
+        }
+    )
+    path = tmp_path / "with-bus.geojson"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    s = settings.model_copy(update={"registry": path, "state_dir": tmp_path})
+    with TestClient(create_app(s)) as c:
+        lon, lat = 24.9441, 60.1689
+        r = c.get("/nearest", params={"lon": lon, "lat": lat, "k": 3, "metric": "walk"})
+        assert r.status_code == 200, r.text
+        feats = r.json()["features"]
+        assert feats[0]["id"] == "bus-hki-1"
+        net = c.app.state.walking.network  # type: ignore[attr-defined]
+        expected = net.walk_m(net.snap([lon], [lat]), net.snap([stop[0]], [stop[1]]), math.inf)
+        assert feats[0]["properties"]["walk_m"] == pytest.approx(float(expected[0][0]), abs=0.06)
+        walks = [f["properties"]["walk_m"] for f in feats]
+        assert walks == sorted(walks)

@@ -79,3 +79,12 @@ def test_validate_flags_stations_far_from_the_network(
         capsys, "validate", str(path), "--network", str(network_file), "--max-snap-m", "1", "--json"
     )
     assert len(json.loads(out)["far_from_network"]) > 1
+
+
+def test_serve_with_a_missing_network_stops_with_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(
+        capsys, "serve", "--registry", str(REGISTRY), "--network", str(tmp_path / "nope.network")
+    )
+    assert code == 2 and "--network" in err and "no such file" in err

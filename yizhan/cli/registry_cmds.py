@@ -347,6 +347,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         updates["network"] = args.network
     # Validate the overrides like the environment (model_copy would not: a str path stays str).
     settings = type(settings).model_validate({**settings.model_dump(), **updates})
+    if settings.network is not None and not settings.network.is_file():
+        # checked here, so that the server does not start only to stop with a traceback
+        # (the file itself is read once, in the app's start-up)
+        print(
+            f"yizhan serve: --network: no such file: {settings.network} "
+            "(build one with `yizhan network build city.osm.pbf -o city.network`)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         registry = load_registry(
             settings.registry, timezone=settings.timezone, holiday_country=settings.holiday_country
