@@ -124,6 +124,8 @@ def test_cli_coverage_metric_walk_side_by_side(
         "15",
         "--network",
         str(network_file),
+        "--radius-m",
+        "1125",
         "--json",
     )
     assert code == 0
@@ -139,8 +141,12 @@ def test_cli_coverage_metric_walk_side_by_side(
     ]
     assert rows[0]["great_circle_pct"] == body["great_circle"]["covered_weight_pct"]
     assert rows[0]["walk_pct"] == body["covered_weight_pct"]
-    for r in rows:
-        assert r["walk_pct"] <= r["great_circle_pct"] + 1e-9 or body["radius_m"] > 1000
+    for r, d in zip(rows[1:], body["per_district"], strict=True):
+        assert r["walk_pct"] == d["share_pct"]
+        assert r["difference_pct"] == pytest.approx(r["walk_pct"] - r["great_circle_pct"])
+    # the same 1,125 m by great circle is a lower bound of the walk: never less covered
+    assert all(r["walk_pct"] <= r["great_circle_pct"] + 1e-9 for r in rows)
+    assert body["great_circle"]["radius_m"] == 1125
     code, out, _ = run(capsys, *base, "--metric", "walk", "--network", str(network_file))
     assert code == 0 and "within 15 minutes on foot" in out and "north-west" in out
     code, _, err = run(capsys, *base, "--metric", "walk")
