@@ -47,6 +47,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -57,11 +58,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import common
+from fastapi.testclient import TestClient
 
+from yizhan.api import create_app
 from yizhan.geo.nearest import PointIndex
 from yizhan.geo.network import WalkNetwork
 from yizhan.geo.projection import LocalProjection
+from yizhan.network import build_network, save_network
 from yizhan.network.build import compact
+from yizhan.settings import BUNDLED_DATA, Settings
 
 TITLE = "Walking networks (issue 12)"
 ROOT = Path(__file__).resolve().parent.parent
@@ -627,6 +632,55 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             f"snapping KD-tree over {sample_edge.size:,} samples, cells)",
         )
     )
+    rows.extend(served_nearest_walk())
+    return rows
+
+
+def served_nearest_walk(n_points: int = 300) -> list[dict[str, Any]]:
+    """``GET /nearest?metric=walk`` served (the app in process, through Starlette's
+    TestClient) on the Helsinki demo: the registry ``yizhan/data/helsinki-amenities.geojson``
+    and the network built from the bundled extract; median and p99 wall time per request
+    over *n_points* random points inside the extract, beside ``metric=great_circle``."""
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "helsinki.network"
+        save_network(out, build_network(EXTRACTS / "helsinki.osm.pbf")[0])
+        settings = Settings(
+            registry=BUNDLED_DATA / "helsinki-amenities.geojson",
+            network=out,
+            state_dir=Path(tmp),
+        )
+        rng = np.random.default_rng(SEED)
+        pts = np.column_stack(
+            [rng.uniform(24.937, 24.952, n_points), rng.uniform(60.166, 60.177, n_points)]
+        )
+        with TestClient(create_app(settings)) as client:
+            times: dict[str, list[float]] = {}
+            for metric in ("great_circle", "walk"):
+                for lon, lat in pts[:20]:  # warm up
+                    client.get("/nearest", params={"lon": lon, "lat": lat, "metric": metric})
+                ts = []
+                for lon, lat in pts:
+                    t0 = time.perf_counter()
+                    r = client.get(
+                        "/nearest", params={"lon": lon, "lat": lat, "k": 5, "metric": metric}
+                    )
+                    ts.append(time.perf_counter() - t0)
+                    if r.status_code != 200:
+                        raise RuntimeError(f"/nearest {metric}: {r.status_code} {r.text[:200]}")
+                times[metric] = ts
+    walk, gc = times["walk"], times["great_circle"]
+    p99 = float(np.quantile(walk, 0.99))
+    rows.append(
+        common.row(
+            "served /nearest?metric=walk, k=5 (Helsinki demo)",
+            statistics.median(walk),
+            "served /nearest (great circle)",
+            statistics.median(gc),
+            f"wall per request through the whole app (TestClient, in process), {n_points} "
+            f"points; p99 {_ms(p99)}; 33 stations, 6,082-node network",
+        )
+    )
     return rows
 
 
@@ -641,6 +695,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 
 if __name__ == "__main__":
-    result = run(quick="--quick" in sys.argv)
+    # --served: only the served /nearest?metric=walk rows (seconds, not minutes)
+    result = served_nearest_walk() if "--served" in sys.argv else run(quick="--quick" in sys.argv)
     print(f"### {TITLE}\n")
     print(markdown(result))

@@ -326,3 +326,25 @@ class Settings(BaseSettings):
         description="Key of a Tianditu (天地图) application (console.tianditu.gov.cn): the "
         "planner maps then offer Tianditu's base map. It is written into the map pages.",
     )
+
+    # -- walking (yizhan.query.walking; docs/walking.md) ----------------------------------------
+    network: Path | None = Field(
+        None,
+        description="Walking network file built by `yizhan network build` (`YIZHAN_NETWORK`): "
+        "loaded at start; `/nearest?metric=walk`, isochrones and coverage by walking use it.",
+    )
+    walk_speed_kmh: float = Field(
+        4.5,
+        gt=0,
+        le=20,
+        description="Walking speed, km/h, turning walking metres into minutes (4.5 km/h: "
+        "75 m a minute, a 15-minute walk is 1,125 m).",
+    )
+    walk_max_snap_m: float = Field(
+        300.0,
+        gt=0,
+        le=100_000,
+        description="A point or station farther than this many metres from every walkable way "
+        "is outside the network's area: walking queries from it are refused (422) and "
+        "`yizhan validate --network` flags such stations.",
+    )

@@ -21,7 +21,12 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from yizhan.cli.registry_cmds import add_filter_arguments, filter_from_args, positive_int
+from yizhan.cli.registry_cmds import (
+    add_filter_arguments,
+    filter_from_args,
+    positive_int,
+    walking_from_args,
+)
 from yizhan.cli.steps import Steps
 from yizhan.errors import InvalidInputError
 from yizhan.geo.access import two_step_fca
@@ -49,6 +54,15 @@ from yizhan.query.studies import (
     bundled_study_for,
     load_study,
 )
+from yizhan.query.walk_studies import (
+    side_by_side,
+    walk_coverage,
+    walk_gap_polygons,
+    walk_layers,
+    walk_members,
+    walk_siting_inputs,
+)
+from yizhan.query.walking import METRICS, Walking, require
 from yizhan.settings import Settings
 from yizhan.stations.hours import parse_time
 from yizhan.stations.jsonio import write_json_atomic
@@ -121,7 +135,32 @@ def _study_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument(
         "--open-for-min", type=positive_int, metavar="N", help="and staying open N more minutes"
     )
+    w = p.add_argument_group("walking (docs/walking.md)")
+    w.add_argument(
+        "--metric",
+        choices=METRICS,
+        default="great_circle",
+        help="great_circle (default: within --radius-m) or walk: within --minutes on foot "
+        "along the street network of --network",
+    )
+    w.add_argument(
+        "--minutes",
+        type=positive_number("minutes"),
+        default=15.0,
+        help="with --metric walk: the walk that counts as covered (default 15)",
+    )
+    w.add_argument("--network", metavar="FILE", help="walking network (default YIZHAN_NETWORK)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+
+
+def _walking(args: argparse.Namespace) -> Walking | None:
+    """The walking network when ``--metric walk`` (an error naming --metric without one)."""
+    if args.metric != "walk":
+        return None
+    try:
+        return require(walking_from_args(args, Settings()), "walk")
+    except InvalidInputError as exc:
+        raise InvalidInputError("--metric", exc.message) from None
 
 
 def add_parsers(sub: Any) -> None:
@@ -295,11 +334,20 @@ def _coverage(
     service = _service(args, registry)
     with steps.step(f"coverage of {study.demand.n:,} demand points within {args.radius_m:g} m"):
         result = coverage(service[0], study.demand, args.radius_m, service[1])
+    walking = _walking(args)
+    if walking is not None:
+        args.great_circle = result
+        with steps.step(f"coverage within {args.minutes:g} min on foot (one multi-source search)"):
+            result = walk_coverage(walking, service[0], study.demand, args.minutes, service[1])
     return result, service
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:
-    steps = Steps(3 + args.access, quiet=args.quiet)
+    if args.metric == "walk" and args.access:
+        raise InvalidInputError(
+            "--access", "2SFCA is by great-circle distance only; drop --metric walk"
+        )
+    steps = Steps(3 + args.access + (args.metric == "walk"), quiet=args.quiet)
     registry, study, _ = _prepare(args, steps)
     result, (stations, mask, described) = _coverage(args, registry, study, steps)
     access = None
@@ -312,12 +360,45 @@ def cmd_coverage(args: argparse.Namespace) -> int:
         out["stations"] = described
         if access is not None:
             out["access"] = access.to_dict()
+        if args.metric == "walk":
+            out.update(_walk_json(args, result))
         print(json.dumps(out, ensure_ascii=False, indent=2))
         return 0
-    print(summary_text(result, study, described))
+    within = None
+    if args.metric == "walk":
+        within = f"{args.minutes:g} min on foot ({result.radius_m:,.0f} m along streets)"
+    print(summary_text(result, study, described, within))
     if access is not None:
         print(access_text(access))
+    if args.metric == "walk":
+        print(side_by_side_text(args, result))
     return 0
+
+
+def _walk_json(args: argparse.Namespace, result: CoverageResult) -> dict[str, Any]:
+    """What ``coverage --metric walk --json`` adds (see :func:`walk_members`)."""
+    walking = _walking(args)
+    assert walking is not None
+    return walk_members(walking, args.great_circle, result, args.minutes)
+
+
+def side_by_side_text(args: argparse.Namespace, result: CoverageResult) -> str:
+    """The per-district table: covered within the radius by great circle vs on foot."""
+    gc = args.great_circle
+    walk_col = f"{args.minutes:g} min walk"
+    lines = [
+        "",
+        f"Covered within {gc.radius_m:g} m (great circle) vs within {args.minutes:g} minutes on "
+        f"foot ({result.radius_m:,.0f} m along streets):",
+        f"{'district':<14} {'demand':>10} {f'{gc.radius_m:g} m':>9} {walk_col:>12} {'change':>8}",
+    ]
+    for row in side_by_side(gc, result):
+        lines.append(
+            f"{_ljust(str(row['district']), 14)} {row['demand']:>10,.1f} "
+            f"{row['great_circle_pct']:>8.1f}% {row['walk_pct']:>11.1f}% "
+            f"{row['difference_pct']:>+7.1f}"
+        )
+    return "\n".join(lines)
 
 
 def access_text(access: Any) -> str:
@@ -339,14 +420,16 @@ def access_text(access: Any) -> str:
     return "\n".join(lines)
 
 
-def summary_text(result: CoverageResult, study: Study, stations: str) -> str:
-    """A readable coverage report."""
+def summary_text(
+    result: CoverageResult, study: Study, stations: str, within: str | None = None
+) -> str:
+    """A readable coverage report (*within* names the reach, default the radius)."""
     lines = [
         f"Demand: {study.description}",
         f"Counted: {stations}",
-        f"Covered within {result.radius_m:g} m: {result.covered_weight_pct:.1f} % "
+        f"Covered within {within or f'{result.radius_m:g} m'}: {result.covered_weight_pct:.1f} % "
         f"({_of(result.covered_weight, result.total_weight, study)})",
-        f"Distance to nearest station: p50 {_m(result.distance_p50_m)}, p90 {_m(result.distance_p90_m)}, "
+        f"{'Walk' if within else 'Distance'} to nearest station: p50 {_m(result.distance_p50_m)}, p90 {_m(result.distance_p90_m)}, "
         f"max {_m(result.distance_max_m)}",
     ]
     if result.per_district:
@@ -383,7 +466,12 @@ def cmd_gaps(args: argparse.Namespace) -> int:
     feats: list[dict[str, Any]] = []
     with steps.step("gap polygons"):
         if study.area is not None:
-            gaps = gap_polygons(study.area, counted.lon, counted.lat, args.radius_m)
+            walking = _walking(args)
+            gaps = (
+                gap_polygons(study.area, counted.lon, counted.lat, args.radius_m)
+                if walking is None
+                else walk_gap_polygons(walking, study.area, counted.lon, counted.lat, args.minutes)
+            )
             for f in gaps_geojson(gaps, study.demand, districts=study.districts)["features"]:
                 f["properties"] = {"layer": "gap", **f["properties"]}
                 feats.append(f)
@@ -409,7 +497,8 @@ def cmd_gaps(args: argparse.Namespace) -> int:
             args.output,
             {
                 "type": "FeatureCollection",
-                "radius_m": args.radius_m,
+                "radius_m": result.radius_m,
+                **({"metric": "walk", "minutes": args.minutes} if args.metric == "walk" else {}),
                 "covered_weight_pct": result.covered_weight_pct,
                 "demand": study.description,
                 "features": feats,
@@ -435,6 +524,13 @@ def cmd_site(args: argparse.Namespace) -> int:
             raise InvalidInputError("--candidates", f"no such file: {args.candidates}")
         cands = load_points(args.candidates, None, crs=args.crs)
         cand_lon, cand_lat = cands.lon, cands.lat
+    walking = _walking(args)
+    seam: dict[str, Any] = {}
+    if walking is not None:
+        radius, cover, covered = walk_siting_inputs(
+            walking, counted.lon, counted.lat, study.demand, args.minutes
+        )
+        args.radius_m, seam = radius, {"cover": cover, "covered": covered}
     with steps.step(f"siting {args.new} new stations (exact MCLP, HiGHS)"):
         result = site_mclp(
             study.demand,
@@ -445,12 +541,14 @@ def cmd_site(args: argparse.Namespace) -> int:
             n_new=args.new,
             radius_m=args.radius_m,
             time_limit_s=args.time_limit_s,
+            **seam,
         )
     with steps.step(f"writing {args.output}"):
         write_json_atomic(args.output, result.to_geojson())
     d = result.to_dict()
+    within = f"{args.minutes:g} min on foot" if walking is not None else f"{args.radius_m:g} m"
     print(
-        f"Covered within {args.radius_m:g} m: {d['covered_before_pct']:.1f} % now, "
+        f"Covered within {within}: {d['covered_before_pct']:.1f} % now, "
         f"{d['covered_after_pct']:.1f} % with {len(result.chosen)} new stations ({d['status']})"
     )
     print(f"Greedy answer: {d['greedy_gap_pct']:.2f} % below the optimum")
@@ -490,6 +588,12 @@ def pending_proposals(registry: Registry) -> dict[str, Any] | None:
 
 
 def cmd_map(args: argparse.Namespace) -> int:
+    if args.metric == "walk":
+        raise InvalidInputError(
+            "--metric",
+            "the map's coverage, gaps and sites are by great circle; give --network FILE "
+            "(without --metric walk) to add the layer of areas within --minutes on foot",
+        )
     if args.sites < 0:
         raise InvalidInputError("--sites", f"Expected a whole number >= 0, got {args.sites}")
     inputs = resolve_inputs(args)
@@ -500,7 +604,7 @@ def cmd_map(args: argparse.Namespace) -> int:
         )
     # registry, [demand, coverage, [gaps], [sites]], map, write
     extra = 0 if spec is None else 2 + (spec.districts is not None) + (args.sites > 0)
-    steps = Steps(3 + extra, quiet=args.quiet)
+    steps = Steps(3 + extra + bool(args.network or Settings().network), quiet=args.quiet)
     with steps.step(f"loading registry {inputs.registry}"):
         registry = load_registry(inputs.registry)
     study = None
@@ -514,6 +618,11 @@ def cmd_map(args: argparse.Namespace) -> int:
     zone = ZoneInfo(inputs.timezone)
     now = datetime.now(zone)
     open_at = _open_at(args)
+    walking = walking_from_args(args, Settings())
+    walk = None
+    if walking is not None:
+        with steps.step(f"areas within {args.minutes:g} min on foot"):
+            walk = walk_layers(walking, registry, filter_from_args(args), args.minutes)
     fmap, result, _ = coverage_map(
         registry,
         study,
@@ -535,6 +644,7 @@ def cmd_map(args: argparse.Namespace) -> int:
         tianditu_key=Settings().tianditu_key,
         add_demand=HOW_TO_ADD_DEMAND,
         proposals=pending_proposals(registry),
+        walk=walk,
     )
     with steps.step(f"writing {args.output}"):
         html = fmap.get_root().render()

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +71,10 @@ DEFAULT_MAX_CANDIDATES = 2000
 # ---------------------------------------------------------------------------------------
 # Coverage matrix
 # ---------------------------------------------------------------------------------------
+#: ``cover(demand_lon, demand_lat, site_lon, site_lat, radius_m)`` -> 0/1 sparse matrix.
+CoverMatrix = Callable[[FloatArray, FloatArray, FloatArray, FloatArray, float], sp.csr_matrix]
+
+
 def pairs_within(
     lon1: ArrayLike,
     lat1: ArrayLike,
@@ -448,6 +452,8 @@ def site_mclp(
     time_limit_s: float = 60.0,
     mip_rel_gap: float = 0.0,
     max_candidates: int = DEFAULT_MAX_CANDIDATES,
+    cover: CoverMatrix | None = None,
+    covered: ArrayLike | None = None,
 ) -> SitingResult:
     """Choose up to *n_new* new sites covering the most demand, keeping existing stations.
 
@@ -471,6 +477,14 @@ def site_mclp(
         Relative optimality gap at which HiGHS may stop (0 = prove optimality).
     max_candidates : int
         Cap on candidates taken from demand.
+    cover : callable, optional
+        ``cover(demand_lon, demand_lat, site_lon, site_lat, radius_m)`` -> the 0/1 demand ×
+        site matrix (the seam for another metric, e.g. walking: cover sets from
+        :meth:`yizhan.geo.network.WalkNetwork.cover_matrix`); default
+        :func:`coverage_matrix` (great-circle).
+    covered : array_like of bool, optional
+        Which demand points the existing stations already cover under that metric
+        (default: great-circle distance to the nearest existing station <= *radius_m*).
 
     Returns
     -------
@@ -508,14 +522,22 @@ def site_mclp(
 
     w_all = demand.weight
     total = float(w_all.sum())
-    if ex_lon.size:
+    if covered is not None:
+        done = np.asarray(covered, dtype=bool)
+        if done.shape != (len(demand),):
+            raise InvalidInputError(
+                "covered", f"must have one entry per demand point ({len(demand)})"
+            )
+    elif ex_lon.size:
         done = PointIndex(ex_lon, ex_lat).nearest_distance_m(demand.lon, demand.lat) <= r
     else:
         done = np.zeros(len(demand), dtype=bool)
     before = float(w_all[done].sum())
     open_idx = np.flatnonzero(~done & (w_all > 0))
     # Columns in tie rank: the lowest column wins a tie (yizhan.geo.siting_model).
-    mat = coverage_matrix(demand.lon[open_idx], demand.lat[open_idx], c_lon[rank], c_lat[rank], r)
+    mat = (cover or coverage_matrix)(
+        demand.lon[open_idx], demand.lat[open_idx], c_lon[rank], c_lat[rank], r
+    )
     demand_rows = int((np.diff(mat.indptr) > 0).sum())
     a, w, keep_cols, _ = reduce_model(mat, w_all[open_idx])
     keep_cols = rank[keep_cols]  # reduced column -> position in the candidates

@@ -338,6 +338,9 @@ def planner_map(
     unit: str | None = None,
     unit_digits: int = 0,
     tianditu_key: str | None = None,
+    walk_areas: dict[str, Any] | None = None,
+    walk_minutes: float = 15.0,
+    far_from_network: dict[str, Any] | None = None,
 ) -> folium.Map:
     """Build the planner's map.
 
@@ -421,6 +424,15 @@ def planner_map(
         Decimals of demand numbers.
     tianditu_key : str, optional
         Offer the Tianditu base map with this key (it is written into the page).
+    walk_areas : dict, optional
+        GeoJSON of the areas within *walk_minutes* on foot of the stations (walking
+        isochrones, :func:`yizhan.query.walk_studies.walk_area_features`): a layer beside
+        the coverage circles.
+    walk_minutes : float
+        The walk of *walk_areas*, minutes (its layer's label).
+    far_from_network : dict, optional
+        GeoJSON Points of the stations farther than the largest snap distance from every
+        walkable way (``id``, ``name``, ``snap_m``): a red "!" mark each.
 
     Returns
     -------
@@ -540,6 +552,18 @@ def planner_map(
         legend.append(
             ["ring", label("legend_coverage", lng) + f" {format_distance(float(radius_m), lng)}"]
         )
+    if walk_areas is not None:
+        fc, fc_g = _overlay(walk_areas, "walk_areas", gcj)
+        walk_name = (
+            f"步行{walk_minutes:g}分钟范围" if lng == "zh" else f"{walk_minutes:g}-minute walk"
+        )
+        JsLayer("walkAreas", meta, fc, fc_g, walk_name, name=walk_name).add_to(m)
+        legend.append(["ring", walk_name])
+    if far_from_network is not None and far_from_network.get("features"):
+        fc, fc_g = _overlay(far_from_network, "far_from_network", gcj)
+        far_name = "远离步行道路的站点" if lng == "zh" else "Stations far from any walkable way"
+        far_name += f" ({len(fc['features']):,})"
+        JsLayer("farFromNetwork", meta, fc, fc_g, far_name, name=far_name).add_to(m)
     if uncovered is not None:
         JsLayer(
             "heat",

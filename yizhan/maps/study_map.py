@@ -113,6 +113,7 @@ def coverage_map(
     tianditu_key: str | None = None,
     add_demand: str | None = None,
     proposals: dict[str, Any] | None = None,
+    walk: Mapping[str, Any] | None = None,
 ) -> tuple[Any, CoverageResult | None, SitingResult | None]:
     """Run coverage (and optionally siting) over *study* and build the planner map.
 
@@ -147,6 +148,9 @@ def coverage_map(
         The time *service* was counted at (``--open-at``), for the headline.
     add_demand : str, optional
         How to add demand, shown when *study* is ``None``.
+    walk : mapping, optional
+        ``walk_areas``, ``walk_minutes`` and ``far_from_network`` for
+        :func:`yizhan.maps.planner_map` (the walking layer and marks).
 
     Returns
     -------
@@ -180,6 +184,7 @@ def coverage_map(
         "asset_base_url": asset_base_url,
         "tianditu_key": tianditu_key,
         "proposals": proposals,
+        **(walk or {}),
     }
     if study is None:
         head = coverage_headline(

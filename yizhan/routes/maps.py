@@ -15,6 +15,7 @@ hold the server's threads.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import threading
@@ -33,12 +34,17 @@ from yizhan.query.features import Flags
 from yizhan.query.nearest import nearest_collection
 from yizhan.query.proposals import proposals_geojson
 from yizhan.query.studies import HOW_TO_ADD_DEMAND, Study
+from yizhan.query.walk_studies import walk_layers
+from yizhan.query.walking import require
 from yizhan.routes.deps import FlagsDep, SearchDep, SettingsDep, StoreDep
+from yizhan.routes.nearest import walking_of
 from yizhan.routes.params import AmenityParam, CategoryParam, InCrs, KindParam, Lat, Lon
 from yizhan.routes.planning import (
     ANALYSIS_ERRORS,
     AnalysisCaller,
     FilterDep,
+    MetricParam,
+    MinutesParam,
     OptionalStudyDep,
     RadiusParam,
     check_radius_limit,
@@ -177,8 +183,10 @@ def render_coverage_map(
     inputs: dict[str, Any],
     tianditu_key: str | None = None,
     proposals: dict[str, Any] | None = None,
+    walk: Any = None,
 ) -> tuple[str, str]:
-    """The planner map's HTML and its Content-Security-Policy (run in an analysis process)."""
+    """The planner map's HTML and its Content-Security-Policy (run in an analysis process;
+    *walk*: the walking layers, computed beside the network in the server process)."""
     timeline_date: date = inputs["timeline_date"]
     when: datetime = inputs["when"]
     fmap, _, _ = coverage_map(
@@ -199,6 +207,7 @@ def render_coverage_map(
         tianditu_key=tianditu_key,
         add_demand=HOW_TO_ADD_DEMAND,
         proposals=proposals,
+        walk=walk,
     )
     html = str(fmap.get_root().render())
     return html, map_csp(html)
@@ -225,14 +234,20 @@ async def coverage_map_page(
     radius_m: RadiusParam = 1000.0,
     sites: Annotated[int, Query(ge=0, le=50, description="Also suggest this many new sites.")] = 0,
     lang: Lang = "zh",
+    metric: MetricParam = "great_circle",
+    minutes: MinutesParam = 15.0,
 ) -> HTMLResponse:
     """Stations, coverage circles, uncovered demand, gaps, district coverage share, cooling
     buses through today and (with `sites`) suggested sites, as an interactive map, with a
     headline (covered share, demand within reach, stations counted, radius, time) and a
     district table. Stale stations are greyed; those that need checking have a red ring, a
     warning naming the reported problems, and a layer and list of their own. Without
-    demand configured, the stations alone, and how to add demand."""
+    demand configured, the stations alone, and how to add demand. When the server has a
+    walking network: a layer of the areas within `minutes` on foot of the stations, and a
+    mark on each station farther than the largest snap distance from any walkable way."""
     check_radius_limit(radius_m, settings)
+    walking = walking_of(request)
+    require(walking, metric)  # metric=walk without a network: 422 naming metric
     # The version first: the store publishes a snapshot before bumping it, so the snapshot
     # read next is at least as new as the key says (an edit, e.g. a verification, makes a
     # new key). A report can change needs_check: the number of reports is in the key too.
@@ -251,6 +266,7 @@ async def coverage_map_page(
         n_pending,
         flags.today,
         flags.stale_after_days,
+        minutes if walking is not None else None,
     )
     cache = _map_cache(request)
     now = time.monotonic()
@@ -260,6 +276,11 @@ async def coverage_map_page(
             cache.move_to_end(key)
             return _map_response(hit[1], hit[2])
     inputs = _coverage_map_inputs(search, flags)
+    walk = (
+        await asyncio.to_thread(walk_layers, walking, search.registry, flt, minutes)
+        if walking is not None
+        else None
+    )
     html, csp = await run_analysis(
         request,
         client,
@@ -273,6 +294,7 @@ async def coverage_map_page(
         inputs,
         settings.tianditu_key,
         pending,
+        walk,
     )
     with _cache_lock:
         cache[key] = (now, html, csp)

@@ -19,17 +19,18 @@ and bytes. No FastAPI dependency runs on the fast route: add none to :data:`rout
 
 from __future__ import annotations
 
-from typing import Annotated, Any, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from yizhan.query.features import flags_today
-from yizhan.query.nearest import nearest_json, station_filter
+from yizhan.query.nearest import nearest_collection, nearest_json, station_filter
+from yizhan.query.walking import Walking, require
 from yizhan.routes.deps import COLLECTION_SCHEMA, FlagsDep, GeoJSONResponse, SearchDep, SettingsDep
 from yizhan.routes.params import CrsParam
 from yizhan.stations.vocab import Amenity, Category, Kind, Status
@@ -88,6 +89,13 @@ class NearestQuery(BaseModel):
         description="System of `lon`/`lat`: WGS-84 (GPS), GCJ-02 (Amap, Tencent) or BD-09 (Baidu).",
     )
     out_crs: CrsParam = Field("wgs84", description="System of the returned geometries.")
+    metric: Literal["great_circle", "walk"] = Field(
+        "great_circle",
+        description="`great_circle` (default) or `walk`: the k nearest on foot along the "
+        "server's street network (exact; each result gets `walk_m` and `walk_min`, "
+        "`radius_m` is a walking distance). 422 naming `metric` when the server has no "
+        "network, naming `lon/lat` when the point is outside the network's area.",
+    )
 
 
 def _is_list(annotation: Any) -> bool:
@@ -144,7 +152,8 @@ class FastNearest:
         q = parse_query(scope["query_string"])
         state = scope["app"].state
         flags = flags_today(state.settings, getattr(state, "reports", None))
-        response = await nearest(state.store.search, state.settings, flags, q)
+        walking = getattr(state, "walking", None)
+        response = await nearest(state.store.search, state.settings, flags, q, walking)
         await response(scope, receive, send)
 
 
@@ -159,6 +168,19 @@ def _get_only(route: Route) -> Route:
 fast_route = _get_only(Route("/nearest", FastNearest(), methods=["GET"], include_in_schema=False))
 
 router = APIRouter(tags=["nearest"])
+
+
+def walking_of(request: Request) -> Walking | None:
+    """The walking network the app loaded at start (``None`` without one)."""
+    got = getattr(request.app.state, "walking", None)
+    return got if isinstance(got, Walking) else None
+
+
+async def get_walking(request: Request) -> Walking | None:
+    return walking_of(request)
+
+
+WalkingDep = Annotated[Walking | None, Depends(get_walking)]
 
 
 @router.get(
@@ -180,8 +202,10 @@ async def nearest(
     settings: SettingsDep,
     flags: FlagsDep,
     q: Annotated[NearestQuery, Query()],
+    walking: WalkingDep = None,
 ) -> Response:
-    """Exact great-circle nearest stations. By default only `operational` stations are returned.
+    """Exact great-circle (or, with `metric=walk`, walking) nearest stations. By default only
+    `operational` stations are returned.
 
     With `open_at` (or `open_for_min`) only stations open then (and staying open
     `open_for_min` minutes) are returned; unknown hours never count as open. Cooling
@@ -195,6 +219,24 @@ async def nearest(
         q.stale,
         flags.stale_before if q.stale is not None else None,
     )
+    if q.metric == "walk":
+        return GeoJSONResponse(
+            nearest_collection(
+                search,
+                settings,
+                q.lon,
+                q.lat,
+                q.k,
+                flt,
+                q.radius_m,
+                q.open_at,
+                q.open_for_min,
+                q.crs,
+                q.out_crs,
+                flags=flags,
+                walking=require(walking, q.metric),
+            )
+        )
     return Response(
         nearest_json(
             search,

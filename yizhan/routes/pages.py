@@ -27,6 +27,7 @@ from yizhan.geo.crs import point_to_wgs84
 from yizhan.maps.i18n import Lang, amenity_label
 from yizhan.query.basemap import basemap
 from yizhan.routes.deps import FastJSONResponse, FlagsDep, SearchDep, SettingsDep
+from yizhan.routes.nearest import walking_of
 from yizhan.routes.params import CrsParam
 from yizhan.settings import Settings
 from yizhan.stations.hours import parse_time
@@ -196,7 +197,14 @@ async def find_page(
     now = parse_time("now", settings.timezone)
     if here is not None:
         features, now = find.find_nearest(
-            search, settings, here[0], here[1], needs, only_open, flags=flags
+            search,
+            settings,
+            here[0],
+            here[1],
+            needs,
+            only_open,
+            flags=flags,
+            walking=walking_of(request),
         )
         if not features:
             far = find.far_view(search, settings, here[0], here[1], now, language)

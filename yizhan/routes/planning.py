@@ -12,20 +12,24 @@ holders of a token) and :func:`run_analysis` (per-client hourly quota and concur
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from yizhan.errors import AuthenticationError, ConflictError, InvalidInputError, RateLimitedError
-from yizhan.geo.coverage import select_stations
+from yizhan.geo.coverage import coverage, select_stations
+from yizhan.geo.siting import site_mclp
 from yizhan.query.analysis import AnalysisRunner, coverage_analysis, site_analysis
 from yizhan.query.search import service_points
 from yizhan.query.studies import Study, StudySpec, default_spec, load_study
+from yizhan.query.walk_studies import walk_coverage, walk_members, walk_siting_inputs
+from yizhan.query.walking import require
 from yizhan.routes.clients import WindowLimiter, client_key
 from yizhan.routes.deps import (
     FastJSONResponse,
@@ -37,6 +41,7 @@ from yizhan.routes.deps import (
     get_caller,
     get_tokens,
 )
+from yizhan.routes.nearest import walking_of
 from yizhan.routes.params import (
     AmenityParam,
     CategoryParam,
@@ -54,6 +59,20 @@ from yizhan.stations.tokens import TokenStore
 from yizhan.stations.vocab import Amenity, Category, Kind, Status
 
 router = APIRouter(tags=["planning"])
+
+MetricParam = Annotated[
+    Literal["great_circle", "walk"],
+    Query(
+        description="`great_circle` (within `radius_m`) or `walk`: within `minutes` on foot "
+        "along the server's street network (one multi-source search from every station); "
+        "the answer then also has the great-circle summary within `radius_m` and a "
+        "per-district `side_by_side` table. 422 naming `metric` without a network."
+    ),
+]
+MinutesParam = Annotated[
+    float,
+    Query(gt=0, le=120, allow_inf_nan=False, description="With `metric=walk`: minutes on foot."),
+]
 _study_lock = threading.Lock()
 _gate_lock = threading.Lock()
 T = TypeVar("T")
@@ -304,16 +323,31 @@ async def get_coverage(
     access: Annotated[
         bool, Query(description="Also 2SFCA accessibility per district (`access` member).")
     ] = False,
+    metric: MetricParam = "great_circle",
+    minutes: MinutesParam = 15.0,
 ) -> FastJSONResponse:
     """Weighted share of demand with a station within `radius_m` (same exact distances as
     `/nearest`), per-district rows, and the distance-to-nearest distribution. With
     `open_at` only stations open then count, and cooling buses where they stand then."""
     check_radius_limit(radius_m, settings)
+    walking = require(walking_of(request), metric)
+    if walking is not None and access:
+        raise InvalidInputError("access", "2SFCA is by great-circle distance only")
     stations, mask, described = _service(search, settings, flt, open_at, open_for_min)
-    counted = select_stations(stations, mask)
-    out = await run_analysis(
-        request, client, coverage_analysis, counted, study.demand, radius_m, access
-    )
+    if walking is not None:
+        # On foot: the network lives in this process, so the search runs on a thread here
+        # (bounded by the network: one multi-source search), not in an analysis process.
+        gc = await asyncio.to_thread(coverage, stations, study.demand, radius_m, mask)
+        result = await asyncio.to_thread(
+            walk_coverage, walking, stations, study.demand, minutes, mask
+        )
+        out = result.to_dict()
+        out.update(walk_members(walking, gc, result, minutes))
+    else:
+        counted = select_stations(stations, mask)
+        out = await run_analysis(
+            request, client, coverage_analysis, counted, study.demand, radius_m, access
+        )
     out["demand"] = study.description
     out["stations"] = described
     return FastJSONResponse(out)
@@ -341,6 +375,12 @@ class SiteRequest(BaseModel):
         "`n_new` more buses stand at this time? `now` or ISO 8601.",
     )
     open_for_min: int | None = Field(None, ge=0, le=1440)
+    metric: Literal["great_circle", "walk"] = Field(
+        "great_circle",
+        description="`walk`: cover within `minutes` on foot along the server's street network "
+        "(cover sets from bounded searches from the candidates); `radius_m` is then unused.",
+    )
+    minutes: float = Field(15.0, gt=0, le=120, allow_inf_nan=False)
 
     @field_validator("candidates")
     @classmethod
@@ -394,21 +434,48 @@ async def post_site(
     runner, _ = _gate(request)
     solver_s = runner.solver_time_s(body.time_limit_s)
     try:
-        out = await run_analysis(
-            request,
-            client,
-            site_analysis,
+        walking = require(walking_of(request), body.metric)
+    except InvalidInputError as exc:
+        raise body_error(exc) from None
+    if walking is not None:
+        # On foot: cover sets from bounded searches from the candidates, in this process
+        # (the network lives here), the solver with the same share of the hard limit.
+        radius_m, cover, covered = await asyncio.to_thread(
+            walk_siting_inputs, walking, counted.lon, counted.lat, study.demand, body.minutes
+        )
+        result = await asyncio.to_thread(
+            site_mclp,
             study.demand,
             counted.lon,
             counted.lat,
             cand[0],
             cand[1],
-            body.n_new,
-            body.radius_m,
-            solver_s,
+            n_new=body.n_new,
+            radius_m=radius_m,
+            time_limit_s=solver_s,
+            cover=cover,
+            covered=covered,
         )
-    except InvalidInputError as exc:
-        raise body_error(exc) from None
+        out = result.to_dict()
+        out.update(metric="walk", minutes=body.minutes, speed_kmh=walking.speed_kmh)
+        out["sites"] = result.to_geojson()
+    else:
+        try:
+            out = await run_analysis(
+                request,
+                client,
+                site_analysis,
+                study.demand,
+                counted.lon,
+                counted.lat,
+                cand[0],
+                cand[1],
+                body.n_new,
+                body.radius_m,
+                solver_s,
+            )
+        except InvalidInputError as exc:
+            raise body_error(exc) from None
     out["time_limit_s"] = solver_s
     out["demand"] = study.description
     out["stations"] = described

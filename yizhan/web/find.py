@@ -6,6 +6,7 @@ in your area" far from every station (no HTTP here; :mod:`yizhan.routes.pages` s
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
@@ -16,6 +17,7 @@ from yizhan.errors import InvalidInputError
 from yizhan.maps.i18n import Lang, category_label, compass_point, format_distance, status_label
 from yizhan.query.nearby import LeftOut, closer_left_out, nearest_any
 from yizhan.query.nearest import nearest_collection
+from yizhan.query.walking import Walking
 from yizhan.settings import Settings
 from yizhan.stations.registry import Registry, StationFilter
 from yizhan.stations.search import StationSearch
@@ -72,13 +74,17 @@ def find_nearest(
     open_only: bool,
     k: int = RESULTS_K,
     flags: Flags | None = None,
+    walking: Walking | None = None,
 ) -> tuple[list[dict[str, Any]], datetime]:
     """The *k* nearest operational stations and cooling buses answering every chip in *needs*,
     within ``settings.area_radius_m``.
 
     A chip is answered by any of its amenities (``charging``: phone or e-bike), so the
     search runs once per combination of alternatives and the answers are merged by
-    distance (then id): each is exact, so the merge is too.
+    distance (then id): each is exact, so the merge is too. With *walking* (the server's
+    street network) the stations are the nearest on foot, with ``walk_min``, unless the
+    position is outside the network's area: then the great-circle answer, whose minutes
+    are the straight-line estimate.
 
     Returns
     -------
@@ -88,6 +94,8 @@ def find_nearest(
         The time the hours were evaluated at (aware, the registry's zone).
     """
     groups = [CHIPS[n] for n in needs]
+    if walking is not None and walking.snap_point_or_none(lon, lat) is None:
+        walking = None
     best: dict[str, dict[str, Any]] = {}
     when = ""
     for combo in itertools.product(*groups):
@@ -101,11 +109,13 @@ def find_nearest(
             radius_m=settings.area_radius_m,
             open_at="now" if open_only else None,
             flags=flags,
+            walking=walking,
         )
         when = str(fc["query"]["time"])
         for f in fc["features"]:
             best.setdefault(str(f["id"]), f)
-    ordered = sorted(best.values(), key=lambda f: (f["properties"]["distance_m"], str(f["id"])))
+    key = "walk_m" if walking is not None else "distance_m"
+    ordered = sorted(best.values(), key=lambda f: (f["properties"][key], str(f["id"])))
     return ordered[:k], datetime.fromisoformat(when)
 
 
@@ -144,7 +154,13 @@ def result_view(
         "category": t("bus", lang) if is_bus else category_label(p.get("category"), lang),
         "distance": format_distance(float(p["distance_m"]), lang),
         "distance_m": float(p["distance_m"]),
-        "walk": t("walk_min", lang, n=walking_minutes(float(p["distance_m"]))),
+        "walk": t(
+            "walk_min",
+            lang,
+            n=max(1, math.ceil(float(p["walk_min"])))
+            if "walk_min" in p
+            else walking_minutes(float(p["distance_m"])),
+        ),
         "compass": t("toward", lang, dir=compass_point(float(p.get("bearing_deg") or 0.0), lang)),
         "hours": hours,
         "hours_guessed": notes["hours_guessed"],

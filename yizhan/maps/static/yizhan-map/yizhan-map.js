@@ -459,6 +459,47 @@ var yz = (function () {
     return layer;
   };
 
+  // Areas within a walk of a station along streets (yizhan.geo.network isochrones);
+  // `title` is the layer's label (e.g. "15-minute walk").
+  yz.walkAreas = function (map, meta, geo, geoG, title) {
+    var T = meta.i18n.text;
+    var layer = L.geoJSON(gcj(map) && geoG ? geoG : geo, {
+      renderer: yz.renderer(map),
+      style: function () {
+        return {color: "#1a9850", weight: 1, opacity: 0.7, fillColor: "#1a9850", fillOpacity: 0.15};
+      },
+      onEachFeature: function (f, l) {
+        l.bindTooltip(function () {
+          var p = f.properties || {}, rows = [];
+          if (p.name !== undefined && p.name !== null) { rows.push([T.f_name, p.name]); }
+          return propsBox(title, rows);
+        }, {sticky: true});
+      }
+    });
+    geoSwap(map, layer, geo, geoG);
+    yz.stack(map, layer, 1);
+    return layer;
+  };
+
+  // Stations farther than the largest snap distance from every walkable way: a mark each.
+  yz.farFromNetwork = function (map, meta, geo, geoG, title) {
+    var layer = L.geoJSON(gcj(map) && geoG ? geoG : geo, {
+      pointToLayer: function (f, latlng) {
+        var icon = L.divIcon({className: "", iconSize: [22, 22], iconAnchor: [11, 11],
+                              html: el("div", "yz-far", "!")});
+        return L.marker(latlng, {icon: icon, riseOnHover: true});
+      },
+      onEachFeature: function (f, l) {
+        l.bindTooltip(function () {
+          var p = f.properties || {};
+          return propsBox(title, [[p.name || p.id || "", Math.round(p.snap_m) + " m"]]);
+        });
+      }
+    });
+    geoSwap(map, layer, geo, geoG);
+    return layer;
+  };
+
   yz.sites = function (map, meta, geo, geoG) {
     var T = meta.i18n.text, lang = meta.i18n.lang;
     var layer = L.geoJSON(gcj(map) && geoG ? geoG : geo, {
