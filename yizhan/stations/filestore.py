@@ -56,7 +56,6 @@ from yizhan.stations.registryfile import (
     RegistryFile,
     file_lock,
     file_stamp,
-    with_change,
 )
 from yizhan.stations.tokens import Principal
 
@@ -197,8 +196,8 @@ class RegistryStore(RegistryFile):
         reason: str | None = None,
     ) -> None:
         fid = after["id"]
-        reg = with_change(self.registry, before, after)
-        search = self._build(reg)  # before anything is written: a failure changes nothing
+        search = self._changed(self.search, before, after)  # before anything is written
+        reg = search.registry
         if self.path is None:
             self.audit.append([self._entry(action, fid, before, after, who, reason)])
             self._serve(search)
