@@ -96,6 +96,11 @@ class RegistryStore(RegistryFile):
         """
         return self.audit.page(feature_id, limit, cursor, newest_first)
 
+    def catch_up(self) -> bool:
+        """Follow other processes' changes and changes to the file (``True``: a new snapshot
+        is served); what the server's file watcher calls."""
+        return self.reload_if_changed()
+
     # -- writing ---------------------------------------------------------------------------
     def create(self, feature: dict[str, Any], who: Principal) -> Found:
         """Add a new station (or bus); the id is generated when absent.
