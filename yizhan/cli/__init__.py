@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     # imported only after main() has set OMP_NUM_THREADS for `serve` (see main).
     from yizhan.cli import (
         assets,
+        db,
         history,
         importing,
         planning,
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     tokens.add_parsers(sub)
     history.add_parsers(sub)
     assets.add_parsers(sub)
+    db.add_parsers(sub)
     return parser
 
 

@@ -1,18 +1,21 @@
-"""``yizhan validate``, ``yizhan nearest`` and ``yizhan serve``."""
+"""``yizhan validate``, ``yizhan nearest`` and ``yizhan serve`` (files or PostgreSQL, one or
+several worker processes)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
 import sys
 from datetime import datetime
 from typing import Any
 
+import psycopg
 import uvicorn
 
 from yizhan.api import create_app
-from yizhan.errors import RegistryInvalidError
+from yizhan.errors import RegistryInvalidError, StorageUnavailableError
 from yizhan.geo.crs import CRS_NAMES, parse_crs
 from yizhan.query.nearest import nearest_collection
 from yizhan.query.search import search_from_settings
@@ -20,6 +23,8 @@ from yizhan.settings import Settings
 from yizhan.stations.hours import parse_time
 from yizhan.stations.registry import StationFilter, check_file, load_registry
 from yizhan.stations.vocab import Amenity, Category, Kind, Status
+from yizhan.storage.migrate import check_schema
+from yizhan.storage.postgres import redact
 
 
 def _finite(kind: str, lo: float, hi: float) -> Any:
@@ -159,6 +164,19 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("--host", default=None, help="default 127.0.0.1 (YIZHAN_HOST)")
     p.add_argument("--port", type=positive_int, default=None, help="default 8000 (YIZHAN_PORT)")
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="worker processes on the one port (default 1); each keeps its own copy of the "
+        "registry in memory and follows the others' changes",
+    )
+    p.add_argument(
+        "--database-url",
+        default=None,
+        help="serve the registry kept in PostgreSQL (default: YIZHAN_DATABASE_URL; unset: "
+        "the registry file and the files beside it); see `yizhan db`",
+    )
     p.set_defaults(func=cmd_serve)
 
 
@@ -263,29 +281,62 @@ def cmd_serve(args: argparse.Namespace) -> int:
         updates["host"] = args.host
     if args.port:
         updates["port"] = args.port
+    if args.database_url:
+        updates["database_url"] = args.database_url
     # Validate the overrides like the environment (model_copy would not: a str path stays str).
     settings = type(settings).model_validate({**settings.model_dump(), **updates})
-    try:
-        registry = load_registry(
-            settings.registry, timezone=settings.timezone, holiday_country=settings.holiday_country
-        )
-    except RegistryInvalidError as exc:
-        for p in [*exc.report.errors, *exc.report.warnings]:
-            print(p.format(), file=sys.stderr)
-        print(f"{settings.registry}: {exc.report.summary()}; not serving", file=sys.stderr)
-        return 1
-    for w in registry.warnings:
-        print(w.format(), file=sys.stderr)
-    buses = f" and {len(registry.buses)} cooling buses" if registry.buses else ""
+    registry = None
+    if settings.database_url:
+        where = _check_database(settings.database_url)
+    else:
+        try:
+            registry = load_registry(
+                settings.registry,
+                timezone=settings.timezone,
+                holiday_country=settings.holiday_country,
+            )
+        except RegistryInvalidError as exc:
+            for p in [*exc.report.errors, *exc.report.warnings]:
+                print(p.format(), file=sys.stderr)
+            print(f"{settings.registry}: {exc.report.summary()}; not serving", file=sys.stderr)
+            return 1
+        for w in registry.warnings:
+            print(w.format(), file=sys.stderr)
+        buses = f" and {len(registry.buses)} cooling buses" if registry.buses else ""
+        where = f"{len(registry)} stations{buses} from {settings.registry}"
+    workers = f" with {args.workers} workers" if args.workers > 1 else ""
     print(
-        f"yizhan: serving {len(registry)} stations{buses} from {settings.registry} "
-        f"on http://{settings.host}:{settings.port} (docs at /docs)",
+        f"yizhan: serving {where} on http://{settings.host}:{settings.port}{workers} "
+        "(docs at /docs)",
         file=sys.stderr,
     )
+    app: Any
+    if args.workers > 1:
+        # Each worker process builds its own app from the environment: pass the overrides on.
+        for key in updates:
+            os.environ[f"YIZHAN_{key.upper()}"] = str(getattr(settings, key))
+        app = "yizhan.api:app_from_env"
+    else:
+        app = create_app(settings, registry=registry)
     uvicorn.run(
-        create_app(settings, registry=registry),
+        app,
+        factory=args.workers > 1,
+        workers=args.workers if args.workers > 1 else None,
         host=settings.host,
         port=settings.port,
         log_level="info",
     )
     return 0
+
+
+def _check_database(url: str) -> str:
+    """Connect and check the schema before serving (a clear message instead of a failed
+    start-up in every worker); what is served, in words."""
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            check_schema(conn)
+            row = conn.execute("SELECT count(*) FROM features").fetchone()
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StorageUnavailableError(f"database {redact(url)}: {first}") from None
+    return f"{row[0] if row else 0} features from {redact(url)}"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from yizhan.settings import Settings
 from yizhan.stations.audit import AuditLog, HistoryPage
-from yizhan.stations.registry import Registry
+from yizhan.stations.registry import Registry, load_registry
 from yizhan.stations.tokens import TokenStore
 from yizhan.storage.base import (
     Alerts,
@@ -80,6 +80,30 @@ def opened_tokens(settings: Settings, registry_path: Path) -> Iterator[TokenStor
     yield TokenStore(path)
 
 
+def feature_scopes(
+    settings: Settings, registry_path: Path
+) -> tuple[str, list[tuple[str, str | None]]]:
+    """Every station and bus as ``(id, operator)``, and where they are kept (for checking
+    a token's scope: ``yizhan token create``)."""
+    if settings.database_url:
+        db = Database(settings.database_url, pool_size=1)
+        db.open()
+        try:
+            with db.connection() as conn:
+                rows = conn.execute(
+                    "SELECT id, feature -> 'properties' ->> 'operator' FROM features"
+                ).fetchall()
+        finally:
+            db.close()
+        return db.where, [(str(i), None if o is None else str(o)) for i, o in rows]
+    registry = load_registry(
+        registry_path, timezone=settings.timezone, holiday_country=settings.holiday_country
+    )
+    return str(registry_path), [
+        (str(f["id"]), f["properties"].get("operator")) for f in registry.features + registry.buses
+    ]
+
+
 @dataclass
 class History:
     """The audit history only (``yizhan history``)."""
@@ -127,6 +151,7 @@ __all__ = [
     "Stations",
     "Tokens",
     "describe",
+    "feature_scopes",
     "new_search",
     "open_backend",
     "opened_history",
