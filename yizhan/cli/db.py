@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from pydantic import ValidationError
 
 from yizhan.errors import InvalidInputError, RegistryInvalidError, StorageUnavailableError
 from yizhan.settings import Settings
@@ -27,10 +28,24 @@ def _url(args: argparse.Namespace) -> tuple[str, Settings]:
         raise InvalidInputError(
             "--database-url", "Expected a PostgreSQL URL (or set YIZHAN_DATABASE_URL)"
         )
-    # Checked like the environment variable.
-    settings = type(settings).model_validate({**settings.model_dump(), "database_url": url})
-    assert settings.database_url is not None
-    return settings.database_url, settings
+    return url_settings(settings, url)
+
+
+def url_settings(settings: Settings, url: str) -> tuple[str, Settings]:
+    """*settings* with the database *url*, checked like ``YIZHAN_DATABASE_URL``.
+
+    Raises
+    ------
+    InvalidInputError
+        Naming ``--database-url``.
+    """
+    try:
+        checked = type(settings).model_validate({**settings.model_dump(), "database_url": url})
+    except ValidationError as exc:
+        msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise InvalidInputError("--database-url", msg) from None
+    assert checked.database_url is not None
+    return checked.database_url, checked
 
 
 def _progress(quiet: bool) -> Any:

@@ -15,6 +15,7 @@ import psycopg
 import uvicorn
 
 from yizhan.api import create_app
+from yizhan.cli.db import url_settings
 from yizhan.errors import RegistryInvalidError, StorageUnavailableError
 from yizhan.geo.crs import CRS_NAMES, parse_crs
 from yizhan.query.nearest import nearest_collection
@@ -282,7 +283,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.port:
         updates["port"] = args.port
     if args.database_url:
-        updates["database_url"] = args.database_url
+        updates["database_url"] = url_settings(settings, args.database_url)[0]
     # Validate the overrides like the environment (model_copy would not: a str path stays str).
     settings = type(settings).model_validate({**settings.model_dump(), **updates})
     registry = None
