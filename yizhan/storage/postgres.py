@@ -122,6 +122,14 @@ class Database:
         StorageUnavailableError
             The database cannot be reached.
         """
+        try:  # one direct attempt first: its error says why (the pool would only time out)
+            psycopg.connect(self.url, connect_timeout=5).close()
+        except psycopg.Error as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StorageUnavailableError(
+                f"cannot connect to the database {self.where}: {first}",
+                retry_after_s=RETRY_AFTER_S,
+            ) from None
         try:
             self.pool.open(wait=True, timeout=10)
         except psycopg_pool.PoolTimeout as exc:
