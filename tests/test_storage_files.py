@@ -187,6 +187,7 @@ def test_two_processes_placing_buses_keep_every_placement(tmp_path: Path) -> Non
     assert len(store.for_bus("shared")) == 10
 
 
+@pytest.mark.slow
 def test_files_replicas_and_workers_follow_each_other(
     tmp_path: Path, small_doc: dict[str, Any]
 ) -> None:
