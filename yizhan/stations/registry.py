@@ -161,12 +161,16 @@ class Registry:
         new.features = list(self.features)
         new.features[i] = feature
         for name, value in _row(feature).items():
-            column = getattr(self, name).copy()
-            column[i] = value
-            setattr(new, name, column)
+            column = getattr(self, name)
+            if column[i] != value:  # only a column whose value changes is copied
+                column = column.copy()
+                column[i] = value
+                setattr(new, name, column)
         if self._search_text is not None:
-            new._search_text = list(self._search_text)
-            new._search_text[i] = _search_text(feature)
+            text = _search_text(feature)
+            if text != self._search_text[i]:
+                new._search_text = list(self._search_text)
+                new._search_text[i] = text
         return new
 
     def with_added(self, feature: dict[str, Any]) -> Registry:

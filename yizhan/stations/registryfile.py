@@ -45,6 +45,7 @@ from yizhan.stations.audit import AuditLog, FileStamp, audit_entry
 from yizhan.stations.editing import Action, Found, feature_etag
 from yizhan.stations.jsonio import fsync_dir, gc_paused, read_document
 from yizhan.stations.registry import Registry, from_document
+from yizhan.stations.retire import retire
 from yizhan.stations.tokens import Principal
 
 log = logging.getLogger("yizhan")
@@ -481,8 +482,9 @@ class RegistryFile:
             tmp.unlink(missing_ok=True)
 
     def _serve(self, search: Any) -> None:
-        self.search = search
+        old, self.search = self.search, search
         self.version += 1
+        retire(old)
 
     def _swap(self, registry: Registry) -> None:
         self._serve(self._build(registry))

@@ -190,6 +190,22 @@ class StationHours:
         return CLOSED, end2 if end2 < stop else NEVER
 
 
+#: The registry columns filters read (a change to none of them keeps every KD-tree).
+_FILTERED = ("lon", "lat", "kind", "category", "status", "amenity_bits", "district", "verified_day")
+
+
+def _hours_of(feature: dict[str, Any]) -> tuple[Any, ...]:
+    """What a station's hours key depends on (:class:`StationHours`)."""
+    p = feature["properties"]
+    return (
+        p.get("opening_hours"),
+        p.get("timezone"),
+        p.get("activation"),
+        p.get("district"),
+        tuple(feature["geometry"]["coordinates"][:2]),
+    )
+
+
 class StationSearch:
     """Exact, filterable nearest-station queries over one registry.
 
@@ -288,21 +304,29 @@ class StationSearch:
             return new
         i = new_reg.index_of[after["id"]]
         coords = (float(new_reg.lon[i]), float(new_reg.lat[i]))
-        if before is not None and coords == self._coords[i]:
-            new._recent = {
-                flt: entry
-                for flt, entry in self._recent.items()
-                if reg.passes(flt, i) == new_reg.passes(flt, i)
-            }
+        moved = before is None or coords != self._coords[i]
+        if not moved and all(getattr(new_reg, c) is getattr(reg, c) for c in _FILTERED):
+            # No column a filter reads changed: every cached KD-tree stays valid.
+            new._recent = dict(self._recent)
         else:
-            new._recent = {}
-        new._indexes = SubsetIndexCache(new_reg.lon, new_reg.lat, new_reg.id_rank, self._cache_size)
-        new._coords = list(self._coords)
+            new._indexes = SubsetIndexCache(
+                new_reg.lon, new_reg.lat, new_reg.id_rank, self._cache_size
+            )
+            new._recent = (
+                {}
+                if moved
+                else {
+                    flt: entry
+                    for flt, entry in self._recent.items()
+                    if reg.passes(flt, i) == new_reg.passes(flt, i)
+                }
+            )
         if before is None:
-            new._coords.append(coords)
-        else:
+            new._coords = [*self._coords, coords]
+        elif moved:
+            new._coords = list(self._coords)
             new._coords[i] = coords
-        if self._hours is not None:
+        if self._hours is not None and (before is None or _hours_of(before) != _hours_of(after)):
             new._hours = self._hours.with_station(i, after)
         new.index_for(DEFAULT_FILTER)
         return new

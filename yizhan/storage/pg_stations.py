@@ -32,7 +32,12 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from yizhan.errors import ConflictError, NotFoundError, StorageUnavailableError
+from yizhan.errors import (
+    ConflictError,
+    NotFoundError,
+    PreconditionFailedError,
+    StorageUnavailableError,
+)
 from yizhan.settings import Settings
 from yizhan.stations.alerts import AlertStore
 from yizhan.stations.audit import HistoryPage, audit_entry
@@ -55,10 +60,11 @@ from yizhan.stations.jsonio import gc_paused
 from yizhan.stations.models import is_bus
 from yizhan.stations.placements import PlacementStore
 from yizhan.stations.registry import Registry, from_document
+from yizhan.stations.retire import retire
 from yizhan.stations.search import StationSearch
 from yizhan.stations.tokens import Principal
 from yizhan.storage.base import new_search
-from yizhan.storage.postgres import CHANNEL, Conn, Database
+from yizhan.storage.postgres import Conn, Database
 
 log = logging.getLogger("yizhan")
 
@@ -125,6 +131,38 @@ def history_page(
         rows = [orjson.loads(text) for (text,) in cur.fetchall()]
     stop = total if limit is None else min(total, cursor + limit)
     return HistoryPage(rows, total, stop if stop < total else None)
+
+
+# One change in one statement: the registry version is bumped (its row lock, held until the
+# commit, orders the commits), the row written only if it is still at the version read,
+# the audit row inserted and NOTIFY sent only then; the caller rolls back when no row was
+# written. Data-modifying CTEs all run, whether or not the final SELECT reads them. The
+# channel is postgres.CHANNEL ('yizhan'); a new feature's position comes from a sequence
+# (a sub-select's snapshot would be stale after waiting for the version's row lock).
+_UPDATE = (
+    "WITH v AS (UPDATE state_versions SET version = version + 1 WHERE kind = 'stations' "
+    "RETURNING version), "
+    "f AS (UPDATE features SET feature = %(feature)s::json, etag = %(etag)s, "
+    "version = (SELECT version FROM v) WHERE id = %(id)s AND version = %(row_version)s "
+    "RETURNING id), "
+    "a AS (INSERT INTO audit (registry_version, feature_id, at, action, entry) "
+    "SELECT version, %(id)s, %(at)s, %(action)s, %(entry)s::json FROM v "
+    "WHERE EXISTS (SELECT FROM f) RETURNING registry_version) "
+    "SELECT (SELECT version FROM v), EXISTS (SELECT FROM f), "
+    "(SELECT pg_notify('yizhan', 'stations ' || registry_version) FROM a)"
+)
+_CREATE = (
+    "WITH v AS (UPDATE state_versions SET version = version + 1 WHERE kind = 'stations' "
+    "RETURNING version), "
+    "f AS (INSERT INTO features (id, pos, feature, etag, version) "
+    "SELECT %(id)s, nextval('features_pos_seq'), %(feature)s::json, "
+    "%(etag)s, version FROM v ON CONFLICT (id) DO NOTHING RETURNING id), "
+    "a AS (INSERT INTO audit (registry_version, feature_id, at, action, entry) "
+    "SELECT version, %(id)s, %(at)s, %(action)s, %(entry)s::json FROM v "
+    "WHERE EXISTS (SELECT FROM f) RETURNING registry_version) "
+    "SELECT (SELECT version FROM v), EXISTS (SELECT FROM f), "
+    "(SELECT pg_notify('yizhan', 'stations ' || registry_version) FROM a)"
+)
 
 
 class PgStationStore:
@@ -214,11 +252,11 @@ class PgStationStore:
         """Add a station (or bus); the id is generated when absent."""
         new = new_feature(feature, who, self._now())
         fid = new["id"]
-        if self._stored(fid) is not None:
+        if self._memory(fid) is not None:
             raise ConflictError(f"a station or bus with id {fid!r} already exists")
         check_new_version(new, self.timezone, self.holiday_country)
         version = self._commit(None, new, "create", who, None, None)
-        if version is None:
+        if version is None:  # created meanwhile by another process
             raise ConflictError(f"a station or bus with id {fid!r} already exists")
         return self._published(version, new)
 
@@ -266,6 +304,14 @@ class PgStationStore:
     def _now(self) -> str:
         return self.clock().astimezone(ZoneInfo(self.timezone)).isoformat(timespec="seconds")
 
+    def _memory(self, feature_id: str) -> tuple[Found, int] | None:
+        """The feature as this process serves it, with the row version it was read at."""
+        try:
+            found = self.find(feature_id)
+        except NotFoundError:
+            return None
+        return found, self._row_version.get(feature_id, -1)
+
     def _stored(self, feature_id: str) -> tuple[Found, int] | None:
         """The feature as stored now, with its row version (``None``: no such feature)."""
         with self.db.connection("the database") as conn:
@@ -289,12 +335,23 @@ class PgStationStore:
         *,
         validate: bool = True,
     ) -> Found:
-        for _ in range(MAX_ATTEMPTS):
-            stored = self._stored(feature_id)
+        """Make a change on the feature as this process serves it (almost always the stored
+        version: one round trip saved); when that is not the stored version (the write
+        finds another row version) or does not match ``If-Match``, on the feature read
+        from the database."""
+        for attempt in range(MAX_ATTEMPTS):
+            stored = self._memory(feature_id) if attempt == 0 else self._stored(feature_id)
             if stored is None:
+                if attempt == 0:
+                    continue  # maybe created by another process a moment ago
                 raise NotFoundError(f"no station or bus with id {feature_id!r}")
             cur, row_version = stored
-            check_if_match(cur, feature_id, if_match, required)
+            try:
+                check_if_match(cur, feature_id, if_match, required)
+            except PreconditionFailedError:
+                if attempt == 0:
+                    continue  # this process may lag behind: ask the database
+                raise
             after = make(cur.feature)
             if after is None:
                 return cur
@@ -303,8 +360,8 @@ class PgStationStore:
             version = self._commit(cur.feature, after, action, who, reason, row_version)
             if version is not None:
                 return self._published(version, after)
-            # Changed by someone else between the read and the write: read it again (with
-            # If-Match, the check above now answers 412 with the new version).
+            # Not the stored version (changed by someone else since it was read): read it
+            # again (with If-Match, the check above now answers 412 with the new version).
         raise StorageUnavailableError(
             f"{feature_id!r} is being changed by others too often to apply this change; try again",
             retry_after_s=1,
@@ -319,43 +376,30 @@ class PgStationStore:
         reason: str | None,
         row_version: int | None,
     ) -> int | None:
-        """Write one change and its audit row in one transaction; its registry version, or
-        ``None`` when the row was not the one read (changed, or created meanwhile)."""
+        """Write one change and its audit row in one transaction (one statement, then the
+        commit); its registry version, or ``None`` when the row was not the one read
+        (changed, or created meanwhile)."""
         fid = after["id"]
         at = self.clock().astimezone(UTC)
         entry = audit_entry(
             action, fid, before, after, who, at, source=self.db.where, reason=reason
         )
+        args = {
+            "id": fid,
+            "feature": dumps(after),
+            "etag": entry["etag_after"],
+            "row_version": row_version,
+            "at": at,
+            "action": action,
+            "entry": dumps(entry),
+        }
         with self.db.connection("the database") as conn:
-            row = conn.execute(
-                "UPDATE state_versions SET version = version + 1 WHERE kind = 'stations' "
-                "RETURNING version"
-            ).fetchone()
+            row = conn.execute(_CREATE if row_version is None else _UPDATE, args).fetchone()
             assert row is not None
-            version = int(row[0])
-            if row_version is None:
-                cur = conn.execute(
-                    "INSERT INTO features (id, pos, feature, etag, version) "
-                    "SELECT %s, coalesce(max(pos), -1) + 1, %s::json, %s, %s FROM features "
-                    "ON CONFLICT (id) DO NOTHING",
-                    (fid, dumps(after), entry["etag_after"], version),
-                )
-            else:
-                cur = conn.execute(
-                    "UPDATE features SET feature = %s::json, etag = %s, version = %s "
-                    "WHERE id = %s AND version = %s",
-                    (dumps(after), entry["etag_after"], version, fid, row_version),
-                )
-            if cur.rowcount != 1:
+            if not row[1]:
                 conn.rollback()
                 return None
-            conn.execute(
-                "INSERT INTO audit (registry_version, feature_id, at, action, entry) "
-                "VALUES (%s, %s, %s, %s, %s::json)",
-                (version, fid, at, action, dumps(entry)),
-            )
-            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"stations {version}"))
-        return version
+        return int(row[0])
 
     def _published(self, version: int, after: dict[str, Any]) -> Found:
         """Serve a committed change here at once (read your writes), then answer with it."""
@@ -443,16 +487,15 @@ class PgStationStore:
                 timezone=self.timezone,
                 holiday_country=self.holiday_country,
             )
-        for w in reg.warnings[:20]:
-            log.warning(w.format())
         search = new_search(self.settings, reg, self._placements, self._alerts)
         self._row_version = dict(versions)
         self.applied = current
         return search
 
     def _serve(self, search: StationSearch) -> None:
-        self._search = search
+        old, self._search = self._search, search
         self.version += 1
+        retire(old)
 
 
 def _feature(registry: Registry, feature_id: str) -> dict[str, Any] | None:

@@ -108,6 +108,10 @@ def import_registry(
                 conn, path, features, existing, version, progress
             )
         conn.execute(
+            "SELECT setval('features_pos_seq', (SELECT coalesce(max(pos), 0) + 1 FROM features), "
+            "false)"
+        )
+        conn.execute(
             "INSERT INTO registry_meta (singleton, document) VALUES (true, %s::json) "
             "ON CONFLICT (singleton) DO UPDATE SET document = excluded.document",
             (dumps(meta),),

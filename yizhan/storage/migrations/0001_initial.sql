@@ -54,6 +54,8 @@ CREATE TABLE features (
     version bigint NOT NULL
 );
 CREATE INDEX features_geog ON features USING gist (geog);
+-- Positions of features added through the API (after those imported).
+CREATE SEQUENCE features_pos_seq;
 CREATE INDEX features_kind ON features (kind);
 
 -- One row per change, written in the change's transaction: the same entry as a line of
