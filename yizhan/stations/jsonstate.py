@@ -26,7 +26,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
 
-from yizhan.errors import InvalidInputError
+from yizhan.errors import InvalidInputError, StorageUnavailableError
 from yizhan.stations.jsonio import write_json_atomic
 
 log = logging.getLogger("yizhan")
@@ -206,7 +206,8 @@ class SharedList(Generic[T]):
     -----
     :meth:`current` compares the source's stamp with the one it read (one ``os.stat`` for
     a file) and reads it again when it changed; a source that turns unreadable while the
-    process runs is logged once and the last good view kept. :attr:`version` is bumped
+    process runs is logged once and the last good view kept, and so is one that cannot be
+    reached (a database down: reads keep answering from memory). :attr:`version` is bumped
     whenever the view is replaced, so that caches built from it can tell.
     """
 
@@ -232,6 +233,11 @@ class SharedList(Generic[T]):
             try:
                 entries, stamp = self.source.load()
                 value = self._parse(entries)
+            except StorageUnavailableError as exc:  # the database is down: answer from memory
+                log.warning(
+                    "%s cannot be read now; using what was read before: %s", self.source.where, exc
+                )
+                return self._value
             except InvalidInputError as exc:
                 if stamp != self._bad:
                     log.error(

@@ -39,7 +39,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from yizhan.errors import InvalidInputError, RateLimitedError
+from yizhan.errors import InvalidInputError, RateLimitedError, StorageUnavailableError
 from yizhan.stations.clock import Clock, iso, utc_now
 from yizhan.stations.models import check_lon_lat
 from yizhan.stations.reportfile import ReportFile
@@ -367,7 +367,10 @@ class ReportStore:
         if not self.source.changed():
             return
         with self._lock:
-            self._take(self.source.read_new())
+            try:
+                self._take(self.source.read_new())
+            except StorageUnavailableError as exc:  # the database is down: answer from memory
+                log.warning("%s cannot be read now: %s", self.source.where, exc)
 
     # -- the API ----------------------------------------------------------------------------
     def client_hash(self, client: str) -> str:
