@@ -9,11 +9,12 @@ REGISTRY ?= yizhan/data/zhengzhou.geojson
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test test-all lint typecheck contracts check fuzz wheel bench schema clean venv
+.PHONY: serve test test-all lint typecheck contracts check fuzz wheel bench schema clean venv demo-seoul
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The asset manifest is a prerequisite too: a new pin is fetched by the next `make`.
+$(STAMP): pyproject.toml yizhan/assets.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -22,6 +23,12 @@ $(STAMP): pyproject.toml
 
 serve: $(STAMP)
 	$(BIN)/yizhan serve --registry $(REGISTRY) --host $(HOST) --port $(PORT)
+
+# The bundled Seoul study (heat shelters, people aged 65+): coverage, gaps and five suggested
+# sites on real data, in one HTML file that opens offline.
+demo-seoul: $(STAMP)
+	$(BIN)/yizhan map --study seoul --sites 5 --lang en -o seoul.html
+	@echo "open seoul.html"
 
 # `make test`: the suite without the suites marked slow (CI runs them: `make check`).
 test: $(STAMP)

@@ -288,6 +288,40 @@ def test_a_replica_that_missed_notifications_catches_up(url: str) -> None:
         reader.close()
 
 
+def test_a_listener_cut_off_reconnects_and_catches_up(url: str) -> None:
+    settings = Settings(database_url=url)
+    import_registry(url, DEFAULT_REGISTRY, settings)
+    writer, reader = open_backend(settings), open_backend(settings)
+    reader.start()
+    try:
+        fid = writer.stations.registry.ids[1]
+        with psycopg.connect(url, autocommit=True) as admin:
+
+            def listeners() -> int:
+                row = admin.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'yizhan-listener'"
+                ).fetchone()
+                return int(row[0]) if row else 0
+
+            eventually(lambda: listeners() == 1)
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'yizhan-listener'"
+            )
+            for i in range(3):  # while the listener is away: no notification reaches it
+                writer.stations.update(
+                    fid,
+                    {"properties": {"phone": f"cut-{i}"}},
+                    writer.stations.find(fid).etag,
+                    ADMIN,
+                )
+            eventually(lambda: reader.stations.find(fid) == writer.stations.find(fid))
+            eventually(lambda: listeners() == 1)
+    finally:
+        writer.close()
+        reader.close()
+
+
 def test_database_down_reads_answer_writes_503_then_recover(
     pg_cluster: Cluster, tmp_path: Path
 ) -> None:

@@ -21,7 +21,12 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -29,7 +34,7 @@ from starlette.routing import Match
 from threadpoolctl import threadpool_limits
 
 from yizhan import __version__
-from yizhan.assets import vendor_dir
+from yizhan.assets import package, vendor_dir
 from yizhan.errors import (
     AuthenticationError,
     ConflictError,
@@ -52,6 +57,7 @@ from yizhan.routes import (
     nearest,
     pages,
     planning,
+    proposals,
     reports,
     stations,
 )
@@ -126,6 +132,63 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "internal error"}, status_code=500)
 
 
+#: The documentation pages may load nothing from another origin (ReDoc would fetch its
+#: makers' logo from cdn.redoc.ly): they work offline by construction. FastAPI writes their
+#: set-up as inline scripts; ReDoc's search runs in a worker made from a blob.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+
+
+def _add_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` (ReDoc) with their JavaScript and CSS from this
+    server (``/static/vendor/``, fetched at set-up by ``yizhan assets fetch``), not from a
+    CDN: FastAPI's own pages are blank offline and slow where the CDN is unreachable."""
+
+    def vendored(request: Request, key: str, path: str) -> str:
+        root = str(request.scope.get("root_path", "")).rstrip("/")
+        return f"{root}/static/vendor/{package(key).dirname}/{path}"
+
+    def openapi_url(request: Request) -> str:
+        return str(request.scope.get("root_path", "")).rstrip("/") + str(app.openapi_url)
+
+    def offline(page: HTMLResponse) -> HTMLResponse:
+        page.headers["Content-Security-Policy"] = DOCS_CSP
+        return page
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        page = get_swagger_ui_html(
+            openapi_url=openapi_url(request),
+            title=f"{app.title} - Swagger UI",
+            oauth2_redirect_url=str(request.scope.get("root_path", "")).rstrip("/")
+            + "/docs/oauth2-redirect",
+            swagger_js_url=vendored(request, "swagger-ui-dist", "swagger-ui-bundle.js"),
+            swagger_css_url=vendored(request, "swagger-ui-dist", "swagger-ui.css"),
+            swagger_favicon_url=vendored(request, "swagger-ui-dist", "favicon-32x32.png"),
+            # No badge from validator.swagger.io (an outside request).
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+        return offline(page)
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        page = get_redoc_html(
+            openapi_url=openapi_url(request),
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=vendored(request, "redoc", "bundles/redoc.standalone.js"),
+            redoc_favicon_url=vendored(request, "swagger-ui-dist", "favicon-32x32.png"),
+            with_google_fonts=False,
+        )
+        return offline(page)
+
+
 def create_app(settings: Settings | None = None, registry: Registry | None = None) -> FastAPI:
     """Build the API.
 
@@ -176,7 +239,10 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             "Coordinates are `[lon, lat]`; input and output may be WGS-84, GCJ-02 or BD-09."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served by _add_docs, from this server's copies of the assets
+        redoc_url=None,
     )
+    _add_docs(app)
     app.state.settings = settings
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
@@ -196,7 +262,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     async def health(registry: RegistryDep) -> FastJSONResponse:
         return FastJSONResponse({"status": "ok", "version": __version__, "stations": len(registry)})
 
-    routers = [stations, editing, reports, nearest, buses, alerts, planning, maps, pages]
+    routers = [stations, editing, reports, nearest, buses, alerts, planning, maps, pages, proposals]
     app.state.api_routes = [r for r in app.routes if isinstance(r, APIRoute)]
     for module in routers:
         for route in module.router.routes:

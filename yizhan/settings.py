@@ -178,3 +178,46 @@ class Settings(BaseSettings):
         if registry_path is None:
             return None
         return registry_path.with_name(f"{name}.{kind}{suffix}")
+
+    # -- the workers' pages (kept at the end of the class) ----------------------------------
+    area_radius_m: float = Field(
+        50_000.0,
+        gt=0,
+        le=20_000_000,
+        description="A position with no station within this many metres is outside the "
+        "registry's area: the find page says 'no station in your area' (and offers to suggest "
+        "one) instead of listing stations hundreds of kilometres away.",
+    )
+    public_url: str | None = Field(
+        None,
+        description="The address workers' phones reach the server at, e.g. "
+        "https://yizhan.example.org (`YIZHAN_PUBLIC_URL`): posters' QR codes and printed "
+        "links use it, never the request's Host header.",
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        text = value.strip()
+        scheme, sep, rest = text.partition("://")
+        host = rest.split("/", 1)[0]
+        if (
+            scheme.lower() not in ("http", "https")
+            or not sep
+            or not host
+            or any(c in rest for c in "?#@ \\")
+        ):
+            raise ValueError(
+                f"Expected an http:// or https:// address without query, fragment or user "
+                f"such as https://yizhan.example.org, got {value!r}"
+            )
+        return text.rstrip("/")
+
+    # -- base maps (yizhan.maps.basemaps) ----------------------------------------------------
+    tianditu_key: str | None = Field(
+        None,
+        description="Key of a Tianditu (天地图) application (console.tianditu.gov.cn): the "
+        "planner maps then offer Tianditu's base map. It is written into the map pages.",
+    )

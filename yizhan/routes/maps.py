@@ -20,10 +20,12 @@ from yizhan.maps.study_map import coverage_map, station_flags
 from yizhan.maps.worker import worker_map
 from yizhan.query.features import Flags
 from yizhan.query.nearest import nearest_collection
-from yizhan.query.studies import Study
+from yizhan.query.proposals import proposals_geojson
+from yizhan.query.studies import HOW_TO_ADD_DEMAND, Study
 from yizhan.routes.deps import FlagsDep, SearchDep, SettingsDep, StoreDep
 from yizhan.routes.params import AmenityParam, CategoryParam, InCrs, KindParam, Lat, Lon
-from yizhan.routes.planning import NO_DEMAND, FilterDep, RadiusParam, StudyDep
+from yizhan.routes.planning import FilterDep, OptionalStudyDep, RadiusParam
+from yizhan.routes.proposals import proposal_store
 from yizhan.stations.hours import parse_time
 from yizhan.stations.registry import StationFilter
 
@@ -53,12 +55,14 @@ def _map_cache(request: Request) -> OrderedDict[Any, tuple[float, str]]:
 
 def _build_coverage_html(
     search: Any,
-    study: Study,
+    study: Study | None,
     radius_m: float,
     flt: StationFilter,
     sites: int,
     lang: str,
     flags: Flags,
+    tianditu_key: str | None = None,
+    proposals: dict[str, Any] | None = None,
 ) -> str:
     registry = search.registry
     reports = flags.reports
@@ -71,7 +75,8 @@ def _build_coverage_html(
     now = time.time()
     open_now = {registry.ids[i]: search.status(i, now)[0] for i in range(len(registry))}
     fleet = search.fleet
-    today = parse_time("now", search.hours.timezone).date()
+    made_at = parse_time("now", search.hours.timezone)
+    today = made_at.date()
     timeline: dict[str, list[tuple[Any, Any, float, float, str]]] = {}
     for i, bus in enumerate(registry.buses):
         segs = fleet.timeline(i, today)
@@ -90,6 +95,10 @@ def _build_coverage_html(
         buses=registry.buses or None,
         bus_timeline=timeline or None,
         timeline_date=today,
+        when=made_at,
+        tianditu_key=tianditu_key,
+        add_demand=HOW_TO_ADD_DEMAND,
+        proposals=proposals,
     )
     return str(fmap.get_root().render())
 
@@ -98,29 +107,43 @@ def _build_coverage_html(
     "/maps/coverage",
     response_class=HTMLResponse,
     summary="The planner map of the served registry",
-    responses=NO_DEMAND,
 )
 async def coverage_map_page(
     request: Request,
     store: StoreDep,
+    settings: SettingsDep,
     flags: FlagsDep,
-    study: StudyDep,
+    study: OptionalStudyDep,
     flt: FilterDep,
     radius_m: RadiusParam = 1000.0,
     sites: Annotated[int, Query(ge=0, le=50, description="Also suggest this many new sites.")] = 0,
     lang: Lang = "zh",
 ) -> HTMLResponse:
     """Stations, coverage circles, uncovered demand, gaps, district coverage share, cooling
-    buses through today and (with `sites`) suggested sites, as an interactive map. Stale
-    stations are greyed; those that need checking have a red ring, a warning naming the
-    reported problems, and a layer and list of their own."""
+    buses through today and (with `sites`) suggested sites, as an interactive map, with a
+    headline (covered share, demand within reach, stations counted, radius, time) and a
+    district table. Stale stations are greyed; those that need checking have a red ring, a
+    warning naming the reported problems, and a layer and list of their own. Without
+    demand configured, the stations alone, and how to add demand."""
     # The version first: the store publishes a snapshot before bumping it, so the snapshot
     # read next is at least as new as the key says (an edit, e.g. a verification, makes a
     # new key). A report can change needs_check: the number of reports is in the key too.
     version = store.version
     search = store.search
     n_reports = len(flags.reports.all()) if flags.reports is not None else 0
-    key = (radius_m, sites, lang, flt, version, n_reports, flags.today, flags.stale_after_days)
+    pending = proposals_geojson(proposal_store(request, store))
+    n_pending = tuple(str(f["id"]) for f in pending["features"])
+    key = (
+        radius_m,
+        sites,
+        lang,
+        flt,
+        version,
+        n_reports,
+        n_pending,
+        flags.today,
+        flags.stale_after_days,
+    )
     cache = _map_cache(request)
     now = time.monotonic()
     with _cache_lock:
@@ -129,7 +152,16 @@ async def coverage_map_page(
             cache.move_to_end(key)
             return HTMLResponse(hit[1])
     html = await asyncio.to_thread(
-        _build_coverage_html, search, study, radius_m, flt, sites, lang, flags
+        _build_coverage_html,
+        search,
+        study,
+        radius_m,
+        flt,
+        sites if study is not None else 0,
+        lang,
+        flags,
+        settings.tianditu_key,
+        pending,
     )
     with _cache_lock:
         cache[key] = (now, html)

@@ -20,7 +20,7 @@ from yizhan.geo.access import two_step_fca
 from yizhan.geo.coverage import coverage, select_stations
 from yizhan.geo.siting import site_mclp
 from yizhan.query.search import service_points
-from yizhan.query.studies import Study, StudySpec, default_districts, load_study
+from yizhan.query.studies import Study, StudySpec, default_spec, load_study
 from yizhan.routes.deps import FastJSONResponse, RegistryDep, SearchDep, SettingsDep, body_error
 from yizhan.routes.params import (
     AmenityParam,
@@ -43,15 +43,12 @@ _study_lock = threading.Lock()
 
 def study_spec(settings: Settings, registry: Registry) -> StudySpec | None:
     """The study the settings describe, or ``None`` when there is no demand to analyse."""
-    districts = settings.districts
-    if districts is None and settings.demand is None:
-        districts = default_districts(registry.path)
-        if districts is None:
-            return None
+    if settings.districts is None and settings.demand is None:
+        return default_spec(registry.path, settings.hex_size_m)  # a bundled study, or None
     return StudySpec(
         demand=settings.demand,
         weight=settings.demand_weight,
-        districts=districts,
+        districts=settings.districts,
         district_field=settings.district_field,
         crs=settings.demand_crs,
         hex_size_m=settings.hex_size_m,
@@ -78,6 +75,18 @@ def get_study(request: Request, settings: SettingsDep, registry: RegistryDep) ->
 
 
 StudyDep = Annotated[Study, Depends(get_study)]
+
+
+def get_study_or_none(
+    request: Request, settings: SettingsDep, registry: RegistryDep
+) -> Study | None:
+    """The study, or ``None`` when no demand is configured (maps then show stations only)."""
+    if study_spec(settings, registry) is None:
+        return None
+    return get_study(request, settings, registry)
+
+
+OptionalStudyDep = Annotated[Study | None, Depends(get_study_or_none)]
 
 #: Routes that need a demand layer answer 409 without one.
 NO_DEMAND: dict[int | str, dict[str, Any]] = {

@@ -39,7 +39,7 @@ from yizhan.stations.hours import (
 )
 from yizhan.stations.models import is_bus
 from yizhan.stations.placements import PlacementStore
-from yizhan.stations.registry import Registry, StationFilter
+from yizhan.stations.registry import Registry, StationFilter, verification_day
 from yizhan.stations.vocab import AMENITY_BIT, Kind
 
 DEFAULT_FILTER = StationFilter()
@@ -578,6 +578,8 @@ class StationSearch:
         for a in flt.amenities:
             need_bits |= AMENITY_BIT[a]
         statuses, categories, districts = flt.statuses, flt.categories, flt.districts
+        fresh = None if flt.freshness is None else flt.freshness == "fresh"
+        buses = self.registry.buses
         sin, cos, sqrt, asin = math.sin, math.cos, math.sqrt, math.asin
         out: list[BusHit] = []
         for pos, x, y, z, lam2, s2, c2, status, bits, category, district in rows:
@@ -587,6 +589,14 @@ class StationSearch:
                 or (need_bits and bits & need_bits != need_bits)
                 or (categories is not None and category not in categories)
                 or (districts is not None and district not in districts)
+                or (
+                    fresh is not None
+                    and fresh
+                    != (
+                        verification_day(buses[pos.bus_index]["properties"].get("last_verified_at"))
+                        >= flt.cutoff_day
+                    )
+                )
             ):
                 continue
             dx, dy, dz = x - qx, y - qy, z - qz

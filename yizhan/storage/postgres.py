@@ -105,7 +105,7 @@ class Database:
             check=psycopg_pool.ConnectionPool.check_connection,
             open=False,
             name="yizhan",
-            kwargs={"connect_timeout": 5},
+            kwargs={"connect_timeout": 5, "application_name": "yizhan"},
         )
         self._handlers: dict[str, Callable[[int, Conn], None]] = {}
         self.known: dict[str, int] = {}
@@ -187,7 +187,12 @@ class Database:
         backoff = 0.2
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
+                with psycopg.connect(
+                    self.url,
+                    autocommit=True,
+                    connect_timeout=5,
+                    application_name="yizhan-listener",
+                ) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     # After LISTEN: whatever was committed before is read now.
                     self._dispatch(conn, every=True)
