@@ -24,9 +24,10 @@ backoff, so service resumes without a restart.
 **Driver.** psycopg 3 with psycopg_pool, chosen on measurement
 (``bench/bench_storage.py``, docs/database.md): the stores are called from worker threads
 (FastAPI runs blocking work off the event loop, and the in-memory read model is shared by
-threads), which a synchronous driver serves directly; asyncpg is faster per query on its
-own event loop but needs that loop (one more thread hop per call from a worker thread),
-and LISTEN in psycopg is a plain blocking loop in the listener thread.
+threads), which a synchronous driver serves directly. On our operations (a point read, the
+KNN query, an edit's write transaction) asyncpg reached from a worker thread was no faster
+— within the noise, 0.6–3× either way between runs — and it would need an event loop of its
+own beside FastAPI's; LISTEN in psycopg is a plain blocking loop in the listener thread.
 """
 
 from __future__ import annotations
