@@ -14,8 +14,6 @@ import shlex
 import shutil
 import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,10 +22,10 @@ from urllib.request import Request, urlopen
 
 import orjson
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from tests.conftest import make_doc, make_feature
+from tests.helpers import Server
 from yizhan.api import create_app
 from yizhan.settings import Settings
 from yizhan.stations.registry import load_registry
@@ -93,27 +91,6 @@ def test_percent_encoded_utf8_through_testclient(served: Path) -> None:
         )
         assert r.status_code == 200, r.text
         assert r.json()["properties"]["status_reason"] == "已撤除：拆迁"
-
-
-class Server:
-    """The API on a free port, in a thread (uvicorn, as `make serve` runs it)."""
-
-    def __init__(self, app: Any) -> None:
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.02)
-        self.port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -194,11 +171,20 @@ def test_readme_text_queries_run_as_written(tmp_path: Path) -> None:
             cmd = shlex.split(
                 line.split("#", 1)[0].replace("localhost:8000", f"127.0.0.1:{srv.port}")
             )
+            saves = any(a.startswith("-O") for a in cmd)  # a download: into tmp_path
             out = subprocess.run(
-                [*cmd, "-sS", "-w", "\n%{http_code}"], capture_output=True, timeout=30, check=False
+                [*cmd, "-sS", "-w", "\n%{http_code}"],
+                capture_output=True,
+                timeout=60,
+                check=False,
+                cwd=tmp_path,
             )
             body, _, status = out.stdout.decode("utf-8").rpartition("\n")
             assert status == "200", (line, out.stderr, body[:300])
+            if saves:
+                saved = [p for p in tmp_path.iterdir() if p.is_file() and p.stat().st_size]
+                assert saved, line
+                continue
             features = orjson.loads(body)["features"]
             assert features, line
             if "district=" in line:

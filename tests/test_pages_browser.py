@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,9 +26,9 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
-import uvicorn
 
 from tests.conftest import make_doc, make_feature
+from tests.helpers import Server
 from tests.test_maps_browser import BLANK_TILE, CHROMIUM, CHROMIUM_ARGS, REPO
 from tests.test_pages import HERE, OPEN_ORDER, XSS, page_doc
 from yizhan.api import create_app
@@ -73,27 +72,6 @@ def shot(page: Page, name: str, full_page: bool = False) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
     return path
-
-
-class Server:
-    """The API on a free port, in a thread."""
-
-    def __init__(self, app: Any) -> None:
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.02)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -49,20 +49,24 @@ from yizhan.errors import (
     YizhanError,
 )
 from yizhan.maps.runtime import RUNTIME_DIR, runtime_dir
+from yizhan.query.analysis import AnalysisUnavailableError
 from yizhan.routes import (
     alerts,
     buses,
     editing,
+    export,
     maps,
     nearest,
+    ogc,
     pages,
     planning,
     proposals,
     reports,
     stations,
 )
-from yizhan.routes.deps import FastJSONResponse, RegistryDep
-from yizhan.routes.limits import BodySizeLimit
+from yizhan.routes.deps import FastJSONResponse, RegistryDep, get_caller
+from yizhan.routes.limits import BodySizeLimit, JSONBodyGuard
+from yizhan.routes.planning import analysis_runner
 from yizhan.settings import Settings
 from yizhan.stations.registry import Registry
 from yizhan.storage import open_backend
@@ -123,8 +127,32 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 #: Documented on every route that reads a request body.
 BODY_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "The body is not JSON."},
+    408: {"description": "The body did not arrive within body_timeout_s."},
     413: {"description": "The body is larger than the server accepts (max_body_bytes)."},
+    422: {
+        "description": "The body is invalid (the member is named), nests deeper than "
+        "max_json_depth, or holds NaN, Infinity, an integer beyond 64 bits or a lone "
+        "surrogate."
+    },
 }
+#: Documented on every route that reads a bearer token.
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    429: {
+        "description": "Too many invalid bearer tokens from this client "
+        "(auth_failure_limit); `Retry-After` says when."
+    },
+}
+
+
+async def _analysis_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AnalysisUnavailableError)
+    headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
+    return JSONResponse({"detail": str(exc)}, status_code=503, headers=headers)
+
+
+def _reads_token(dependant: Any) -> bool:
+    """Whether a route's dependencies include :func:`get_caller` (it may answer 429)."""
+    return any(d.call is get_caller or _reads_token(d) for d in dependant.dependencies)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -225,10 +253,21 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         gc.collect()
         gc.freeze()
         backend.start()  # follow other processes' changes (file watcher, or LISTEN/NOTIFY)
+        if app.state.analysis.closed:  # the app is started again after a shutdown
+            app.state.analysis = analysis_runner(settings)
+        # Start the analyses' forkserver in the background: the first analysis need not wait.
+        asyncio.get_running_loop().run_in_executor(None, app.state.analysis.warm_up)
+        if settings.trust_forwarded_for:
+            log.warning(
+                "YIZHAN_TRUST_FORWARDED_FOR is deprecated: set YIZHAN_TRUSTED_PROXIES to the "
+                "addresses of your proxies instead (now: the right-most X-Forwarded-For "
+                "address is taken as the client's, from any peer)"
+            )
         log.info("serving %d stations from %s (%s)", len(reg), backend.where, backend.kind)
         try:
             yield
         finally:
+            app.state.analysis.close()
             await asyncio.to_thread(backend.close)
 
     app = FastAPI(
@@ -244,8 +283,13 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     )
     _add_docs(app)
     app.state.settings = settings
+    app.state.analysis = analysis_runner(settings)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Added first, so inside BodySizeLimit: the body it reads is already capped.
+    app.add_middleware(JSONBodyGuard, max_depth=settings.max_json_depth)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -255,6 +299,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             expose_headers=["ETag", "Location", "Retry-After"],
         )
     app.add_exception_handler(YizhanError, _domain_error)
+    app.add_exception_handler(AnalysisUnavailableError, _analysis_unavailable)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
 
@@ -262,13 +307,20 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     async def health(registry: RegistryDep) -> FastJSONResponse:
         return FastJSONResponse({"status": "ok", "version": __version__, "stations": len(registry)})
 
+    # GET /nearest, the busiest request, is answered by a plain route matched first (the
+    # FastAPI route in nearest.router documents it; see yizhan.routes.nearest).
+    app.router.routes.insert(0, nearest.fast_route)
     routers = [stations, editing, reports, nearest, buses, alerts, planning, maps, pages, proposals]
+    routers.append(ogc)
+    routers.append(export)
     app.state.api_routes = [r for r in app.routes if isinstance(r, APIRoute)]
     for module in routers:
         for route in module.router.routes:
             if isinstance(route, APIRoute):
                 if (route.methods or set()) & {"POST", "PATCH", "PUT"}:
                     route.responses = {**BODY_ERRORS, **route.responses}
+                if _reads_token(route.dependant):
+                    route.responses = {**AUTH_ERRORS, **route.responses}
                 app.state.api_routes.append(route)
         app.include_router(module.router)
     # The maps' own runtime (package data), then the vendored JavaScript and CSS fetched at

@@ -57,7 +57,7 @@ from yizhan.stations.registry import Registry, load_registry
 from yizhan.stations.reports import ReportStore
 
 
-def _positive(kind: str) -> Any:
+def positive_number(kind: str) -> Any:
     def parse(text: str) -> float:
         try:
             value = float(text)
@@ -103,13 +103,13 @@ def _study_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--hex-size-m",
-        type=_positive("metres"),
+        type=positive_number("metres"),
         default=500.0,
         help="hexagon size for grid demand (default 500)",
     )
     p.add_argument(
         "--radius-m",
-        type=_positive("metres"),
+        type=positive_number("metres"),
         default=None,
         help="coverage radius (default 1000, or the bundled study's own: seoul 500)",
     )
@@ -166,7 +166,7 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument(
         "--time-limit-s",
-        type=_positive("seconds"),
+        type=positive_number("seconds"),
         default=60.0,
         help="solver time limit (default 60)",
     )

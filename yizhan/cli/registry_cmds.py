@@ -13,9 +13,10 @@ from typing import Any
 
 import psycopg
 import uvicorn
+from pydantic import ValidationError
 
 from yizhan.api import create_app
-from yizhan.cli.db import url_settings
+from yizhan.cli.serving import install_log_limits, uvicorn_options
 from yizhan.errors import RegistryInvalidError, StorageUnavailableError
 from yizhan.geo.crs import CRS_NAMES, parse_crs
 from yizhan.query.nearest import nearest_collection
@@ -273,8 +274,17 @@ def cmd_nearest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings_errors(exc: ValidationError) -> list[str]:
+    """One line per invalid setting, naming its environment variable."""
+    lines = []
+    for e in exc.errors():
+        name = f"YIZHAN_{str(e['loc'][0]).upper()}" if e["loc"] else "settings"
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        lines.append(msg if msg.startswith(name) else f"{name}: {msg}")
+    return lines
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = Settings()
     updates: dict[str, Any] = {}
     if args.registry:
         updates["registry"] = args.registry
@@ -283,9 +293,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.port:
         updates["port"] = args.port
     if args.database_url:
-        updates["database_url"] = url_settings(settings, args.database_url)[0]
-    # Validate the overrides like the environment (model_copy would not: a str path stays str).
-    settings = type(settings).model_validate({**settings.model_dump(), **updates})
+        updates["database_url"] = args.database_url
+    try:
+        settings = Settings()
+        # Validate the overrides like the environment (model_copy would not: a str path stays str).
+        settings = type(settings).model_validate({**settings.model_dump(), **updates})
+    except ValidationError as exc:
+        for line in _settings_errors(exc):
+            print(f"yizhan serve: {line}", file=sys.stderr)
+        return 1
     registry = None
     if settings.database_url:
         where = _check_database(settings.database_url)
@@ -311,11 +327,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "(docs at /docs)",
         file=sys.stderr,
     )
+    # Proxy headers off, timeouts and a connection limit: see yizhan.cli.serving. httptools
+    # parses HTTP in C (h11 is pure Python) and uvloop, where it exists, runs the event loop
+    # in C; no access log: a log line per request cost more than the nearest search itself.
+    # Errors are still logged (uvicorn.error, and the app's own logger).
+    options = uvicorn_options(settings, http="httptools")
+    install_log_limits(settings.overload_log_interval_s)
     app: Any
     if args.workers > 1:
-        # Each worker process builds its own app from the environment: pass the overrides on.
+        # Each worker process builds its own app from the environment: pass the overrides
+        # on. The workers are started from a pickled configuration, which the header guard's
+        # class (made at run time) cannot be: they use uvicorn's own httptools protocol,
+        # with the same timeouts and connection limit (put a reverse proxy in front).
         for key in updates:
             os.environ[f"YIZHAN_{key.upper()}"] = str(getattr(settings, key))
+        options["http"] = "httptools"
         app = "yizhan.api:app_from_env"
     else:
         app = create_app(settings, registry=registry)
@@ -323,9 +349,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app,
         factory=args.workers > 1,
         workers=args.workers if args.workers > 1 else None,
-        host=settings.host,
-        port=settings.port,
         log_level="info",
+        loop="auto",
+        access_log=False,
+        **options,
     )
     return 0
 

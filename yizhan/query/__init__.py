@@ -7,7 +7,8 @@ stores (:mod:`.search`), studies (demand, districts; :mod:`.studies`,
 :mod:`.demand_files`), what an "open now" search left out and the registry's area
 (:mod:`.nearby`), the picture a map draws without tiles (:mod:`.basemap`) and proposed
 stations: their area, who decides, the station an accepted one becomes, GeoJSON
-(:mod:`.proposals`).
+(:mod:`.proposals`), and analyses run in bounded, time- and memory-limited processes
+(:mod:`.analysis`).
 
 May import ``yizhan.stations``, ``yizhan.geo``, ``yizhan.settings`` and ``yizhan.errors``;
 never a web framework (FastAPI lives in ``routes/`` and ``api.py``), ``web/``, ``maps/``

@@ -6,8 +6,9 @@ The CLI (``yizhan coverage|gaps|site|map``) and the API (``/coverage``, ``/maps/
 
 Demand comes from, in order of preference:
 
-1. a demand file: points (CSV, or GeoJSON Points) with a weight column, or GeoJSON
-   polygons with a weight spread evenly over their area;
+1. a demand file: points (CSV, or a point layer: GeoJSON, Shapefile, GeoPackage,
+   FlatGeobuf) with a weight column, or polygons with a weight spread evenly over their
+   area;
 2. otherwise a hexagon grid over the districts (weight = area in km²), which shows where
    land is far from any station when no worker counts are at hand.
 
@@ -29,12 +30,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
-import orjson
-
 from yizhan.errors import InvalidInputError
 from yizhan.geo.demand import Demand, Districts
 from yizhan.geo.hexgrid import hex_grid
-from yizhan.query.demand_files import load_districts, load_points, load_polygons
+from yizhan.query.demand_files import is_polygon_file, load_districts, load_points, load_polygons
 from yizhan.settings import BUNDLED_DATA, DEFAULT_DISTRICTS, DEFAULT_REGISTRY
 
 #: The Seoul study's files (yizhan/data/SOURCES.md).
@@ -230,21 +229,6 @@ HOW_TO_ADD_DEMAND: Final = (
 )
 
 
-def _is_polygon_file(path: Path) -> bool:
-    if path.suffix.lower() not in (".geojson", ".json"):
-        return False
-    try:
-        doc = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return False  # the point loader reports the problem with the file's name
-    feats = doc.get("features") if isinstance(doc, dict) else None
-    for f in feats or []:
-        geom = f.get("geometry") if isinstance(f, dict) else None
-        if isinstance(geom, dict):
-            return geom.get("type") in ("Polygon", "MultiPolygon")
-    return False
-
-
 def load_study(spec: StudySpec) -> Study:
     """Build the demand (and districts) described by *spec*.
 
@@ -262,7 +246,7 @@ def load_study(spec: StudySpec) -> Study:
         path = Path(spec.demand)
         if not path.exists():
             raise InvalidInputError("demand", f"no such file: {path}")
-        if _is_polygon_file(path):
+        if is_polygon_file(path):
             if not spec.weight:
                 raise InvalidInputError("weight", "polygon demand needs a weight column (--weight)")
             demand = load_polygons(

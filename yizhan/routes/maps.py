@@ -3,14 +3,25 @@
 Both load their JavaScript and CSS from ``/static/vendor/`` on this server, so they work
 without internet access, and both show which stations are stale or need checking (the
 ``stale``/``needs_check`` properties of the API's responses).
+
+Both are sent with a Content Security Policy: scripts only from this server and the
+inline scripts the map was rendered with, allowed by their SHA-256 hashes (Folium writes
+its maps as inline scripts; hashes rather than a nonce, so that a cached planner map
+needs no rewriting), no plugins, no other base URL. Tiles may come from any HTTPS server
+(base maps are configurable). The planner map is built in an analysis process
+(:mod:`yizhan.query.analysis`: bounded, time- and memory-limited), so its siting cannot
+hold the server's threads.
 """
 
 from __future__ import annotations
 
-import asyncio
+import base64
+import hashlib
 import threading
 import time
 from collections import OrderedDict
+from datetime import date, datetime
+from html.parser import HTMLParser
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -24,10 +35,18 @@ from yizhan.query.proposals import proposals_geojson
 from yizhan.query.studies import HOW_TO_ADD_DEMAND, Study
 from yizhan.routes.deps import FlagsDep, SearchDep, SettingsDep, StoreDep
 from yizhan.routes.params import AmenityParam, CategoryParam, InCrs, KindParam, Lat, Lon
-from yizhan.routes.planning import FilterDep, OptionalStudyDep, RadiusParam
+from yizhan.routes.planning import (
+    ANALYSIS_ERRORS,
+    AnalysisCaller,
+    FilterDep,
+    OptionalStudyDep,
+    RadiusParam,
+    check_radius_limit,
+    run_analysis,
+)
 from yizhan.routes.proposals import proposal_store
 from yizhan.stations.hours import parse_time
-from yizhan.stations.registry import StationFilter
+from yizhan.stations.registry import Registry, StationFilter
 
 router = APIRouter(tags=["maps"])
 
@@ -41,10 +60,74 @@ MAP_CACHE_SIZE = 16
 _cache_lock = threading.Lock()
 
 
-def _map_cache(request: Request) -> OrderedDict[Any, tuple[float, str]]:
+class _InlineScripts(HTMLParser):
+    """The text of every inline ``<script>`` and every inline event handler of a page."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.scripts: list[str] = []
+        self.handlers: list[str] = []
+        self._inline = False
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handlers += [v for k, v in attrs if k.startswith("on") and v is not None]
+        if tag == "script":
+            self._inline = not any(k == "src" for k, _ in attrs)
+            self._text = []
+
+    def handle_data(self, data: str) -> None:
+        if self._inline:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script" and self._inline:
+            self.scripts.append("".join(self._text))
+            self._inline = False
+
+
+def _sha256(text: str) -> str:
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
+
+
+def map_csp(html: str) -> str:
+    """The Content-Security-Policy of a map page: its own inline scripts (and inline event
+    handlers, if any) by hash, everything else from this server only."""
+    found = _InlineScripts()
+    found.feed(html)
+    found.close()
+    scripts = sorted({_sha256(t) for t in found.scripts})
+    handlers = sorted({_sha256(t) for t in found.handlers})
+    script_src = " ".join(
+        ["'self'", *scripts, *(["'unsafe-hashes'", *handlers] if handlers else [])]
+    )
+    return (
+        "default-src 'self'; "
+        f"script-src {script_src}; "
+        "style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data: blob: https:; "
+        "font-src 'self' data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'self'"
+    )
+
+
+def _map_response(html: str, csp: str | None = None) -> HTMLResponse:
+    return HTMLResponse(
+        html,
+        headers={
+            "Content-Security-Policy": csp or map_csp(html),
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
+
+
+def _map_cache(request: Request) -> OrderedDict[Any, tuple[float, str, str]]:
     """The app's planner-map cache (one per app: two apps never share pages)."""
     with _cache_lock:
-        cache: OrderedDict[Any, tuple[float, str]] | None = getattr(
+        cache: OrderedDict[Any, tuple[float, str, str]] | None = getattr(
             request.app.state, "planner_map_cache", None
         )
         if cache is None:
@@ -53,17 +136,9 @@ def _map_cache(request: Request) -> OrderedDict[Any, tuple[float, str]]:
         return cache
 
 
-def _build_coverage_html(
-    search: Any,
-    study: Study | None,
-    radius_m: float,
-    flt: StationFilter,
-    sites: int,
-    lang: str,
-    flags: Flags,
-    tianditu_key: str | None = None,
-    proposals: dict[str, Any] | None = None,
-) -> str:
+def _coverage_map_inputs(search: Any, flags: Flags) -> dict[str, Any]:
+    """What the planner map needs from the live search and stores, as plain data (it is
+    built in another process)."""
     registry = search.registry
     reports = flags.reports
     flagged = station_flags(
@@ -81,6 +156,31 @@ def _build_coverage_html(
     for i, bus in enumerate(registry.buses):
         segs = fleet.timeline(i, today)
         timeline[bus["id"]] = [(s.start, s.end, s.lon, s.lat, s.name) for s in segs]
+    return {
+        "open_now": open_now,
+        "flags": flagged,
+        "stale_after_days": flags.stale_after_days,
+        "buses": registry.buses or None,
+        "bus_timeline": timeline or None,
+        "timeline_date": today,
+        "when": made_at,
+    }
+
+
+def render_coverage_map(
+    registry: Registry,
+    study: Study | None,
+    radius_m: float,
+    flt: StationFilter,
+    sites: int,
+    lang: str,
+    inputs: dict[str, Any],
+    tianditu_key: str | None = None,
+    proposals: dict[str, Any] | None = None,
+) -> tuple[str, str]:
+    """The planner map's HTML and its Content-Security-Policy (run in an analysis process)."""
+    timeline_date: date = inputs["timeline_date"]
+    when: datetime = inputs["when"]
     fmap, _, _ = coverage_map(
         registry,
         study,
@@ -89,27 +189,34 @@ def _build_coverage_html(
         n_sites=sites,
         lang=lang,
         assets="local",
-        open_now=open_now,
-        flags=flagged,
-        stale_after_days=flags.stale_after_days,
-        buses=registry.buses or None,
-        bus_timeline=timeline or None,
-        timeline_date=today,
-        when=made_at,
+        open_now=inputs["open_now"],
+        flags=inputs["flags"],
+        stale_after_days=inputs["stale_after_days"],
+        buses=inputs["buses"],
+        bus_timeline=inputs["bus_timeline"],
+        timeline_date=timeline_date,
+        when=when,
         tianditu_key=tianditu_key,
         add_demand=HOW_TO_ADD_DEMAND,
         proposals=proposals,
     )
-    return str(fmap.get_root().render())
+    html = str(fmap.get_root().render())
+    return html, map_csp(html)
+
+
+#: What the planner map may answer besides the map (it works without demand: no 409).
+MAP_ERRORS = {k: v for k, v in ANALYSIS_ERRORS.items() if k != 409}
 
 
 @router.get(
     "/maps/coverage",
     response_class=HTMLResponse,
     summary="The planner map of the served registry",
+    responses=MAP_ERRORS,
 )
 async def coverage_map_page(
     request: Request,
+    client: AnalysisCaller,
     store: StoreDep,
     settings: SettingsDep,
     flags: FlagsDep,
@@ -125,6 +232,7 @@ async def coverage_map_page(
     district table. Stale stations are greyed; those that need checking have a red ring, a
     warning naming the reported problems, and a layer and list of their own. Without
     demand configured, the stations alone, and how to add demand."""
+    check_radius_limit(radius_m, settings)
     # The version first: the store publishes a snapshot before bumping it, so the snapshot
     # read next is at least as new as the key says (an edit, e.g. a verification, makes a
     # new key). A report can change needs_check: the number of reports is in the key too.
@@ -150,24 +258,27 @@ async def coverage_map_page(
         hit = cache.get(key)
         if hit is not None and now - hit[0] < MAP_TTL_S and hit[1]:
             cache.move_to_end(key)
-            return HTMLResponse(hit[1])
-    html = await asyncio.to_thread(
-        _build_coverage_html,
-        search,
+            return _map_response(hit[1], hit[2])
+    inputs = _coverage_map_inputs(search, flags)
+    html, csp = await run_analysis(
+        request,
+        client,
+        render_coverage_map,
+        search.registry,
         study,
         radius_m,
         flt,
         sites if study is not None else 0,
         lang,
-        flags,
+        inputs,
         settings.tianditu_key,
         pending,
     )
     with _cache_lock:
-        cache[key] = (now, html)
+        cache[key] = (now, html, csp)
         while len(cache) > MAP_CACHE_SIZE:
             cache.popitem(last=False)
-    return HTMLResponse(html)
+    return _map_response(html, csp)
 
 
 @router.get(
@@ -200,4 +311,4 @@ async def nearest_map_page(
         stale_after_days=flags.stale_after_days,
         assets="local",
     )
-    return HTMLResponse(fmap.get_root().render())
+    return _map_response(fmap.get_root().render())

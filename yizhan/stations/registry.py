@@ -148,6 +148,9 @@ class Registry:
         rank[order] = np.arange(n, dtype=np.int64)
         self.id_rank = rank
         self._search_text: list[str] | None = None
+        #: Per station: its serialized JSON as ``yizhan.query.features`` answers it, made
+        #: on first use (``None`` until then); a new snapshot keeps the unchanged stations'.
+        self.json_cache: list[bytes | None] = [None] * n
 
     def __len__(self) -> int:
         return len(self.features)
@@ -171,6 +174,8 @@ class Registry:
             if text != self._search_text[i]:
                 new._search_text = list(self._search_text)
                 new._search_text[i] = text
+        new.json_cache = list(self.json_cache)  # readers fill it: a copy per snapshot
+        new.json_cache[i] = None
         return new
 
     def with_added(self, feature: dict[str, Any]) -> Registry:
@@ -191,6 +196,7 @@ class Registry:
             setattr(new, name, np.append(column, np.array([value], dtype=column.dtype)))
         after = np.fromiter((other > fid for other in self.ids), dtype=bool, count=n)
         new.id_rank = np.append(self.id_rank + after, np.int64(n - int(after.sum())))
+        new.json_cache = [*self.json_cache, None]
         if self._search_text is not None:
             new._search_text = [*self._search_text, _search_text(feature)]
         return new
