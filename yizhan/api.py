@@ -1,8 +1,11 @@
 """The HTTP API: ``create_app(settings)`` builds a FastAPI app over one registry.
 
-The registry is loaded and fully validated once, in the app's lifespan, into
-``app.state``; an invalid registry stops the start-up with every error listed.
-Domain exceptions map to HTTP statuses in one table, :data:`ERROR_STATUS`.
+The app's lifespan opens the storage backend once (:func:`yizhan.storage.open_backend`: the
+registry loaded and fully validated, with every other kind of state) into ``app.state``;
+an invalid registry stops the start-up with every error listed. Domain exceptions map to
+HTTP statuses in one table, :data:`ERROR_STATUS`. :func:`app_from_env` is the factory
+``yizhan serve --workers N`` gives uvicorn (each worker builds its app from the
+environment).
 """
 
 from __future__ import annotations
@@ -47,7 +50,6 @@ from yizhan.errors import (
 )
 from yizhan.maps.runtime import RUNTIME_DIR, runtime_dir
 from yizhan.query.analysis import AnalysisUnavailableError
-from yizhan.query.search import build_search
 from yizhan.query.walking import Walking
 from yizhan.routes import (
     alerts,
@@ -68,11 +70,8 @@ from yizhan.routes.deps import FastJSONResponse, RegistryDep, get_caller
 from yizhan.routes.limits import BodySizeLimit, JSONBodyGuard
 from yizhan.routes.planning import analysis_runner
 from yizhan.settings import Settings
-from yizhan.stations.filestore import RegistryStore
-from yizhan.stations.registry import Registry, load_registry
-from yizhan.stations.reports import ReportStore
-from yizhan.stations.search import StationSearch
-from yizhan.stations.tokens import TokenStore
+from yizhan.stations.registry import Registry
+from yizhan.storage import open_backend
 
 log = logging.getLogger("yizhan")
 
@@ -220,17 +219,6 @@ def _add_docs(app: FastAPI) -> None:
         return offline(page)
 
 
-async def _watch(store: RegistryStore, interval_s: float) -> None:
-    """Reload the registry when its file changes on disk (validated; invalid: refused)."""
-    while True:
-        await asyncio.sleep(interval_s)
-        try:
-            if store.changed_on_disk():
-                await asyncio.to_thread(store.reload_if_changed)
-        except Exception:  # keep watching: one bad reload must not stop the next
-            log.exception("checking %s for changes failed", store.path)
-
-
 def create_app(settings: Settings | None = None, registry: Registry | None = None) -> FastAPI:
     """Build the API.
 
@@ -240,68 +228,38 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         Configuration; defaults to ``Settings()`` (``YIZHAN_*`` environment variables).
     registry : Registry, optional
         An already loaded registry (the CLI validates before serving); otherwise the
-        lifespan loads ``settings.registry``.
+        lifespan loads ``settings.registry`` (files), or the database's
+        (``settings.database_url``).
     """
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        reg = (
-            registry
-            if registry is not None
-            else load_registry(
-                settings.registry,
-                timezone=settings.timezone,
-                holiday_country=settings.holiday_country,
-            )
-        )
-        for w in reg.warnings:
-            log.warning(w.format())
         # A server answers one point per request: pykdtree's OpenMP threads would have to
         # wake for every single-point query, which costs milliseconds on a busy machine
         # (measured: median 5.8 ms vs 0.2 ms with 10 ms between queries).
         threadpool_limits(limits=1, user_api="openmp")
-        first = build_search(settings, reg)  # with placements and heat alerts
+        # Every kind of state, opened in this one place: files beside the registry, or
+        # PostgreSQL when YIZHAN_DATABASE_URL is set (yizhan.storage).
+        backend = await asyncio.to_thread(open_backend, settings, registry)
+        reg = backend.stations.registry
+        for w in reg.warnings:
+            log.warning(w.format())
+        app.state.backend = backend
+        app.state.store = backend.stations
+        app.state.tokens = backend.tokens
+        app.state.reports = backend.reports
+        app.state.rate_limits = backend.rate_limits
         # The walking network (YIZHAN_NETWORK), loaded and indexed now; the stations of each
         # registry snapshot are snapped once, on the first walking query (this one now).
         app.state.walking = Walking.from_settings(settings)
         if app.state.walking is not None:
             app.state.walking.stations(reg)
-        placements, alerts = first.placements, first.alerts
-
-        def build(r: Registry) -> StationSearch:
-            return first if r is reg else build_search(settings, r, placements, alerts)
-
-        store = RegistryStore(
-            reg,
-            build,
-            timezone=settings.timezone,
-            holiday_country=settings.holiday_country,
-            audit_path=settings.state_file(reg.path, "audit", ".jsonl"),
-        )
-        app.state.store = store
-        app.state.tokens = TokenStore(
-            settings.state_file(reg.path, "tokens"),
-            admin_token=settings.admin_token,
-            legacy_admin_tokens=settings.admin_tokens,
-            legacy_operator_tokens=settings.operator_tokens,
-        )
-        app.state.reports = ReportStore(
-            settings.state_file(reg.path, "reports", ".jsonl"),
-            window_days=settings.report_window_days,
-            threshold=settings.report_threshold,
-            rate_per_hour=settings.report_rate_per_hour,
-            rate_per_station_per_day=settings.report_rate_per_station_per_day,
-        )
         # The registry and indexes live as long as the app: move them out of the collector's
         # reach, so that full collections do not walk millions of objects (0.8 s pauses).
         gc.collect()
         gc.freeze()
-        watcher = (
-            asyncio.create_task(_watch(store, settings.reload_interval_s))
-            if reg.path is not None and settings.reload_interval_s > 0
-            else None
-        )
+        backend.start()  # follow other processes' changes (file watcher, or LISTEN/NOTIFY)
         if app.state.analysis.closed:  # the app is started again after a shutdown
             app.state.analysis = analysis_runner(settings)
         # Start the analyses' forkserver in the background: the first analysis need not wait.
@@ -312,13 +270,12 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
                 "addresses of your proxies instead (now: the right-most X-Forwarded-For "
                 "address is taken as the client's, from any peer)"
             )
-        log.info("serving %d stations from %s", len(reg), reg.path or "memory")
+        log.info("serving %d stations from %s (%s)", len(reg), backend.where, backend.kind)
         try:
             yield
         finally:
-            if watcher is not None:
-                watcher.cancel()
             app.state.analysis.close()
+            await asyncio.to_thread(backend.close)
 
     app = FastAPI(
         title="Yizhan (驿站) API",
@@ -379,3 +336,9 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app.mount(f"/static/vendor/{RUNTIME_DIR}", StaticFiles(directory=runtime_dir()), name="runtime")
     app.mount("/static/vendor", StaticFiles(directory=vendor_dir(), check_dir=False), name="vendor")
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The API configured from the environment (``YIZHAN_*``): the factory each uvicorn
+    worker calls (``uvicorn --factory yizhan.api:app_from_env``)."""
+    return create_app(Settings())

@@ -240,6 +240,26 @@ class Settings(BaseSettings):
             )
         return self
 
+    # -- storage --------------------------------------------------------------------------
+    database_url: str | None = Field(
+        None,
+        description="PostgreSQL (with PostGIS) to keep the registry and every other kind of "
+        "state in, e.g. `postgresql://yizhan@db.internal/yizhan` (`YIZHAN_DATABASE_URL`); "
+        "unset: files beside the registry. See docs/database.md.",
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        v = value.strip()
+        if not v.startswith(("postgresql://", "postgres://")):
+            raise ValueError(
+                f"Expected a PostgreSQL URL such as postgresql://user@host/dbname, got {v!r}"
+            )
+        return v
+
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:

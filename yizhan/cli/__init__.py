@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     # imported only after main() has set OMP_NUM_THREADS for `serve` (see main).
     from yizhan.cli import (
         assets,
+        db,
         export,
         history,
         importing,
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     assets.add_parsers(sub)
     export.add_parsers(sub)
     network.add_parsers(sub)
+    db.add_parsers(sub)
     return parser
 
 

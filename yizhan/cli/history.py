@@ -1,4 +1,5 @@
-"""``yizhan history ID``: the changes to a station, from the registry's audit log."""
+"""``yizhan history ID``: the changes to a station, from the registry's audit log (or the
+database's audit table with ``YIZHAN_DATABASE_URL``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from yizhan.errors import InvalidInputError, NotFoundError
 from yizhan.settings import Settings
-from yizhan.stations.audit import AuditLog
+from yizhan.storage import opened_history
 
 #: Members of an audit line that say how the file was written, not what changed.
 _INTERNAL = ("file",)
@@ -34,15 +35,15 @@ def _count(value: str, name: str, least: int) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     settings = Settings()
     registry = Path(args.registry) if args.registry else settings.registry
-    path = settings.state_file(registry, "audit", ".jsonl")
-    assert path is not None
     limit = _count(args.limit, "--limit", 1) if args.limit is not None else None
     cursor = _count(args.cursor, "--cursor", 0)
-    page = AuditLog(path).page(args.id, limit, cursor, newest_first=args.newest)
-    if not page.total:
-        if not path.exists():
-            raise NotFoundError(f"no audit log for {registry} (expected {path})")
-        raise NotFoundError(f"no changes to {args.id!r} in {path}")
+    with opened_history(settings, registry) as log:
+        page = log.page(args.id, limit, cursor, args.newest)
+        path = log.where
+        if not page.total:
+            if not log.exists:
+                raise NotFoundError(f"no audit log for {registry} (expected {path})")
+            raise NotFoundError(f"no changes to {args.id!r} in {path}")
     if args.json:
         for row in page.entries:
             drop = _INTERNAL if args.full else (*_INTERNAL, "before", "after")

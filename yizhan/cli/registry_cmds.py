@@ -1,20 +1,23 @@
-"""``yizhan validate``, ``yizhan nearest`` and ``yizhan serve``."""
+"""``yizhan validate``, ``yizhan nearest`` and ``yizhan serve`` (files or PostgreSQL, one or
+several worker processes)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
 import sys
 from datetime import datetime
 from typing import Any
 
+import psycopg
 import uvicorn
 from pydantic import ValidationError
 
 from yizhan.api import create_app
 from yizhan.cli.serving import install_log_limits, uvicorn_options
-from yizhan.errors import RegistryInvalidError
+from yizhan.errors import RegistryInvalidError, StorageUnavailableError
 from yizhan.geo.crs import CRS_NAMES, parse_crs
 from yizhan.query.nearest import nearest_collection
 from yizhan.query.search import search_from_settings
@@ -24,6 +27,8 @@ from yizhan.settings import Settings
 from yizhan.stations.hours import parse_time
 from yizhan.stations.registry import StationFilter, check_file, load_registry
 from yizhan.stations.vocab import Amenity, Category, Kind, Status
+from yizhan.storage.migrate import check_schema
+from yizhan.storage.postgres import redact
 
 
 def _finite(kind: str, lo: float, hi: float) -> Any:
@@ -192,6 +197,19 @@ def add_parsers(sub: Any) -> None:
         help="walking network to load (yizhan network build; default YIZHAN_NETWORK): "
         "enables /nearest?metric=walk and the isochrones",
     )
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="worker processes on the one port (default 1); each keeps its own copy of the "
+        "registry in memory and follows the others' changes",
+    )
+    p.add_argument(
+        "--database-url",
+        default=None,
+        help="serve the registry kept in PostgreSQL (default: YIZHAN_DATABASE_URL; unset: "
+        "the registry file and the files beside it); see `yizhan db`",
+    )
     p.set_defaults(func=cmd_serve)
 
 
@@ -356,6 +374,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         updates["port"] = args.port
     if args.network:
         updates["network"] = args.network
+    if args.database_url:
+        updates["database_url"] = args.database_url
     try:
         settings = Settings()
         # Validate the overrides like the environment (model_copy would not: a str path stays str).
@@ -373,23 +393,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    try:
-        registry = load_registry(
-            settings.registry, timezone=settings.timezone, holiday_country=settings.holiday_country
-        )
-    except RegistryInvalidError as exc:
-        for p in [*exc.report.errors, *exc.report.warnings]:
-            print(p.format(), file=sys.stderr)
-        print(f"{settings.registry}: {exc.report.summary()}; not serving", file=sys.stderr)
-        return 1
-    for w in registry.warnings:
-        print(w.format(), file=sys.stderr)
-    buses = f" and {len(registry.buses)} cooling buses" if registry.buses else ""
+    registry = None
+    if settings.database_url:
+        where = _check_database(settings.database_url)
+    else:
+        try:
+            registry = load_registry(
+                settings.registry,
+                timezone=settings.timezone,
+                holiday_country=settings.holiday_country,
+            )
+        except RegistryInvalidError as exc:
+            for p in [*exc.report.errors, *exc.report.warnings]:
+                print(p.format(), file=sys.stderr)
+            print(f"{settings.registry}: {exc.report.summary()}; not serving", file=sys.stderr)
+            return 1
+        for w in registry.warnings:
+            print(w.format(), file=sys.stderr)
+        buses = f" and {len(registry.buses)} cooling buses" if registry.buses else ""
+        where = f"{len(registry)} stations{buses} from {settings.registry}"
     if settings.network is not None:
-        buses += f", walking network {settings.network}"
+        where += f", walking network {settings.network}"
+    workers = f" with {args.workers} workers" if args.workers > 1 else ""
     print(
-        f"yizhan: serving {len(registry)} stations{buses} from {settings.registry} "
-        f"on http://{settings.host}:{settings.port} (docs at /docs)",
+        f"yizhan: serving {where} on http://{settings.host}:{settings.port}{workers} "
+        "(docs at /docs)",
         file=sys.stderr,
     )
     # Proxy headers off, timeouts and a connection limit: see yizhan.cli.serving. httptools
@@ -398,11 +426,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Errors are still logged (uvicorn.error, and the app's own logger).
     options = uvicorn_options(settings, http="httptools")
     install_log_limits(settings.overload_log_interval_s)
+    app: Any
+    if args.workers > 1:
+        # Each worker process builds its own app from the environment: pass the overrides
+        # on. The workers are started from a pickled configuration, which the header guard's
+        # class (made at run time) cannot be: they use uvicorn's own httptools protocol,
+        # with the same timeouts and connection limit (put a reverse proxy in front).
+        for key in updates:
+            os.environ[f"YIZHAN_{key.upper()}"] = str(getattr(settings, key))
+        options["http"] = "httptools"
+        app = "yizhan.api:app_from_env"
+    else:
+        app = create_app(settings, registry=registry)
     uvicorn.run(
-        create_app(settings, registry=registry),
+        app,
+        factory=args.workers > 1,
+        workers=args.workers if args.workers > 1 else None,
         log_level="info",
         loop="auto",
         access_log=False,
         **options,
     )
     return 0
+
+
+def _check_database(url: str) -> str:
+    """Connect and check the schema before serving (a clear message instead of a failed
+    start-up in every worker); what is served, in words."""
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            check_schema(conn)
+            row = conn.execute("SELECT count(*) FROM features").fetchone()
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StorageUnavailableError(f"database {redact(url)}: {first}") from None
+    return f"{row[0] if row else 0} features from {redact(url)}"

@@ -1,7 +1,8 @@
 """``yizhan token create|list|revoke``: the bearer tokens of managers, operators and admins.
 
-Tokens live in ``<registry>.tokens.json`` (or under ``YIZHAN_STATE_DIR``); a running server
-notices a change within a request, so there is no need to restart it.
+Tokens live in ``<registry>.tokens.json`` (or under ``YIZHAN_STATE_DIR``), or with
+``YIZHAN_DATABASE_URL`` in the database; a running server notices a change within a request
+(files) or within a second (PostgreSQL), so there is no need to restart it.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ import argparse
 import difflib
 import json
 import sys
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from yizhan.errors import InvalidInputError
 from yizhan.settings import Settings
-from yizhan.stations.registry import load_registry
 from yizhan.stations.tokens import TOKEN_ROLES, TokenRecord, TokenStore
+from yizhan.storage import feature_scopes, opened_tokens
 
 REGISTRY_HELP = (
     "registry GeoJSON whose tokens to manage (default: YIZHAN_REGISTRY or the bundled one)"
@@ -75,11 +77,10 @@ def _registry_path(args: argparse.Namespace, settings: Any) -> Path:
     return Path(args.registry) if args.registry else Path(settings.registry)
 
 
-def _store(args: argparse.Namespace) -> TokenStore:
+def _store(args: argparse.Namespace) -> AbstractContextManager[TokenStore]:
+    """The token store: the database's (YIZHAN_DATABASE_URL) or the registry's token file."""
     settings = Settings()
-    path = settings.state_file(_registry_path(args, settings), "tokens")
-    assert path is not None  # a registry path is always given
-    return TokenStore(path)
+    return opened_tokens(settings, _registry_path(args, settings))
 
 
 def _check_scope(args: argparse.Namespace) -> None:
@@ -87,13 +88,9 @@ def _check_scope(args: argparse.Namespace) -> None:
     if args.role not in ("manager", "operator"):
         return
     settings = Settings()
-    path = _registry_path(args, settings)
-    registry = load_registry(
-        path, timezone=settings.timezone, holiday_country=settings.holiday_country
-    )
-    features = registry.features + registry.buses
+    path, features = feature_scopes(settings, _registry_path(args, settings))
     if args.role == "manager":
-        known = {str(f["id"]) for f in features}
+        known = {fid for fid, _ in features}
         unknown = [s for s in dict.fromkeys(args.station) if s not in known]
         if unknown:
             hints = [
@@ -106,9 +103,7 @@ def _check_scope(args: argparse.Namespace) -> None:
                 f"Expected ids of stations in {path}, got unknown {', '.join(hints)}",
             )
     elif args.operator is not None:
-        operators = {
-            str(f["properties"]["operator"]) for f in features if f["properties"].get("operator")
-        }
+        operators = {str(op) for _, op in features if op}
         if args.operator.strip() not in operators:
             close = difflib.get_close_matches(args.operator, operators, n=3)
             hint = f" (similar: {', '.join(repr(o) for o in close)})" if close else ""
@@ -121,10 +116,10 @@ def _check_scope(args: argparse.Namespace) -> None:
 
 def cmd_create(args: argparse.Namespace) -> int:
     _check_scope(args)
-    store = _store(args)
-    token, record = store.create(
-        args.role, name=args.name, stations=args.station, operator=args.operator
-    )
+    with _store(args) as store:
+        token, record = store.create(
+            args.role, name=args.name, stations=args.station, operator=args.operator
+        )
     print(token, flush=True)
     print(
         f"Token {record.token_id} ({record.role} {record.name!r}) may {record.scope()}.\n"
@@ -148,7 +143,8 @@ def _row(r: TokenRecord) -> list[str]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    records = _store(args).records()
+    with _store(args) as store:
+        records = store.records()
     if args.json:
         print(json.dumps([r.as_dict() for r in records], ensure_ascii=False, indent=2))
         return 0
@@ -168,9 +164,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
-    store = _store(args)
-    before = {r.token_id: r.revoked_at for r in store.records()}
-    record = store.revoke(args.token_id)
+    with _store(args) as store:
+        before = {r.token_id: r.revoked_at for r in store.records()}
+        record = store.revoke(args.token_id)
     assert record.revoked_at is not None
     when = record.revoked_at.isoformat(timespec="seconds")
     if before.get(record.token_id) is not None:

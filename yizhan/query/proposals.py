@@ -11,7 +11,7 @@ an admin all of them. Using the stations' own ``district`` values (not polygons)
 vocabulary: the one managers' stations are filed under.
 
 **Accepting.** An accepted proposal becomes a station through
-:meth:`RegistryStore.create <yizhan.stations.filestore.RegistryStore.create>`, validated like
+:meth:`Stations.create <yizhan.storage.Stations.create>`, validated like
 any new station, with id ``yz-p-<the proposal's hex>``, ``source`` naming the proposal,
 ``opening_hours_text`` the proposer's hours and ``opening_hours`` their conversion when
 :func:`~yizhan.stations.importing.hours_text.convert_hours` can read them. The decider may
@@ -26,13 +26,13 @@ from __future__ import annotations
 from typing import Any, Final
 
 from yizhan.errors import InvalidInputError, PermissionDeniedError
-from yizhan.stations.filestore import RegistryStore
 from yizhan.stations.importing.hours_text import convert_hours
 from yizhan.stations.models import check_lon_lat
 from yizhan.stations.proposals import Proposal, ProposalStore
 from yizhan.stations.registry import Registry, StationFilter
 from yizhan.stations.search import StationSearch
 from yizhan.stations.tokens import Principal
+from yizhan.storage import Stations
 
 __all__ = [
     "accept",
@@ -184,7 +184,7 @@ def station_feature(
 
 def accept(
     proposals: ProposalStore,
-    stations: RegistryStore,
+    stations: Stations,
     proposal_id: str,
     who: Principal,
     properties: dict[str, Any] | None = None,

@@ -1,7 +1,8 @@
 """The station search wired to the stores kept beside a registry, and what counts as service.
 
-The API (one search per registry snapshot) and the CLI (read-only) build their search
-here, so both see the same bus placements and heat alerts.
+The API's search is built by its storage backend (:mod:`yizhan.storage`: one snapshot per
+registry version, patched per change); the CLI (read-only) builds its search here over the
+same bus placements and heat alerts files, so both see the same.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from yizhan.stations.alerts import AlertStore
 from yizhan.stations.placements import PlacementStore
 from yizhan.stations.registry import Registry, StationFilter
 from yizhan.stations.search import StationSearch
+from yizhan.storage import new_search
 
 
 def search_from_settings(
@@ -51,16 +53,9 @@ def build_search(
     """
     if placements is None or alerts is None:
         search = search_from_settings(settings, registry)
-    else:
-        search = StationSearch(
-            registry,
-            timezone=settings.timezone,
-            holiday_country=settings.holiday_country,
-            placements=placements,
-            alerts=alerts,
-        )
-    _ = search.fleet  # build the hours keys and the buses now, not on the first request
-    return search
+        _ = search.fleet  # build the hours keys and the buses now, not on the first request
+        return search
+    return new_search(settings, registry, placements, alerts)
 
 
 def service_points(

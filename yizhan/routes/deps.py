@@ -15,11 +15,10 @@ from yizhan.errors import AuthenticationError, InvalidInputError, RateLimitedErr
 from yizhan.query.features import Flags, flags_today
 from yizhan.routes.clients import WindowLimiter, client_key
 from yizhan.settings import Settings
-from yizhan.stations.filestore import RegistryStore
 from yizhan.stations.registry import Registry
-from yizhan.stations.reports import ReportStore
 from yizhan.stations.search import StationSearch
-from yizhan.stations.tokens import PUBLIC, Principal, TokenStore
+from yizhan.stations.tokens import PUBLIC, Principal
+from yizhan.storage import Backend, RateLimits, Reports, Stations, Tokens
 
 
 # Dependencies that only read app.state are `async def`: FastAPI runs a plain `def`
@@ -29,12 +28,19 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-async def get_store(request: Request) -> RegistryStore:
-    store: RegistryStore = request.app.state.store
+async def get_backend(request: Request) -> Backend:
+    """Every kind of state, as the lifespan opened it (:func:`yizhan.storage.open_backend`)."""
+    backend: Backend = request.app.state.backend
+    return backend
+
+
+async def get_store(request: Request) -> Stations:
+    """The registry's store (files or PostgreSQL: :class:`yizhan.storage.Stations`)."""
+    store: Stations = request.app.state.store
     return store
 
 
-async def get_search(store: Annotated[RegistryStore, Depends(get_store)]) -> StationSearch:
+async def get_search(store: Annotated[Stations, Depends(get_store)]) -> StationSearch:
     # One snapshot per request: get_registry depends on this, and FastAPI resolves a
     # dependency once per request, so a request never mixes two versions of the registry.
     search: StationSearch = store.search
@@ -45,9 +51,15 @@ async def get_registry(search: Annotated[StationSearch, Depends(get_search)]) ->
     return search.registry
 
 
-async def get_reports(request: Request) -> ReportStore:
-    reports: ReportStore = request.app.state.reports
+async def get_reports(request: Request) -> Reports:
+    reports: Reports = request.app.state.reports
     return reports
+
+
+async def get_rate_limits(request: Request) -> RateLimits:
+    """Rate-limit counters shared by every process of the backend."""
+    limits: RateLimits = request.app.state.rate_limits
+    return limits
 
 
 async def get_flags(request: Request) -> Flags:
@@ -56,10 +68,12 @@ async def get_flags(request: Request) -> Flags:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 FlagsDep = Annotated[Flags, Depends(get_flags)]
-StoreDep = Annotated[RegistryStore, Depends(get_store)]
+BackendDep = Annotated[Backend, Depends(get_backend)]
+StoreDep = Annotated[Stations, Depends(get_store)]
 SearchDep = Annotated[StationSearch, Depends(get_search)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
-ReportsDep = Annotated[ReportStore, Depends(get_reports)]
+ReportsDep = Annotated[Reports, Depends(get_reports)]
+RateLimitsDep = Annotated[RateLimits, Depends(get_rate_limits)]
 
 
 # -- authentication ------------------------------------------------------------------------
@@ -71,8 +85,8 @@ bearer = HTTPBearer(
 )
 
 
-async def get_tokens(request: Request) -> TokenStore:
-    tokens: TokenStore = request.app.state.tokens
+async def get_tokens(request: Request) -> Tokens:
+    tokens: Tokens = request.app.state.tokens
     return tokens
 
 
@@ -88,7 +102,7 @@ def auth_failures(request: Request) -> WindowLimiter:
 
 async def get_caller(
     request: Request,
-    tokens: Annotated[TokenStore, Depends(get_tokens)],
+    tokens: Annotated[Tokens, Depends(get_tokens)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     """Whoever sent the request: :data:`PUBLIC` without a token.

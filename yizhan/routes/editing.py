@@ -29,8 +29,8 @@ from yizhan.routes.deps import (
     geojson,
 )
 from yizhan.stations.editing import Found
-from yizhan.stations.filestore import RegistryStore
 from yizhan.stations.tokens import Principal, may_read_reports
+from yizhan.storage import Stations
 
 router = APIRouter(tags=["editing"])
 
@@ -215,7 +215,7 @@ async def verify_station(
     return feature_response(found, flags)
 
 
-def _may_see_names(who: Principal, store: RegistryStore, station_id: str) -> bool:
+def _may_see_names(who: Principal, store: Stations, station_id: str) -> bool:
     try:
         props = store.find(station_id).feature["properties"]
     except NotFoundError:

@@ -26,9 +26,9 @@ from yizhan.routes.deps import (
     body_error,
 )
 from yizhan.routes.reports import client_key
-from yizhan.stations.filestore import RegistryStore
 from yizhan.stations.proposals import MAX_HOURS, MAX_NAME, MAX_REASON, ProposalStore
 from yizhan.stations.reports import MAX_COMMENT
+from yizhan.storage import Stations
 
 router = APIRouter(tags=["proposals"])
 _lock = threading.Lock()
@@ -36,7 +36,7 @@ _lock = threading.Lock()
 ProposalId = Annotated[str, Path(description="A proposal's id (`prop_…`).", max_length=64)]
 
 
-def proposal_store(request: Request, store: RegistryStore) -> ProposalStore:
+def proposal_store(request: Request, store: Stations) -> ProposalStore:
     """The app's proposal store (``<registry>.proposals.jsonl`` beside the reports), opened
     on first use."""
     state = request.app.state

@@ -3,7 +3,8 @@
 Features with ``activation: heat_alert`` (for example a cooling centre opened only in a
 heat wave) count as open only while an alert covers their district *and* their own
 ``opening_hours`` say open. Alerts are kept like placements, in
-``<registry>.alerts.json`` (atomic writes, expired entries dropped).
+``<registry>.alerts.json`` (atomic writes under a lock shared by every process, expired
+entries dropped) or, with PostgreSQL, in a table.
 
 An alert's ``districts`` are names as written in the features' ``district`` property;
 ``"*"`` covers every district (and features without one).
@@ -21,7 +22,7 @@ from typing import Any
 
 from yizhan.errors import InvalidInputError, NotFoundError
 from yizhan.stations.clock import Clock, check_window, iso, parse_iso, utc_now
-from yizhan.stations.jsonstate import JsonStateFile
+from yizhan.stations.jsonstate import Entries, EntrySource, JsonStateFile, SharedList
 
 #: Longest alert window.
 MAX_ALERT = timedelta(days=14)
@@ -78,7 +79,8 @@ class Alert:
 
 
 class AlertStore:
-    """Every heat alert not yet over.
+    """Every heat alert not yet over, kept in an :class:`EntrySource` shared by every
+    process (a JSON file, or a table of the database backend).
 
     Parameters
     ----------
@@ -87,33 +89,49 @@ class AlertStore:
     clock : callable, optional
         Returns the current aware time.
     read_only : bool
-        Never write the file (the CLI reads the server's alerts).
+        Never write (the CLI reads the server's alerts).
+    source : EntrySource, optional
+        Where they are kept instead of *path* (a storage backend's table).
+
+    Notes
+    -----
+    As :class:`~yizhan.stations.placements.PlacementStore`: reads answer from memory after
+    one cheap check of the source, changes are made under its lock on the stored entries.
     """
 
     def __init__(
-        self, path: Path | None = None, clock: Clock = utc_now, read_only: bool = False
+        self,
+        path: Path | None = None,
+        clock: Clock = utc_now,
+        read_only: bool = False,
+        *,
+        source: EntrySource | None = None,
     ) -> None:
-        stored = JsonStateFile(path, "alerts").load()
-        self.file = JsonStateFile(None if read_only else path, "alerts")
+        self.source: EntrySource = (
+            source if source is not None else JsonStateFile(path, "alerts", read_only=read_only)
+        )
         self.clock = clock
-        now = clock()
-        loaded = [Alert.from_dict(d, f"{path}: alerts[{i}]") for i, d in enumerate(stored)]
-        self._alerts = sorted((a for a in loaded if a.until > now), key=lambda a: a.start)
-        if len(self._alerts) != len(loaded):
-            self._save()
+        where = self.source.where
+        self._shared = SharedList(
+            self.source, lambda e: _live(_parse(e, where), clock()), noun="alerts"
+        )
+        if not read_only and len(_parse(self.source.load()[0], where)) != len(
+            self._shared.current()
+        ):
+            self._shared.change(lambda entries: _prune(entries, where, clock()))
 
     @property
     def version(self) -> int:
-        """Changes whenever an alert is added or removed."""
-        return self.file.version
+        """Changes whenever an alert is added or removed (by any process)."""
+        self._shared.current()
+        return self._shared.version
+
+    @property
+    def _alerts(self) -> list[Alert]:
+        return self._shared.current()
 
     def __bool__(self) -> bool:
         return bool(self._alerts)
-
-    def _save(self) -> None:
-        now = self.clock()
-        self._alerts = [a for a in self._alerts if a.until > now]
-        self.file.save([a.as_dict() for a in self._alerts])
 
     def add(
         self,
@@ -159,21 +177,29 @@ class AlertStore:
             created_at=now.replace(microsecond=0),
             note=note,
         )
-        with self.file.lock:
-            self._alerts.append(alert)
-            self._alerts.sort(key=lambda a: a.start)
-            self._save()
-        return alert
+        where = self.source.where
+
+        def edit(entries: Entries) -> Alert:
+            live = _prune(entries, where, now)
+            entries[:] = [a.as_dict() for a in _live([*live, alert], now)]
+            return alert
+
+        return self._shared.change(edit)
 
     def remove(self, alert_id: str) -> Alert:
         """End an alert now by deleting it (``NotFoundError`` if there is none)."""
-        with self.file.lock:
-            for a in self._alerts:
+        where = self.source.where
+        now = self.clock()
+
+        def edit(entries: Entries) -> Alert:
+            live = _prune(entries, where, now)
+            for a in live:
                 if a.alert_id == alert_id:
-                    self._alerts.remove(a)
-                    self._save()
+                    entries[:] = [b.as_dict() for b in live if b is not a]
                     return a
-        raise NotFoundError(f"no alert {alert_id!r}")
+            raise NotFoundError(f"no alert {alert_id!r}")
+
+        return self._shared.change(edit)
 
     def all(self, now: datetime | None = None) -> list[Alert]:
         """Alerts that have not ended (active and upcoming), by start."""
@@ -208,3 +234,19 @@ class AlertStore:
             return None
         end = self.cover_until(district, start)
         return start, end if end is not None else start
+
+
+def _parse(entries: Entries, where: str) -> list[Alert]:
+    return [Alert.from_dict(d, f"{where}: alerts[{i}]") for i, d in enumerate(entries)]
+
+
+def _live(alerts: list[Alert], now: datetime) -> list[Alert]:
+    """The alerts not yet over, by start."""
+    return sorted((a for a in alerts if a.until > now), key=lambda a: a.start)
+
+
+def _prune(entries: Entries, where: str, now: datetime) -> list[Alert]:
+    """Drop the alerts that are over from *entries* (in place); the others, parsed."""
+    live = _live(_parse(entries, where), now)
+    entries[:] = [a.as_dict() for a in live]
+    return live

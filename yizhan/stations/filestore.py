@@ -56,7 +56,6 @@ from yizhan.stations.registryfile import (
     RegistryFile,
     file_lock,
     file_stamp,
-    with_change,
 )
 from yizhan.stations.tokens import Principal
 
@@ -96,6 +95,11 @@ class RegistryStore(RegistryFile):
         <yizhan.stations.audit.AuditLog>`); *limit* ``None`` gives them all.
         """
         return self.audit.page(feature_id, limit, cursor, newest_first)
+
+    def catch_up(self) -> bool:
+        """Follow other processes' changes and changes to the file (``True``: a new snapshot
+        is served); what the server's file watcher calls."""
+        return self.reload_if_changed()
 
     # -- writing ---------------------------------------------------------------------------
     def create(self, feature: dict[str, Any], who: Principal) -> Found:
@@ -197,8 +201,8 @@ class RegistryStore(RegistryFile):
         reason: str | None = None,
     ) -> None:
         fid = after["id"]
-        reg = with_change(self.registry, before, after)
-        search = self._build(reg)  # before anything is written: a failure changes nothing
+        search = self._changed(self.search, before, after)  # before anything is written
+        reg = search.registry
         if self.path is None:
             self.audit.append([self._entry(action, fid, before, after, who, reason)])
             self._serve(search)

@@ -163,25 +163,83 @@ class Registry:
         new = copy.copy(self)
         new.features = list(self.features)
         new.features[i] = feature
-        p = feature["properties"]
-        lon, lat = feature["geometry"]["coordinates"][:2]
-        for name, value in (
-            ("lon", float(lon)),
-            ("lat", float(lat)),
-            ("kind", KINDS.index(p["kind"])),
-            ("category", CATEGORIES.index(p["category"]) if p.get("category") else -1),
-            ("status", STATUSES.index(p.get("status") or Status.operational.value)),
-            ("amenity_bits", amenity_mask(p.get("amenities"))),
-            ("district", p.get("district") or ""),
-            ("verified_day", verification_day(p.get("last_verified_at"))),
-        ):
-            column = getattr(self, name).copy()
-            column[i] = value
-            setattr(new, name, column)
-        new._search_text = None
-        new.json_cache = list(self.json_cache)
+        for name, value in _row(feature).items():
+            column = getattr(self, name)
+            if column[i] != value:  # only a column whose value changes is copied
+                column = column.copy()
+                column[i] = value
+                setattr(new, name, column)
+        if self._search_text is not None:
+            text = _search_text(feature)
+            if text != self._search_text[i]:
+                new._search_text = list(self._search_text)
+                new._search_text[i] = text
+        new.json_cache = list(self.json_cache)  # readers fill it: a copy per snapshot
         new.json_cache[i] = None
         return new
+
+    def with_added(self, feature: dict[str, Any]) -> Registry:
+        """A new registry with one more station (a new id), appended: the columns are
+        extended and the tie-break ranks shifted, in O(n), without reading every feature."""
+        fid = feature["id"]
+        if fid in self.index_of:
+            raise ValueError(
+                f"Expected a new id, got {fid!r} which is station {self.index_of[fid]}"
+            )
+        n = len(self)
+        new = copy.copy(self)
+        new.features = [*self.features, feature]
+        new.ids = [*self.ids, fid]
+        new.index_of = {**self.index_of, fid: n}
+        for name, value in _row(feature).items():
+            column = getattr(self, name)
+            setattr(new, name, np.append(column, np.array([value], dtype=column.dtype)))
+        after = np.fromiter((other > fid for other in self.ids), dtype=bool, count=n)
+        new.id_rank = np.append(self.id_rank + after, np.int64(n - int(after.sum())))
+        new.json_cache = [*self.json_cache, None]
+        if self._search_text is not None:
+            new._search_text = [*self._search_text, _search_text(feature)]
+        return new
+
+    def with_change(self, before: dict[str, Any] | None, after: dict[str, Any]) -> Registry:
+        """A new registry with one feature (station or bus) changed; *before* ``None``: added.
+
+        Only that feature's row is touched (:meth:`with_station`, :meth:`with_added`); the
+        buses list is copied when a bus changes.
+        """
+        fid = after["id"]
+        if before is not None and not is_bus(before):
+            return self.with_station(self.index_of[fid], after)
+        if before is not None:
+            buses = list(self.buses)
+            buses[next(j for j, b in enumerate(buses) if b["id"] == fid)] = after
+            return self.with_buses(buses)
+        if is_bus(after):
+            return self.with_buses([*self.buses, after])
+        return self.with_added(after)
+
+    def passes(self, flt: StationFilter, i: int) -> bool:
+        """Whether station *i* passes *flt* (one row of :meth:`mask`)."""
+        if flt.amenities:
+            need = 0
+            for a in flt.amenities:
+                need |= AMENITY_BIT[a]
+            if int(self.amenity_bits[i]) & need != need:
+                return False
+        if flt.kinds is not None and KINDS[int(self.kind[i])] not in flt.kinds:
+            return False
+        c = int(self.category[i])
+        if flt.categories is not None and (c < 0 or CATEGORIES[c] not in flt.categories):
+            return False
+        if flt.statuses is not None and STATUSES[int(self.status[i])] not in flt.statuses:
+            return False
+        if flt.districts is not None and self.district[i] not in flt.districts:
+            return False
+        if flt.freshness == "fresh":
+            return bool(self.verified_day[i] >= flt.cutoff_day)
+        if flt.freshness == "stale":
+            return bool(self.verified_day[i] < flt.cutoff_day)
+        return True
 
     def with_buses(self, buses: list[dict[str, Any]]) -> Registry:
         """A new registry with the same stations (columns shared) and these buses."""
@@ -241,17 +299,7 @@ class Registry:
     def text_match(self, query: str) -> NDArray[np.bool_]:
         """Stations whose name, English name, address or id contains *query* (case- and width-folded)."""
         if self._search_text is None:
-            self._search_text = [
-                normalize_name(
-                    " ".join(
-                        str(f["properties"].get(k) or "")
-                        for k in ("name", "name_en", "address", "operator")
-                    )
-                    + " "
-                    + f["id"]
-                )
-                for f in self.features
-            ]
+            self._search_text = [_search_text(f) for f in self.features]
         q = normalize_name(query)
         return np.fromiter((q in t for t in self._search_text), dtype=bool, count=len(self))
 
@@ -275,6 +323,32 @@ class Registry:
             **self.meta,
             "features": self.features + self.buses if self.buses else self.features,
         }
+
+
+def _row(feature: dict[str, Any]) -> dict[str, Any]:
+    """The column values of one station (as :meth:`Registry.__post_init__` computes them)."""
+    p = feature["properties"]
+    lon, lat = feature["geometry"]["coordinates"][:2]
+    return {
+        "lon": float(lon),
+        "lat": float(lat),
+        "kind": KINDS.index(p["kind"]),
+        "category": CATEGORIES.index(p["category"]) if p.get("category") else -1,
+        "status": STATUSES.index(p.get("status") or Status.operational.value),
+        "amenity_bits": amenity_mask(p.get("amenities")),
+        "district": p.get("district") or "",
+        "verified_day": verification_day(p.get("last_verified_at")),
+    }
+
+
+def _search_text(feature: dict[str, Any]) -> str:
+    """What :meth:`Registry.text_match` looks in: names, address, operator and id, folded."""
+    props = feature["properties"]
+    return normalize_name(
+        " ".join(str(props.get(k) or "") for k in ("name", "name_en", "address", "operator"))
+        + " "
+        + feature["id"]
+    )
 
 
 def verification_day(value: Any) -> int:

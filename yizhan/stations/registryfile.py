@@ -44,8 +44,8 @@ from yizhan.errors import InvalidInputError, NotFoundError, RegistryInvalidError
 from yizhan.stations.audit import AuditLog, FileStamp, audit_entry
 from yizhan.stations.editing import Action, Found, feature_etag
 from yizhan.stations.jsonio import fsync_dir, gc_paused, read_document
-from yizhan.stations.models import is_bus
 from yizhan.stations.registry import Registry, from_document
+from yizhan.stations.retire import retire
 from yizhan.stations.tokens import Principal
 
 log = logging.getLogger("yizhan")
@@ -94,8 +94,14 @@ class RegistryFile:
     registry : Registry
         The validated registry (``registry.path`` ``None``: nothing on disk).
     build : callable
-        Builds the search (indexes, hours, buses) over a registry; called for every new
-        snapshot, outside of any reader's way.
+        Builds the search (indexes, hours, buses) over a registry; called for a snapshot
+        read from the file, outside of any reader's way.
+    patch : callable, optional
+        ``patch(search, before, after)``: the search with one feature changed, in place of
+        a rebuild (:meth:`StationSearch.with_change
+        <yizhan.stations.search.StationSearch.with_change>`); called for each change made
+        here or followed from another process's audit line. Default: *build* over the
+        registry with the change.
     timezone, holiday_country : str
         As for loading: bus stop hours are checked in them.
     audit_path : Path, optional
@@ -109,12 +115,14 @@ class RegistryFile:
         registry: Registry,
         build: Callable[[Registry], Any],
         *,
+        patch: Callable[[Any, dict[str, Any] | None, dict[str, Any]], Any] | None = None,
         timezone: str = "Asia/Shanghai",
         holiday_country: str | None = "CN",
         audit_path: Path | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._build = build
+        self._patch = patch
         self.timezone = timezone
         self.holiday_country = holiday_country
         self.clock = clock
@@ -183,6 +191,12 @@ class RegistryFile:
                 return Found(b, self.etag(b), bus=True)
         raise NotFoundError(f"no station or bus with id {feature_id!r}")
 
+    def _changed(self, search: Any, before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
+        """*search* with one feature changed: patched in place of a rebuild when possible."""
+        if self._patch is not None:
+            return self._patch(search, before, after)
+        return self._build(search.registry.with_change(before, after))
+
     def _get(self, feature_id: str) -> dict[str, Any] | None:
         try:
             return self.find(feature_id).feature
@@ -249,14 +263,14 @@ class RegistryFile:
             todo.append(row)
         if not todo or cur != list(stamp):
             return False
-        reg = self.registry
+        search = self.search
         for row in todo:
-            before = _feature(reg, row["id"])
-            tag = self.etag(before) if before is not None else None
+            before = _feature(search.registry, row["id"])
+            tag = feature_etag(before) if before is not None else None
             if tag != row.get("etag_before") or not isinstance(row.get("after"), dict):
                 return False
-            reg = with_change(reg, before, row["after"])
-        self._swap(reg)
+            search = self._changed(search, before, row["after"])
+        self._serve(search)
         self._stamp = stamp
         return True
 
@@ -350,8 +364,8 @@ class RegistryFile:
             self._undo_append(start)
             return False
         try:
-            reg = with_change(self.registry, before, after)
-            search = self._build(reg)
+            search = self._changed(self.search, before, after)
+            reg = search.registry
         except Exception:
             log.exception(
                 "%s: cannot complete the change of %r; removing its line", self.audit.path, fid
@@ -468,8 +482,9 @@ class RegistryFile:
             tmp.unlink(missing_ok=True)
 
     def _serve(self, search: Any) -> None:
-        self.search = search
+        old, self.search = self.search, search
         self.version += 1
+        retire(old)
 
     def _swap(self, registry: Registry) -> None:
         self._serve(self._build(registry))
@@ -497,28 +512,6 @@ def _feature(registry: Registry, feature_id: str) -> dict[str, Any] | None:
     if i is not None:
         return registry.features[i]
     return next((b for b in registry.buses if b["id"] == feature_id), None)
-
-
-def with_change(
-    registry: Registry, before: dict[str, Any] | None, after: dict[str, Any]
-) -> Registry:
-    """The registry with one feature changed (*before* ``None``: added)."""
-    fid = after["id"]
-    if before is not None and not is_bus(before):
-        return registry.with_station(registry.index_of[fid], after)  # the common case: cheap
-    if before is not None:
-        buses = list(registry.buses)
-        buses[next(j for j, b in enumerate(buses) if b["id"] == fid)] = after
-        return registry.with_buses(buses)
-    if is_bus(after):
-        return registry.with_buses([*registry.buses, after])
-    return Registry(
-        features=[*registry.features, after],
-        meta=registry.meta,
-        path=registry.path,
-        warnings=registry.warnings,
-        buses=registry.buses,
-    )
 
 
 __all__ = ["RETRY_AFTER_S", "RegistryFile", "file_lock"]

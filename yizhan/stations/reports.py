@@ -25,26 +25,24 @@ from __future__ import annotations
 
 import bisect
 import builtins
-import fcntl
 import hashlib
 import logging
 import math
-import os
 import secrets
 import threading
 import time
 import unicodedata
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import orjson
-
-from yizhan.errors import InvalidInputError, RateLimitedError
+from yizhan.errors import InvalidInputError, RateLimitedError, StorageUnavailableError
 from yizhan.stations.clock import Clock, iso, utc_now
 from yizhan.stations.models import check_lon_lat
+from yizhan.stations.reportfile import ReportFile
 
 log = logging.getLogger("yizhan")
 
@@ -64,8 +62,6 @@ PROBLEM_CODES = tuple(c for c in REPORT_CODES if c != "all_good")
 MAX_COMMENT = 1000
 #: Report statuses.
 STATUSES = ("open", "resolved")
-FILE_TYPE = "yizhan-reports"
-FILE_VERSION = 1
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -206,13 +202,55 @@ class Report:
         )
 
 
+class ReportAppender(Protocol):
+    """A :class:`ReportLog` while its inter-process lock is held (:meth:`ReportLog.appending`)."""
+
+    def read_new(self) -> tuple[bool, list[dict[str, Any]]]:
+        """As :meth:`ReportLog.read_new`, under the lock (nothing can be appended meanwhile)."""
+        ...
+
+    def append(self, row: dict[str, Any]) -> None:
+        """Store one report durably (it is on disk, or committed, when this returns)."""
+        ...
+
+
+class ReportLog(Protocol):
+    """Where reports are kept, shared by every process: an append-only log.
+
+    Attributes
+    ----------
+    where : str
+        What to name in messages (a file, a table).
+    """
+
+    where: str
+
+    def salt(self) -> str:
+        """The random salt of the clients' hashes (created with the log, never changed)."""
+        ...
+
+    def changed(self) -> bool:
+        """Cheap: whether anything was appended (by any process) since the last read."""
+        ...
+
+    def read_new(self) -> tuple[bool, list[dict[str, Any]]]:
+        """The reports appended since the last call, as stored; ``True`` first when the log
+        was replaced and every report is given again (forget what was read)."""
+        ...
+
+    def appending(self) -> AbstractContextManager[ReportAppender]:
+        """Hold the log's inter-process lock while a report is checked and appended."""
+        ...
+
+
 class ReportStore:
-    """Every report, in memory and in an append-only JSON-lines file.
+    """Every report, in memory and in an append-only log shared by every process.
 
     Parameters
     ----------
     path : Path, optional
-        The file; ``None`` keeps reports in memory only. Created (with its header) if missing.
+        The JSON-lines file; ``None`` keeps reports in memory only. Created (with its
+        header) if missing.
     window_days : int
         Reports older than this many days no longer make a station need checking.
     threshold : int
@@ -225,6 +263,8 @@ class ReportStore:
         Returns the current aware time.
     refresh_interval_s : float
         How often the reading methods look for reports appended by another process.
+    source : ReportLog, optional
+        Where reports are kept instead of *path* (a storage backend's table).
 
     Raises
     ------
@@ -234,14 +274,15 @@ class ReportStore:
     Notes
     -----
     Rate limits count the reports accepted in the sliding hour / 24 hours before now
-    (reports loaded from the file count too). Reports appended by another process are read
-    by :meth:`add` at once and by the reading methods at most ``refresh_interval_s`` later
-    (one ``os.stat``).
+    (reports read from the log count too), checked under the log's lock after reading
+    what other processes appended. Reports appended by another process are read by
+    :meth:`add` at once and by the reading methods at most ``refresh_interval_s`` later
+    (one ``os.stat`` of the file).
     """
 
     def __init__(
         self,
-        path: Path | None,
+        path: Path | None = None,
         *,
         window_days: int = 14,
         threshold: int = 2,
@@ -249,6 +290,7 @@ class ReportStore:
         rate_per_station_per_day: int = 3,
         clock: Clock = utc_now,
         refresh_interval_s: float = 1.0,
+        source: ReportLog | None = None,
     ) -> None:
         for name, value in (
             ("window_days", window_days),
@@ -267,32 +309,24 @@ class ReportStore:
         self.refresh_interval_s = refresh_interval_s
         self._next_refresh = 0.0
         self._lock = threading.RLock()
-        self._salt: str | None = None
+        self.source: ReportLog | None = (
+            source if source is not None else (ReportFile(path) if path is not None else None)
+        )
         self._reset()
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with self._locked_file() as fd:
-                self._catch_up(fd)
+        if self.source is not None:
+            with self._lock, self.source.appending() as log_:
+                self._take(log_.read_new())
+            self._salt = self.source.salt()
         else:
             self._salt = secrets.token_hex(16)
 
     def _reset(self) -> None:
-        self._salt = None
         self._reports: list[Report] = []
         self._ids: set[str] = set()
         self._by_station: dict[str, list[Report]] = {}
         #: Sorted POSIX times of each client's reports, and of each (client, station).
         self._client_times: dict[str, list[float]] = {}
         self._client_station_times: dict[tuple[str, str], list[float]] = {}
-        #: How many bytes of the file have been read, and its inode.
-        self._offset = 0
-        self._ino: int | None = None
-        self._ends_with_newline = True
-
-    # -- the file ---------------------------------------------------------------------------
-    def _locked_file(self) -> _LockedFile:
-        assert self.path is not None
-        return _LockedFile(self.path)
 
     def _index(self, report: Report) -> None:
         if report.id in self._ids:
@@ -305,106 +339,42 @@ class ReportStore:
         key = (report.client, report.station_id)
         bisect.insort(self._client_station_times.setdefault(key, []), ts)
 
-    def _parse(self, data: bytes, start: int, final: bool) -> int:
-        """Index the complete lines of *data* (read from byte *start*); returns how many bytes
-        were consumed. A last line without newline is skipped as torn when *final*, else left
-        for later (another process may be writing it)."""
-        consumed = 0
-        while consumed < len(data):
-            end = data.find(b"\n", consumed)
-            if end < 0:
-                if not final:
-                    break
-                log.warning(
-                    "%s: skipping an incomplete last line at byte %d (a write was interrupted)",
-                    self.path,
-                    start + consumed,
-                )
-                consumed = len(data)
-                break
-            line = data[consumed:end].strip()
-            where = start + consumed
-            consumed = end + 1
-            if not line:
-                continue
-            try:
-                d = orjson.loads(line)
-                if isinstance(d, dict) and d.get("type") == FILE_TYPE:
-                    if self._salt is None:
-                        salt = d.get("salt")
-                        if not isinstance(salt, str) or not salt:
-                            raise ValueError(f"salt: Expected a string, got {salt!r}")
-                        self._salt = salt
-                    continue
-                self._index(Report.from_dict(d))
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                log.warning("%s: skipping an unreadable line at byte %d: %s", self.path, where, exc)
-        return consumed
-
-    def _catch_up(self, fd: int) -> None:
-        """With the file lock held: read what was appended since the file was last read, and
-        write the header if the file has none."""
-        self._read_new(fd, final=True)
-        if self._salt is None:
-            self._salt = secrets.token_hex(16)
-            header = {"type": FILE_TYPE, "version": FILE_VERSION, "salt": self._salt}
-            self._append(fd, orjson.dumps(header))
-
-    def _read_new(self, fd: int, final: bool) -> None:
-        """Read what was appended to the file since it was last read."""
-        st = os.fstat(fd)
-        if self._ino is not None and (st.st_ino != self._ino or st.st_size < self._offset):
-            log.warning("%s was replaced or truncated; reading it again", self.path)
+    def _take(self, new: tuple[bool, list[dict[str, Any]]]) -> None:
+        """Index what the log gave (starting over when it says so); unreadable rows are
+        skipped with a warning."""
+        again, rows = new
+        if again:
             self._reset()
-        self._ino = st.st_ino
-        if st.st_size > self._offset:
-            data = os.pread(fd, st.st_size - self._offset, self._offset)
-            self._offset += self._parse(data, self._offset, final)
-            self._ends_with_newline = data.endswith(b"\n")
-
-    def _append(self, fd: int, line: bytes) -> None:
-        """Append *line* (on a line of its own) and fsync; the file lock is held."""
-        data = (b"" if self._ends_with_newline else b"\n") + line + b"\n"
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-        os.fsync(fd)
-        self._offset = os.fstat(fd).st_size
-        self._ends_with_newline = True
+        for d in rows:
+            try:
+                self._index(Report.from_dict(d))
+            except (KeyError, TypeError, ValueError) as exc:
+                where = self.source.where if self.source is not None else "reports"
+                log.warning("%s: skipping an unreadable report: %s", where, exc)
 
     def refresh(self, force: bool = False) -> None:
         """Read reports another process appended (one ``os.stat`` when nothing changed).
 
         Looks at most once every ``refresh_interval_s`` unless *force*.
         """
-        if self.path is None:
+        if self.source is None:
             return
         if not force:
             t = time.monotonic()
             if t < self._next_refresh:
                 return
             self._next_refresh = t + self.refresh_interval_s
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return
-        if st.st_ino == self._ino and st.st_size == self._offset:
+        if not self.source.changed():
             return
         with self._lock:
             try:
-                fd = os.open(self.path, os.O_RDONLY)
-            except FileNotFoundError:
-                return
-            try:
-                self._read_new(fd, final=False)
-            finally:
-                os.close(fd)
+                self._take(self.source.read_new())
+            except StorageUnavailableError as exc:  # the database is down: answer from memory
+                log.warning("%s cannot be read now: %s", self.source.where, exc)
 
     # -- the API ----------------------------------------------------------------------------
     def client_hash(self, client: str) -> str:
         """The salted SHA-256 under which *client* (an address) is stored."""
-        assert self._salt is not None
         return hashlib.sha256(
             f"{self._salt}\0{client}".encode("utf-8", "surrogateescape")
         ).hexdigest()
@@ -476,11 +446,11 @@ class ReportStore:
         assert when is not None
         when = when.replace(microsecond=0)
         with self._lock:
-            if self.path is None:
+            if self.source is None:
                 return self._add(station_id, code, text, lon_lat, client, when, None)
-            with self._locked_file() as fd:
-                self._catch_up(fd)
-                return self._add(station_id, code, text, lon_lat, client, when, fd)
+            with self.source.appending() as log_:
+                self._take(log_.read_new())
+                return self._add(station_id, code, text, lon_lat, client, when, log_)
 
     def _add(
         self,
@@ -490,7 +460,7 @@ class ReportStore:
         location: tuple[float, float] | None,
         client: str,
         when: datetime,
-        fd: int | None,
+        log_: ReportAppender | None,
     ) -> Report:
         client_hash = self.client_hash(client)
         self._check_rate(client_hash, station_id, when)
@@ -503,8 +473,8 @@ class ReportStore:
             client=client_hash,
             created_at=when,
         )
-        if fd is not None:
-            self._append(fd, orjson.dumps(report.as_dict(include_client=True)))
+        if log_ is not None:
+            log_.append(report.as_dict(include_client=True))
         self._index(report)
         return report
 
@@ -598,31 +568,3 @@ class ReportStore:
 def _newest_first(reports: builtins.list[Report]) -> builtins.list[Report]:
     # A stable sort, reversed: among equal times, the later-appended comes first.
     return sorted(reports, key=lambda r: r.created_at)[::-1]
-
-
-class _LockedFile:
-    """The report file opened for appending, with an exclusive ``flock`` held."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fd = -1
-
-    def __enter__(self) -> int:
-        existed = self.path.exists()
-        try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise InvalidInputError(
-                str(self.path), f"cannot open for appending: {exc.strerror or exc}"
-            ) from exc
-        if not existed:  # make the new file's name durable too
-            dir_fd = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self.fd
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)  # releases the lock

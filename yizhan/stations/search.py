@@ -15,6 +15,7 @@ buses are placed where they stand at that time and merged in by exact distance.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,7 @@ from yizhan.stations.hours import (
     iso_or_none,
     open_state,
 )
+from yizhan.stations.models import is_bus
 from yizhan.stations.placements import PlacementStore
 from yizhan.stations.registry import Registry, StationFilter, verification_day
 from yizhan.stations.vocab import AMENITY_BIT, Kind
@@ -97,6 +99,7 @@ class StationHours:
     ) -> None:
         self.cache = cache if cache is not None else HoursCache()
         self.timezone = timezone
+        self.holiday_country = holiday_country
         kid: list[int] = []
         self.tz: dict[int, str] = {}  # stations with their own zone
         self.alert_district: dict[int, str | None] = {}  # heat-alert activated stations
@@ -127,6 +130,33 @@ class StationHours:
     def zone_of(self, i: int) -> str:
         """Time zone of station *i*'s hours."""
         return self.tz.get(i, self.timezone)
+
+    def with_station(self, i: int, feature: dict[str, Any]) -> StationHours:
+        """The hours with station *i* replaced by *feature* (appended when *i* is the
+        number of stations); the hours cache is shared."""
+        new = copy.copy(self)
+        p = feature["properties"]
+        expr = p.get("opening_hours")
+        tz = p.get("timezone") or self.timezone
+        new.tz = {j: z for j, z in self.tz.items() if j != i}
+        if tz != self.timezone:
+            new.tz[i] = tz
+        new.alert_district = {j: d for j, d in self.alert_district.items() if j != i}
+        if p.get("activation") == "heat_alert":
+            new.alert_district[i] = p.get("district")
+        k = -1
+        if expr:
+            lon, lat = feature["geometry"]["coordinates"][:2]
+            k = self.cache.key_id(hours_key(expr, tz, self.holiday_country, lon, lat))
+        new.kid = list(self.kid)
+        if i == len(self.kid):
+            new.kid.append(k)
+            new.kid_arr = np.append(self.kid_arr, np.int64(k))
+        else:
+            new.kid[i] = k
+            new.kid_arr = self.kid_arr.copy()
+            new.kid_arr[i] = k
+        return new
 
     def state(self, i: int, ts: float, alerts: AlertStore | None = None) -> tuple[int, float]:
         """State of station *i* at POSIX time *ts* and when it changes (``inf``: never).
@@ -161,6 +191,22 @@ class StationHours:
         if st2 == OPEN:
             return CLOSED, start
         return CLOSED, end2 if end2 < stop else NEVER
+
+
+#: The registry columns filters read (a change to none of them keeps every KD-tree).
+_FILTERED = ("lon", "lat", "kind", "category", "status", "amenity_bits", "district", "verified_day")
+
+
+def _hours_of(feature: dict[str, Any]) -> tuple[Any, ...]:
+    """What a station's hours key depends on (:class:`StationHours`)."""
+    p = feature["properties"]
+    return (
+        p.get("opening_hours"),
+        p.get("timezone"),
+        p.get("activation"),
+        p.get("district"),
+        tuple(feature["geometry"]["coordinates"][:2]),
+    )
 
 
 class StationSearch:
@@ -200,6 +246,7 @@ class StationSearch:
         self.registry = registry
         self.timezone = timezone
         self.holiday_country = holiday_country
+        self._cache_size = cache_size
         self._indexes = SubsetIndexCache(registry.lon, registry.lat, registry.id_rank, cache_size)
         # A few recent filters without the cache's lock (the common query path).
         self._recent: dict[StationFilter, tuple[PointIndex, NDArray[np.int64]]] = {}
@@ -239,6 +286,55 @@ class StationSearch:
                 cache=self.hours.cache,
             )
         return self._fleet
+
+    def with_change(self, before: dict[str, Any] | None, after: dict[str, Any]) -> StationSearch:
+        """A new snapshot with one feature changed (*before* ``None``: added), applied in
+        place of a rebuild: what the change leaves as it was is shared with this snapshot.
+
+        A station that keeps its position keeps every cached KD-tree whose filter it
+        passes (or fails) as before; its hours key and its search text are replaced in
+        copies of those columns; the buses are kept. A moved or added station gets new
+        KD-trees (built on first use, the default filter's now); a changed bus, a new
+        fleet. This snapshot is not changed: readers holding it keep a consistent view.
+        """
+        reg = self.registry
+        new_reg = reg.with_change(before, after)
+        new = copy.copy(self)
+        new.registry = new_reg
+        if is_bus(after):
+            new._recent = dict(self._recent)
+            if self._fleet is not None:
+                new._fleet = None
+                _ = new.fleet
+            return new
+        i = new_reg.index_of[after["id"]]
+        coords = (float(new_reg.lon[i]), float(new_reg.lat[i]))
+        moved = before is None or coords != self._coords[i]
+        if not moved and all(getattr(new_reg, c) is getattr(reg, c) for c in _FILTERED):
+            # No column a filter reads changed: every cached KD-tree stays valid.
+            new._recent = dict(self._recent)
+        else:
+            new._indexes = SubsetIndexCache(
+                new_reg.lon, new_reg.lat, new_reg.id_rank, self._cache_size
+            )
+            new._recent = (
+                {}
+                if moved
+                else {
+                    flt: entry
+                    for flt, entry in self._recent.items()
+                    if reg.passes(flt, i) == new_reg.passes(flt, i)
+                }
+            )
+        if before is None:
+            new._coords = [*self._coords, coords]
+        elif moved:
+            new._coords = list(self._coords)
+            new._coords[i] = coords
+        if self._hours is not None and (before is None or _hours_of(before) != _hours_of(after)):
+            new._hours = self._hours.with_station(i, after)
+        new.index_for(DEFAULT_FILTER)
+        return new
 
     def status(self, i: int, ts: float) -> tuple[bool | None, str | None]:
         """``(open_now, next_change)`` of station *i* at POSIX time *ts*.

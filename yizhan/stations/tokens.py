@@ -25,32 +25,27 @@ Tokens are kept in a JSON file (``<registry>.tokens.json``, mode 0600), hashed::
 A plain token (``yz_`` + 43 URL-safe characters, 256 bits) is shown once, when it is
 created, and never stored. The server re-reads the file when it changes (``yizhan token
 create`` takes effect without a restart); writes are serialised across processes with
-``fcntl.flock`` on ``<file>.lock``.
+``fcntl.flock`` on ``<file>.lock`` (:class:`~yizhan.stations.jsonstate.JsonStateFile`).
+With PostgreSQL the same records are rows of a table (``yizhan.storage``).
 
 This module is plain Python (no web framework): the HTTP routes and the CLI call it.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import hmac
 import logging
-import os
 import secrets
-import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
-import orjson
-
 from yizhan.errors import InvalidInputError, NotFoundError
 from yizhan.stations.clock import Clock, iso, parse_iso, utc_now
-from yizhan.stations.jsonio import write_json_atomic
+from yizhan.stations.jsonstate import EntrySource, JsonStateFile, SharedList
 
 log = logging.getLogger("yizhan")
 
@@ -64,8 +59,6 @@ TOKEN_PREFIX = "yz_"
 #: Longest token name.
 MAX_NAME = 200
 FILE_TYPE = "yizhan-tokens"
-
-TokenFileSignature = tuple[int, int, int]
 
 
 # -- principals and authorization --------------------------------------------------------
@@ -356,7 +349,8 @@ def check_new_token(
 
 
 class TokenStore:
-    """Bearer tokens: those in the token file, plus the bootstrap and legacy ones from settings.
+    """Bearer tokens: those stored (a token file or a table), plus the bootstrap and legacy
+    ones from settings.
 
     Parameters
     ----------
@@ -371,6 +365,8 @@ class TokenStore:
         Token → operator name, from ``YIZHAN_OPERATOR_TOKENS``.
     clock : callable, optional
         Returns the current aware time.
+    source : EntrySource, optional
+        Where the tokens are kept instead of *path* (a storage backend's table).
 
     Raises
     ------
@@ -381,24 +377,24 @@ class TokenStore:
     -----
     Stored tokens are looked up by the SHA-256 of the presented token (a timing difference
     reveals nothing usable about a hash); the plain tokens from settings are compared with
-    :func:`hmac.compare_digest`. Every :meth:`authenticate` makes one ``os.stat`` of the file
-    and re-reads it when its modification time, size or inode changed. A file that turns
+    :func:`hmac.compare_digest`. Every :meth:`authenticate` asks the source whether it
+    changed (one ``os.stat`` of the file) and reads it again when it did. A file that turns
     corrupt while the server runs is logged and ignored (the last good tokens stay valid);
     a deleted file means no stored tokens.
     """
 
     def __init__(
         self,
-        path: Path | None,
+        path: Path | None = None,
         *,
         admin_token: str | None = None,
         legacy_admin_tokens: Sequence[str] = (),
         legacy_operator_tokens: Mapping[str, str] | None = None,
         clock: Clock = utc_now,
+        source: EntrySource | None = None,
     ) -> None:
         self.path = path
         self.clock = clock
-        self._lock = threading.Lock()
         plain: list[tuple[bytes, Principal]] = []
         if admin_token:
             plain.append((_raw(admin_token), Principal("admin (YIZHAN_ADMIN_TOKEN)", "admin")))
@@ -409,115 +405,15 @@ class TokenStore:
             if tok:
                 plain.append((_raw(tok), Principal(op, "operator", operator=op)))
         self._plain = plain
-        self._entries: list[tuple[TokenRecord, str]] = []
-        self._by_hash: dict[str, TokenRecord] = {}
-        self._sig: TokenFileSignature | None = None
-        self._bad_sig: TokenFileSignature | None = None
-        if path is not None:
-            entries, sig = self._read()
-            self._install(entries, sig)
-
-    # -- the file ---------------------------------------------------------------------------
-    def _stat(self) -> TokenFileSignature | None:
-        assert self.path is not None
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return None
-        return (st.st_mtime_ns, st.st_size, st.st_ino)
-
-    def _read(self) -> tuple[list[tuple[TokenRecord, str]], TokenFileSignature | None]:
-        """The stored entries and the signature of the file they were read from."""
-        assert self.path is not None
-        try:
-            with open(self.path, "rb") as fh:
-                st = os.fstat(fh.fileno())
-                data = fh.read()
-        except FileNotFoundError:
-            return [], None
-        except OSError as exc:
-            raise InvalidInputError(str(self.path), f"cannot read: {exc.strerror or exc}") from exc
-        sig = (st.st_mtime_ns, st.st_size, st.st_ino)
-        try:
-            doc = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidInputError(str(self.path), f"not valid JSON: {exc}") from exc
-        if not isinstance(doc, dict) or not isinstance(doc.get("tokens"), list):
-            raise InvalidInputError(
-                str(self.path), f"Expected an object with a list 'tokens', got {doc!r:.80}"
-            )
-        entries = [
-            TokenRecord.from_dict(d, f"{self.path}: tokens[{i}]")
-            for i, d in enumerate(doc["tokens"])
-        ]
-        seen: set[str] = set()
-        for rec, _ in entries:
-            if rec.token_id in seen:
-                raise InvalidInputError(
-                    f"{self.path}: tokens", f"Expected unique ids, got {rec.token_id!r} twice"
-                )
-            seen.add(rec.token_id)
-        return entries, sig
-
-    def _install(
-        self, entries: list[tuple[TokenRecord, str]], sig: TokenFileSignature | None
-    ) -> None:
-        self._entries = list(entries)
-        self._by_hash = {digest: rec for rec, digest in entries}
-        self._sig = sig
-        self._bad_sig = None
+        self.source: EntrySource = (
+            source if source is not None else JsonStateFile(path, "tokens", mode=0o600)
+        )
+        where = self.source.where
+        self._shared = SharedList(self.source, lambda e: _parse_tokens(e, where), noun="tokens")
 
     def refresh(self) -> None:
-        """Re-read the token file if another process changed it (one ``os.stat``)."""
-        if self.path is None:
-            return
-        sig = self._stat()
-        if sig == self._sig or (sig is not None and sig == self._bad_sig):
-            return
-        with self._lock:
-            try:
-                entries, sig = self._read()
-            except InvalidInputError as exc:
-                if sig != self._bad_sig:
-                    log.error(
-                        "token file changed but is unusable; keeping the last good tokens: %s", exc
-                    )
-                    self._bad_sig = sig
-                return
-            self._install(entries, sig)
-
-    @contextmanager
-    def _exclusive(self) -> Iterator[list[tuple[TokenRecord, str]]]:
-        """Hold the thread and file locks; yields the file's entries, freshly read.
-
-        The caller changes the list in place; it is written (atomically, 0600) on exit.
-        """
-        with self._lock:
-            if self.path is None:
-                entries = list(self._entries)
-                yield entries
-                self._install(entries, None)
-                return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            lock_path = self.path.with_name(self.path.name + ".lock")
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                entries, _ = self._read()  # raises for a corrupt file: never overwrite it
-                before = list(entries)
-                yield entries
-                if entries != before:
-                    write_json_atomic(
-                        self.path,
-                        {
-                            "type": FILE_TYPE,
-                            "tokens": [rec.as_dict() | {"hash": digest} for rec, digest in entries],
-                        },
-                    )
-                    os.chmod(self.path, 0o600)
-                self._install(entries, self._stat())
-            finally:
-                os.close(fd)  # releases the flock
+        """Read the stored tokens again if another process changed them (one ``os.stat``)."""
+        self._shared.current()
 
     # -- the API ----------------------------------------------------------------------------
     def create(
@@ -556,8 +452,9 @@ class TokenStore:
             operator=op,
             created_at=self.clock().replace(microsecond=0),
         )
-        with self._exclusive() as entries:
-            entries.append((record, hash_token(token)))
+        self._shared.change(
+            lambda entries: entries.append(record.as_dict() | {"hash": hash_token(token)})
+        )
         return token, record
 
     def revoke(self, token_id: str) -> TokenRecord:
@@ -568,25 +465,29 @@ class TokenStore:
         NotFoundError
             No stored token has this id.
         """
-        with self._exclusive() as entries:
-            for i, (rec, digest) in enumerate(entries):
-                if rec.token_id == token_id:
+        where = self.source.where
+
+        def edit(entries: list[dict[str, Any]]) -> TokenRecord:
+            for i, d in enumerate(entries):
+                if isinstance(d, dict) and d.get("id") == token_id:
+                    rec, digest = TokenRecord.from_dict(d, f"{where}: tokens[{i}]")
                     if rec.revoked_at is None:
                         rec = replace(rec, revoked_at=self.clock().replace(microsecond=0))
-                        entries[i] = (rec, digest)
+                        entries[i] = rec.as_dict() | {"hash": digest}
                     return rec
-        raise NotFoundError(f"no token with id {token_id!r}")
+            raise NotFoundError(f"no token with id {token_id!r}")
+
+        return self._shared.change(edit)
 
     def records(self) -> list[TokenRecord]:
         """Every stored token (revoked ones too), oldest first; never hashes nor tokens."""
-        self.refresh()
-        return [rec for rec, _ in self._entries]
+        return [rec for rec, _ in self._shared.current().entries]
 
     def authenticate(self, token: str) -> Principal | None:
         """The principal of a bearer token, or ``None`` if it is unknown or revoked."""
         if not token:
             return None
-        self.refresh()
+        stored = self._shared.current()
         raw = _raw(token)
         found: Principal | None = None
         for plain, who in self._plain:  # no early exit: the time does not depend on which
@@ -594,7 +495,25 @@ class TokenStore:
                 found = who
         if found is not None:
             return found
-        record = self._by_hash.get(hash_token(token))
+        record = stored.by_hash.get(hash_token(token))
         if record is None or record.revoked:
             return None
         return record.principal()
+
+
+@dataclass(frozen=True)
+class _Tokens:
+    entries: list[tuple[TokenRecord, str]]
+    by_hash: dict[str, TokenRecord]
+
+
+def _parse_tokens(entries: list[dict[str, Any]], where: str) -> _Tokens:
+    parsed = [TokenRecord.from_dict(d, f"{where}: tokens[{i}]") for i, d in enumerate(entries)]
+    seen: set[str] = set()
+    for rec, _ in parsed:
+        if rec.token_id in seen:
+            raise InvalidInputError(
+                f"{where}: tokens", f"Expected unique ids, got {rec.token_id!r} twice"
+            )
+        seen.add(rec.token_id)
+    return _Tokens(parsed, {digest: rec for rec, digest in parsed})

@@ -1,0 +1,199 @@
+"""The embedded default backend: every kind of state in files beside the registry.
+
+The GeoJSON registry stays the source of truth (``make serve``), with its audit log
+(:class:`~yizhan.stations.filestore.RegistryStore`: one audit line per change, across
+processes and crashes). The other kinds are files named after the registry
+(:meth:`Settings.state_file <yizhan.settings.Settings.state_file>`), each correct for
+several processes on one machine:
+
+- tokens, placements, alerts and rate-limit counters: small JSON files
+  (:class:`~yizhan.stations.jsonstate.JsonStateFile`) changed under ``flock`` on the
+  entries as stored at that moment and read again by every process when they change
+  (one ``os.stat`` per use);
+- reports: an append-only JSON-lines file (:class:`~yizhan.stations.reports.ReportFile`);
+- the registry: every process follows the others' changes from the audit log (one station
+  patched in place per line), checking the file and the log every
+  :data:`FOLLOW_INTERVAL_S` (or ``YIZHAN_RELOAD_INTERVAL_S`` if shorter; 0: never).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from yizhan.errors import RateLimitedError
+from yizhan.settings import Settings
+from yizhan.stations.alerts import AlertStore
+from yizhan.stations.filestore import RegistryStore
+from yizhan.stations.jsonstate import Entries, EntrySource, JsonStateFile
+from yizhan.stations.placements import PlacementStore
+from yizhan.stations.registry import Registry, load_registry
+from yizhan.stations.reports import ReportStore
+from yizhan.stations.tokens import TokenStore
+from yizhan.storage.base import Backend, new_search, patch_search
+
+log = logging.getLogger("yizhan")
+
+#: Longest pause between two looks at the registry file and its audit log: a change made
+#: by another process is served here within about this long.
+FOLLOW_INTERVAL_S = 0.5
+#: Most client keys a rate-limit file keeps (the least recently seen are forgotten).
+MAX_RATE_KEYS = 10_000
+
+
+class SharedRateLimits:
+    """:class:`~yizhan.storage.base.RateLimits` over an :class:`EntrySource` (a JSON file,
+    or memory): each counter keeps the times of its events within its window.
+
+    Parameters
+    ----------
+    source : EntrySource
+        ``[{"key", "window_s", "times": [POSIX seconds …]}]``.
+    clock : callable
+        POSIX time now.
+    """
+
+    def __init__(self, source: EntrySource, clock: Callable[[], float] = time.time) -> None:
+        self.source = source
+        self.clock = clock
+        self._lock = threading.Lock()
+
+    def hit(self, key: str, limit: int, window_s: float, what: str = "requests") -> None:
+        now = self.clock()
+
+        def edit(entries: Entries) -> None:
+            kept: list[dict[str, Any]] = []
+            mine: dict[str, Any] | None = None
+            for e in entries:
+                times = [t for t in e.get("times", ()) if t > now - float(e.get("window_s", 0))]
+                if not times and e.get("key") != key:
+                    continue
+                e = {**e, "times": times}
+                if e.get("key") == key and float(e.get("window_s", 0)) == window_s:
+                    mine = e
+                kept.append(e)
+            if mine is None:
+                mine = {"key": key, "window_s": window_s, "times": []}
+                kept.append(mine)
+            times = mine["times"]
+            if len(times) >= limit:
+                retry = times[len(times) - limit] + window_s - now
+                raise RateLimitedError(
+                    f"Too many {what}: at most {limit} in {window_s:g} s from one client; "
+                    f"try again in {max(1, round(retry))} s",
+                    max(1, round(retry + 0.5)),
+                )
+            times.append(now)
+            kept = [e for e in kept if e is not mine] + [mine]  # most recently seen last
+            entries[:] = kept[-MAX_RATE_KEYS:]
+
+        with self._lock, self.source.exclusive() as held:
+            edit(held.entries)
+
+
+class Follower:
+    """A daemon thread calling *step* every *interval_s* seconds until stopped; a failing
+    step is logged and tried again at the next tick."""
+
+    def __init__(self, name: str, step: Callable[[], Any], interval_s: float) -> None:
+        self.step = step
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        if not self._thread.is_alive():
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.step()
+            except Exception:  # keep following: one bad look must not stop the next
+                log.exception("%s: following the changes failed", self._thread.name)
+
+
+def open_files(
+    settings: Settings, registry: Registry | None = None, *, read_only: bool = False
+) -> Backend:
+    """The files backend over *registry* (default: ``settings.registry``, loaded and
+    validated), its state in the files :meth:`Settings.state_file` names.
+
+    Raises
+    ------
+    InvalidInputError, RegistryInvalidError
+        The registry (or a state file) cannot be read or is invalid.
+    """
+    reg = (
+        registry
+        if registry is not None
+        else load_registry(
+            settings.registry, timezone=settings.timezone, holiday_country=settings.holiday_country
+        )
+    )
+    path = reg.path
+    placements = PlacementStore(settings.state_file(path, "placements"), read_only=read_only)
+    alerts = AlertStore(settings.state_file(path, "alerts"), read_only=read_only)
+    stations = RegistryStore(
+        reg,
+        lambda r: new_search(settings, r, placements, alerts),
+        patch=patch_search,
+        timezone=settings.timezone,
+        holiday_country=settings.holiday_country,
+        audit_path=settings.state_file(path, "audit", ".jsonl"),
+    )
+    tokens = TokenStore(
+        settings.state_file(path, "tokens"),
+        admin_token=settings.admin_token,
+        legacy_admin_tokens=settings.admin_tokens,
+        legacy_operator_tokens=settings.operator_tokens,
+    )
+    reports = ReportStore(
+        settings.state_file(path, "reports", ".jsonl"),
+        window_days=settings.report_window_days,
+        threshold=settings.report_threshold,
+        rate_per_hour=settings.report_rate_per_hour,
+        rate_per_station_per_day=settings.report_rate_per_station_per_day,
+    )
+    rate_limits = SharedRateLimits(
+        JsonStateFile(settings.state_file(path, "ratelimits"), "ratelimits", mode=0o600)
+    )
+    follower: Follower | None = None
+    if path is not None and settings.reload_interval_s > 0:
+        follower = Follower(
+            "yizhan-file-follower",
+            stations.catch_up,
+            min(settings.reload_interval_s, FOLLOW_INTERVAL_S),
+        )
+
+    def start() -> None:
+        if follower is not None:
+            follower.start()
+
+    def close() -> None:
+        if follower is not None:
+            follower.stop()
+
+    return Backend(
+        kind="files",
+        where=str(path) if path is not None else "memory",
+        stations=stations,
+        tokens=tokens,
+        reports=reports,
+        placements=placements,
+        alerts=alerts,
+        rate_limits=rate_limits,
+        _start=start,
+        _close=close,
+    )
+
+
+__all__ = ["FOLLOW_INTERVAL_S", "Follower", "SharedRateLimits", "open_files"]

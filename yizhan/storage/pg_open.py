@@ -1,0 +1,79 @@
+"""Opening the PostgreSQL backend: every store over one :class:`~yizhan.storage.postgres.Database`."""
+
+from __future__ import annotations
+
+import logging
+
+from yizhan.errors import StorageUnavailableError
+from yizhan.settings import Settings
+from yizhan.stations.alerts import AlertStore
+from yizhan.stations.placements import PlacementStore
+from yizhan.stations.reports import ReportStore
+from yizhan.stations.tokens import TokenStore
+from yizhan.storage.base import Backend
+from yizhan.storage.migrate import check_schema
+from yizhan.storage.pg_state import PgEntrySource, PgRateLimits, PgReportLog
+from yizhan.storage.pg_stations import PgStationStore
+from yizhan.storage.postgres import Database
+
+log = logging.getLogger("yizhan")
+
+
+def open_postgres(settings: Settings, *, pool_size: int = 8) -> Backend:
+    """The PostgreSQL backend at ``settings.database_url`` (schema checked, registry loaded
+    and validated); :meth:`Backend.start` starts following other processes' changes.
+
+    Raises
+    ------
+    StorageUnavailableError
+        The database cannot be reached.
+    InvalidInputError
+        The schema is not current (run ``yizhan db upgrade``).
+    RegistryInvalidError
+        The registry stored in it does not validate.
+    """
+    url = settings.database_url
+    if not url:
+        raise StorageUnavailableError("no database URL (YIZHAN_DATABASE_URL) is set")
+    db = Database(url, pool_size=pool_size)
+    db.open()
+    try:
+        with db.connection() as conn:
+            check_schema(conn)
+        placements = PlacementStore(source=PgEntrySource(db, "placements"))
+        alerts = AlertStore(source=PgEntrySource(db, "alerts"))
+        tokens = TokenStore(
+            admin_token=settings.admin_token,
+            legacy_admin_tokens=settings.admin_tokens,
+            legacy_operator_tokens=settings.operator_tokens,
+            source=PgEntrySource(db, "tokens"),
+        )
+        reports = ReportStore(
+            window_days=settings.report_window_days,
+            threshold=settings.report_threshold,
+            rate_per_hour=settings.report_rate_per_hour,
+            rate_per_station_per_day=settings.report_rate_per_station_per_day,
+            source=PgReportLog(db),
+        )
+        stations = PgStationStore(db, settings, placements, alerts)
+        db.on_change("stations", stations.follow)
+    except BaseException:
+        db.close()
+        raise
+    if not len(stations.registry) and not stations.registry.buses:
+        log.warning("the database %s holds no stations yet: run `yizhan db import`", db.where)
+    return Backend(
+        kind="postgresql",
+        where=db.where,
+        stations=stations,
+        tokens=tokens,
+        reports=reports,
+        placements=placements,
+        alerts=alerts,
+        rate_limits=PgRateLimits(db),
+        _start=db.start,
+        _close=db.close,
+    )
+
+
+__all__ = ["open_postgres"]
