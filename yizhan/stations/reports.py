@@ -6,14 +6,17 @@ verified (a verification clears every earlier report).
 
 Reports are kept in an append-only JSON-lines file (``<registry>.reports.jsonl``, mode 0600)::
 
-    {"type": "yizhan-reports", "version": 1, "salt": "<32 hex digits>"}
+    {"type": "yizhan-reports", "version": 1}
     {"id": "rep_…", "station_id": "zz-01", "code": "no_water", "comment": null,
      "location": [113.61, 34.75], "client": "<sha256 hex>", "created_at": "2026-07-15T08:00:00+00:00"}
     …
 
-The first line is the header, written when the file is created; its random ``salt`` makes
-``client`` (SHA-256 of salt and client address) unlinkable to other files. The raw address is
-never stored. Every :meth:`ReportStore.add` appends one line under ``fcntl.flock`` and fsyncs
+The first line is the header, written when the file is created. ``client`` is the SHA-256 of
+a daily salt and the client address (:mod:`yizhan.stations.salts`): the salt rotates every
+day and is never stored in this file (files written before kept one in their header; it is
+ignored). A client's reports on different days are unlinkable, except that a report about a
+station the same client reported on within ``window_days`` is stored under that earlier
+hash, so that ``threshold`` still counts different clients. The raw address is never stored. Every :meth:`ReportStore.add` appends one line under ``fcntl.flock`` and fsyncs
 before returning, so that two processes never interleave lines. A line torn by a crash is
 skipped (with a logged warning) and the next line starts on a new line; nothing is ever
 rewritten.
@@ -26,7 +29,6 @@ from __future__ import annotations
 import bisect
 import builtins
 import fcntl
-import hashlib
 import logging
 import math
 import os
@@ -45,6 +47,7 @@ import orjson
 from yizhan.errors import InvalidInputError, RateLimitedError
 from yizhan.stations.clock import Clock, iso, utc_now
 from yizhan.stations.models import check_lon_lat
+from yizhan.stations.salts import PROCESS_SALTS, DailySalts
 
 log = logging.getLogger("yizhan")
 
@@ -225,6 +228,9 @@ class ReportStore:
         Returns the current aware time.
     refresh_interval_s : float
         How often the reading methods look for reports appended by another process.
+    salts : DailySalts, optional
+        Where the daily salts of client hashes come from (default: this process's, in
+        memory); it should keep salts for at least ``window_days``.
 
     Raises
     ------
@@ -249,6 +255,7 @@ class ReportStore:
         rate_per_station_per_day: int = 3,
         clock: Clock = utc_now,
         refresh_interval_s: float = 1.0,
+        salts: DailySalts | None = None,
     ) -> None:
         for name, value in (
             ("window_days", window_days),
@@ -267,17 +274,15 @@ class ReportStore:
         self.refresh_interval_s = refresh_interval_s
         self._next_refresh = 0.0
         self._lock = threading.RLock()
-        self._salt: str | None = None
+        self.salts = salts if salts is not None else PROCESS_SALTS
         self._reset()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             with self._locked_file() as fd:
                 self._catch_up(fd)
-        else:
-            self._salt = secrets.token_hex(16)
 
     def _reset(self) -> None:
-        self._salt = None
+        self._header = False
         self._reports: list[Report] = []
         self._ids: set[str] = set()
         self._by_station: dict[str, list[Report]] = {}
@@ -330,11 +335,7 @@ class ReportStore:
             try:
                 d = orjson.loads(line)
                 if isinstance(d, dict) and d.get("type") == FILE_TYPE:
-                    if self._salt is None:
-                        salt = d.get("salt")
-                        if not isinstance(salt, str) or not salt:
-                            raise ValueError(f"salt: Expected a string, got {salt!r}")
-                        self._salt = salt
+                    self._header = True  # an old header's "salt" is not used
                     continue
                 self._index(Report.from_dict(d))
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
@@ -345,10 +346,9 @@ class ReportStore:
         """With the file lock held: read what was appended since the file was last read, and
         write the header if the file has none."""
         self._read_new(fd, final=True)
-        if self._salt is None:
-            self._salt = secrets.token_hex(16)
-            header = {"type": FILE_TYPE, "version": FILE_VERSION, "salt": self._salt}
-            self._append(fd, orjson.dumps(header))
+        if not self._header:
+            self._header = True
+            self._append(fd, orjson.dumps({"type": FILE_TYPE, "version": FILE_VERSION}))
 
     def _read_new(self, fd: int, final: bool) -> None:
         """Read what was appended to the file since it was last read."""
@@ -402,19 +402,21 @@ class ReportStore:
                 os.close(fd)
 
     # -- the API ----------------------------------------------------------------------------
-    def client_hash(self, client: str) -> str:
-        """The salted SHA-256 under which *client* (an address) is stored."""
-        assert self._salt is not None
-        return hashlib.sha256(
-            f"{self._salt}\0{client}".encode("utf-8", "surrogateescape")
-        ).hexdigest()
+    def client_hash(self, client: str, now: datetime | None = None) -> str:
+        """The salted SHA-256 of *client* (an address) under the salt of today (or *now*)."""
+        return self.salts.hash(client, "reports", now or self.clock())
 
-    def _check_rate(self, client: str, station_id: str, now: datetime) -> None:
+    def _check_rate(self, clients: builtins.list[str], station_id: str, now: datetime) -> None:
+        """*clients*: the client's hashes under every salt still kept."""
         t = now.timestamp()
+
+        def merged(table: dict[Any, builtins.list[float]], keys: Any) -> builtins.list[float]:
+            return sorted(x for k in keys for x in table.get(k, ()))
+
         for times, span, limit, what in (
-            (self._client_times.get(client, []), HOUR, self.rate_per_hour, "in an hour"),
+            (merged(self._client_times, clients), HOUR, self.rate_per_hour, "in an hour"),
             (
-                self._client_station_times.get((client, station_id), []),
+                merged(self._client_station_times, [(c, station_id) for c in clients]),
                 DAY,
                 self.rate_per_station_per_day,
                 f"about station {station_id!r} in 24 hours",
@@ -492,8 +494,18 @@ class ReportStore:
         when: datetime,
         fd: int | None,
     ) -> Report:
-        client_hash = self.client_hash(client)
-        self._check_rate(client_hash, station_id, when)
+        hashes = self.salts.hashes(client, "reports", when, self.window)
+        self._check_rate(hashes, station_id, when)
+        since = (when - self.window).timestamp()
+        # The hash this client reported this station under within the window, if any.
+        client_hash = next(
+            (
+                h
+                for h in hashes
+                if any(t > since for t in self._client_station_times.get((h, station_id), ()))
+            ),
+            hashes[0],
+        )
         report = Report(
             id="rep_" + secrets.token_hex(8),
             station_id=station_id,
