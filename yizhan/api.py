@@ -42,6 +42,7 @@ from yizhan.errors import (
 )
 from yizhan.maps.runtime import RUNTIME_DIR, runtime_dir
 from yizhan.query.search import build_search
+from yizhan.query.usage_service import usage_stores
 from yizhan.routes import (
     alerts,
     buses,
@@ -49,9 +50,11 @@ from yizhan.routes import (
     maps,
     nearest,
     pages,
+    photos,
     planning,
     reports,
     stations,
+    usage,
 )
 from yizhan.routes.deps import FastJSONResponse, RegistryDep
 from yizhan.routes.limits import BodySizeLimit
@@ -188,12 +191,14 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             legacy_admin_tokens=settings.admin_tokens,
             legacy_operator_tokens=settings.operator_tokens,
         )
+        app.state.usage = usage_stores(settings, reg.path)  # check-ins, counts, photos, salts
         app.state.reports = ReportStore(
             settings.state_file(reg.path, "reports", ".jsonl"),
             window_days=settings.report_window_days,
             threshold=settings.report_threshold,
             rate_per_hour=settings.report_rate_per_hour,
             rate_per_station_per_day=settings.report_rate_per_station_per_day,
+            salts=app.state.usage.salts,
         )
         # The registry and indexes live as long as the app: move them out of the collector's
         # reach, so that full collections do not walk millions of objects (0.8 s pauses).
@@ -210,6 +215,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         finally:
             if watcher is not None:
                 watcher.cancel()
+            app.state.usage.close()
 
     app = FastAPI(
         title="Yizhan (驿站) API",
@@ -222,7 +228,11 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     )
     app.state.settings = settings
     app.add_middleware(GZipMiddleware, minimum_size=1024)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        larger=[(photos.UPLOAD_PATH, settings.photo_max_bytes)],
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -240,6 +250,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         return FastJSONResponse({"status": "ok", "version": __version__, "stations": len(registry)})
 
     routers = [stations, editing, reports, nearest, buses, alerts, planning, maps, pages]
+    routers += [usage, photos]
     app.state.api_routes = [r for r in app.routes if isinstance(r, APIRoute)]
     for module in routers:
         for route in module.router.routes:

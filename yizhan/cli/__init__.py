@@ -31,12 +31,14 @@ def build_parser() -> argparse.ArgumentParser:
     # imported only after main() has set OMP_NUM_THREADS for `serve` (see main).
     from yizhan.cli import (
         assets,
+        awards,
         history,
         importing,
         planning,
         poster,
         registry_cmds,
         tokens,
+        usage,
     )
 
     registry_cmds.add_parsers(sub)
@@ -46,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     tokens.add_parsers(sub)
     history.add_parsers(sub)
     assets.add_parsers(sub)
+    usage.add_parsers(sub)
+    awards.add_parsers(sub)
     return parser
 
 

@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodySizeLimit:
     """Refuse request bodies larger than *max_bytes* with 413, before they are parsed.
 
+    *larger* lists ``(path pattern, bytes)``: requests to a path matching a pattern may
+    carry that many bytes instead (photo uploads).
+
     A declared ``Content-Length`` over the cap is refused at once; a body sent without
     one (chunked) is counted as it arrives and refused when it passes the cap: the 413 is
     sent then, the application sees the client disconnect, and its own answer is dropped.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, larger: Sequence[tuple[str, int]] = ()
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = [(re.compile(pattern), n) for pattern, n in larger]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        limit = self.max_bytes
+        path = scope.get("path", "")
+        limit = next((n for rx, n in self.larger if rx.match(path)), self.max_bytes)
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
