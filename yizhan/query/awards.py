@@ -241,7 +241,7 @@ def _e(x: object) -> str:
 def bar_chart(title: str, rows: list[dict[str, Any]]) -> str:
     """An inline SVG of horizontal bars: the ranked stations' scores (0–100)."""
     bars = [r for r in rows if r["ranked"]][:CHART_BARS]
-    label_w, bar_w, row_h, top = 230, 380, 22, 26
+    label_w, bar_w, row_h, top = 330, 300, 22, 26
     height = top + row_h * max(len(bars), 1) + 18
     parts = [
         f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" role="img" width="{label_w + bar_w + 60}" '
@@ -258,7 +258,7 @@ def bar_chart(title: str, rows: list[dict[str, Any]]) -> str:
     for j, r in enumerate(bars):
         y = top + j * row_h
         w = bar_w * max(float(r["score"]), 0.0) / 100
-        name = r["name"] if len(r["name"]) <= 22 else r["name"][:21] + "…"
+        name = r["name"] if len(r["name"]) <= 20 else r["name"][:19] + "…"
         cls = "bar win" if r["rank"] == 1 else "bar"
         parts.append(
             f'<text x="{label_w - 6}" y="{y + 14}" class="lb">{_e(r["rank"])}. {_e(name)}</text>'
@@ -280,7 +280,11 @@ def _components_table(row: dict[str, Any]) -> str:
     body = []
     for c in row["components"]:
         detail = c["detail"] or {}
-        text = ", ".join(f"{k}: {v}" for k, v in detail.items() if v not in (None, [], ""))
+        text = ", ".join(
+            f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}"
+            for k, v in detail.items()
+            if v not in (None, [], "")
+        )
         body.append(
             f"<tr><td>{_e(c['component'])}</td><td class=n>{_e(c['value'] if c['value'] is not None else 'no data')}</td>"
             f"<td class=n>{_e(c['weight'])}</td><td class=n>{_e(c['points'] if c['points'] is not None else '–')}</td>"
@@ -344,7 +348,7 @@ def to_html(awards: Awards) -> str:
             winners = [r for r in rows if r["rank"] == 1]
             for win in winners:
                 out.append(
-                    f'<div class="winner"><b>🏆 {_e(win["name"])}</b> ({_e(win["id"])}) — score '
+                    f'<div class="winner"><b>第一名 Winner: {_e(win["name"])}</b> ({_e(win["id"])}) — score '
                     f"{_e(win['score'])}, {_e(win['visits'])} visits{_components_table(win)}</div>"
                 )
         not_ranked = [r for r in rows if not r["ranked"]]
