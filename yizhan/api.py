@@ -249,8 +249,9 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     async def health(registry: RegistryDep) -> FastJSONResponse:
         return FastJSONResponse({"status": "ok", "version": __version__, "stations": len(registry)})
 
-    routers = [stations, editing, reports, nearest, buses, alerts, planning, maps, pages]
-    routers += [usage, photos]
+    # usage first: check-ins are the most frequent writes, and routes are tried in order
+    routers = [usage, photos, stations, editing, reports, nearest, buses, alerts, planning, maps]
+    routers += [pages]
     app.state.api_routes = [r for r in app.routes if isinstance(r, APIRoute)]
     for module in routers:
         for route in module.router.routes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,14 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from yizhan.errors import InvalidInputError
-from yizhan.query.ranking import Period, ScoreTable, rank_managers, rank_stations, score_stations
+from yizhan.query.ranking import (
+    Period,
+    RankedRows,
+    ScoreTable,
+    rank_managers,
+    rank_stations,
+    score_stations,
+)
 from yizhan.query.usage_service import UsageStores
 from yizhan.stations.audit import AuditLog
 from yizhan.stations.reports import ReportStore
@@ -48,8 +56,8 @@ class Awards:
     period: Period
     district: str | None
     table: ScoreTable
-    stations: list[dict[str, Any]]
-    districts: dict[str, list[dict[str, Any]]]
+    stations: RankedRows
+    districts: dict[str, RankedRows]
     managers: list[dict[str, Any]]
     synthetic_share: float
 
@@ -63,7 +71,7 @@ class Awards:
 
     def as_dict(self, limit: int | None = None) -> dict[str, Any]:
         """``GET /analysis/ranking`` (JSON)."""
-        rows = self.stations if limit is None else self.stations[:limit]
+        rows = self.stations[: len(self.stations) if limit is None else limit]
         return {
             "period": self.period.label,
             "from": self.period.first.isoformat(),
@@ -73,12 +81,10 @@ class Awards:
             "rules": self.rules_text(),
             "weights": self.table.rules.weights,
             "weights_file": self.table.rules.source,
-            "stations_ranked": sum(1 for r in self.stations if r["ranked"]),
-            "stations_not_ranked": sum(1 for r in self.stations if not r["ranked"]),
+            "stations_ranked": self.stations.ranked_count,
+            "stations_not_ranked": len(self.stations) - self.stations.ranked_count,
             "stations": rows,
-            "winners": {
-                d: rows_[0] for d, rows_ in self.districts.items() if rows_ and rows_[0]["ranked"]
-            },
+            "winners": {d: r[0] for d, r in self.districts.items() if r.ranked_count},
             "managers": self.managers,
         }
 
@@ -107,9 +113,10 @@ def build_awards(
 
 
 def _synthetic_share(stores: UsageStores, period: Period) -> float:
-    rows, _ = stores.rows(period.first, period.last)
-    total = float(rows.count.sum())
-    return float(rows.count[rows.source == SOURCE_SYNTHETIC].sum()) / total if total else 0.0
+    parts, _ = stores.row_parts(period.first, period.last)
+    total = sum(float(p.count.sum()) for p in parts)
+    synthetic = sum(float(p.count[p.source == SOURCE_SYNTHETIC].sum()) for p in parts)
+    return synthetic / total if total else 0.0
 
 
 # -- CSV and XLSX -----------------------------------------------------------------------------------
@@ -129,25 +136,29 @@ STATION_COLUMNS = [
 
 
 def station_table(awards: Awards) -> tuple[list[str], list[list[Any]]]:
-    """Header and rows of the stations: rank, score and each component's value and points."""
+    """Header and rows of the stations: rank, score and each component's value and points
+    (read from the score table's columns, without building each station's details)."""
     head = STATION_COLUMNS + [f"{c}_{x}" for c in COMPONENTS for x in ("value", "points")]
+    t = awards.table
+    cols = t._columns()
     rows = []
-    for r in awards.stations:
-        comps = {c["component"]: c for c in r["components"]}
+    for j, rank in awards.stations.entries:
+        vals, pts = cols["values"][j], cols["points"][j]
+        score = cols["score"][j]
         rows.append(
             [
-                r["rank"],
-                r["district"],
-                r["id"],
-                r["name"],
-                r["score"],
-                r["ranked"],
-                "; ".join(r["not_ranked_because"]),
-                r["visits"],
-                r["days_with_data"],
-                r["known_weight_share"],
+                rank,
+                t.districts[j] or None,
+                t.ids[j],
+                t.names[j],
+                None if score != score else score,
+                bool(t.ranked[j]),
+                "; ".join(t.reasons[j]),
+                cols["visits"][j],
+                cols["days"][j],
+                cols["known"][j],
             ]
-            + [comps[c][x] for c in COMPONENTS for x in ("value", "points")]
+            + [None if x != x else x for k in range(len(COMPONENTS)) for x in (vals[k], pts[k])]
         )
     return head, rows
 
@@ -238,9 +249,9 @@ def _e(x: object) -> str:
     return html.escape("" if x is None else str(x), quote=True)
 
 
-def bar_chart(title: str, rows: list[dict[str, Any]]) -> str:
+def bar_chart(title: str, rows: Sequence[dict[str, Any]]) -> str:
     """An inline SVG of horizontal bars: the ranked stations' scores (0–100)."""
-    bars = [r for r in rows if r["ranked"]][:CHART_BARS]
+    bars = [r for r in rows[:CHART_BARS] if r["ranked"]]
     label_w, bar_w, row_h, top = 330, 300, 22, 26
     height = top + row_h * max(len(bars), 1) + 18
     parts = [
@@ -323,8 +334,8 @@ def to_html(awards: Awards) -> str:
         f"<style>{CSS}</style></head><body>",
         f"<h1>驿站评选 Station awards {_e(p.label)}</h1>",
         f'<p class="meta">{_e(p.first)} – {_e(p.last)} · {_e(scope)} · '
-        f"{sum(1 for r in awards.stations if r['ranked'])} stations ranked, "
-        f"{sum(1 for r in awards.stations if not r['ranked'])} not ranked (too little data)</p>",
+        f"{awards.stations.ranked_count} stations ranked, "
+        f"{len(awards.stations) - awards.stations.ranked_count} not ranked (too little data)</p>",
     ]
     if awards.synthetic_share > 0:
         out.append(
@@ -344,18 +355,18 @@ def to_html(awards: Awards) -> str:
     for name, rows in awards.districts.items():
         out.append(f'<section class="district"><h2>{_e(name or "(no district)")}</h2>')
         out.append(bar_chart(f"{name} {p.label}", rows))
-        if rows and rows[0]["ranked"]:
-            winners = [r for r in rows if r["rank"] == 1]
-            for win in winners:
-                out.append(
-                    f'<div class="winner"><b>第一名 Winner: {_e(win["name"])}</b> ({_e(win["id"])}) — score '
-                    f"{_e(win['score'])}, {_e(win['visits'])} visits{_components_table(win)}</div>"
-                )
-        not_ranked = [r for r in rows if not r["ranked"]]
-        if not_ranked:
+        winners = [rows[k] for k, (_, r) in enumerate(rows.entries) if r == 1]
+        for win in winners:
             out.append(
-                f'<p class="meta">Not ranked: {len(not_ranked)} (e.g. {_e(not_ranked[0]["name"])}: '
-                f"{_e('; '.join(not_ranked[0]['not_ranked_because']))})</p>"
+                f'<div class="winner"><b>第一名 Winner: {_e(win["name"])}</b> ({_e(win["id"])}) — score '
+                f"{_e(win['score'])}, {_e(win['visits'])} visits{_components_table(win)}</div>"
+            )
+        n_not = len(rows) - rows.ranked_count
+        if n_not:
+            first_not = rows[rows.ranked_count]
+            out.append(
+                f'<p class="meta">Not ranked: {n_not} (e.g. {_e(first_not["name"])}: '
+                f"{_e('; '.join(first_not['not_ranked_because']))})</p>"
             )
         out.append("</section>")
     out.append("<h2>站长 Station managers</h2>")

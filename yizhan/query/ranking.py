@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, overload
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 from yizhan.errors import InvalidInputError, NotFoundError
 from yizhan.query.usage_service import UsageStores, network_usage
 from yizhan.stations.audit import AuditLog
+from yizhan.stations.registry import STATUSES
 from yizhan.stations.reports import ReportStore
 from yizhan.stations.scoring import (
     COMPONENTS,
@@ -149,7 +150,12 @@ def _resolutions(
 
 @dataclass(frozen=True, eq=False)
 class ScoreTable:
-    """Every operational station's components, score and whether it is ranked."""
+    """Every operational station's components, score and whether it is ranked.
+
+    ``values`` is ``(stations, components)`` (NaN: no data); ``inputs`` holds, per
+    component, what its value was computed from (columns, one element per station), from
+    which :meth:`row` writes each component's ``detail``.
+    """
 
     period: Period
     rules: ScoreRules
@@ -164,40 +170,109 @@ class ScoreTable:
     reasons: list[list[str]]
     visits: F64
     days_with_data: NDArray[np.int64]
-    details: list[dict[str, Any]]
+    inputs: dict[str, Any]
+    _rows: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
+    _cols: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def row(self, i: int) -> dict[str, Any]:
-        """One station's score with each component: value, weight, points."""
-        w = self.rules.weights
-        known_w = sum(w[c] for k, c in enumerate(COMPONENTS) if not math.isnan(self.values[i, k]))
-        comps = []
-        for k, c in enumerate(COMPONENTS):
-            v = self.values[i, k]
-            known = not math.isnan(v)
-            comps.append(
-                {
-                    "component": c,
-                    "value": round(float(v), 4) if known else None,
-                    "weight": w[c],
-                    "points": round(100.0 * float(v) * w[c] / known_w, 2)
-                    if known and known_w
-                    else None,
-                    "detail": self.details[i].get(c),
-                }
-            )
-        s = self.score[i]
+        """One station's score with each component: value, weight, points (built once)."""
+        found = self._rows.get(i)
+        if found is None:
+            found = self._rows[i] = self._row(i)
+        return found
+
+    def _columns(self) -> dict[str, Any]:
+        """Values, points and details as plain Python lists, converted once for all rows."""
+        if "values" not in self._cols:
+            w = np.asarray([self.rules.weights[c] for c in COMPONENTS])
+            known = ~np.isnan(self.values)
+            known_w = np.where(known, w, 0.0).sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                points = 100.0 * self.values * w / known_w[:, None]
+            self._cols["values"] = np.round(self.values, 4).tolist()
+            self._cols["points"] = np.round(points, 2).tolist()
+            self._cols["weights"] = w.tolist()
+            self._cols["score"] = np.round(self.score, 1).tolist()
+            self._cols["known"] = np.round(self.known_share, 3).tolist()
+            self._cols["visits"] = self.visits.astype(np.int64).tolist()
+            self._cols["days"] = self.days_with_data.tolist()
+        return self._cols
+
+    def _row(self, i: int) -> dict[str, Any]:
+        c = self._columns()
+        vals, pts, w = c["values"][i], c["points"][i], c["weights"]
+        details = _details(self.inputs, i)
+        comps = [
+            {
+                "component": name,
+                "value": None if vals[k] != vals[k] else vals[k],
+                "weight": w[k],
+                "points": None if pts[k] != pts[k] else pts[k],
+                "detail": details[name],
+            }
+            for k, name in enumerate(COMPONENTS)
+        ]
+        score = c["score"][i]
         return {
             "id": self.ids[i],
             "name": self.names[i],
             "district": self.districts[i] or None,
-            "score": round(float(s), 1) if not math.isnan(s) else None,
+            "score": None if score != score else score,
             "ranked": bool(self.ranked[i]),
             "not_ranked_because": self.reasons[i],
-            "known_weight_share": round(float(self.known_share[i]), 3),
-            "visits": int(self.visits[i]),
-            "days_with_data": int(self.days_with_data[i]),
+            "known_weight_share": c["known"][i],
+            "visits": c["visits"][i],
+            "days_with_data": c["days"][i],
             "components": comps,
         }
+
+    def in_district(self, district: str | None) -> list[int]:
+        """Positions of the stations of a district (all for ``None``)."""
+        if district is None:
+            return list(range(len(self.ids)))
+        if "by_district" not in self._cols:
+            by: dict[str, list[int]] = {}
+            for j, d in enumerate(self.districts):
+                by.setdefault(d, []).append(j)
+            self._cols["by_district"] = by
+        by_district: dict[str, list[int]] = self._cols["by_district"]
+        return by_district.get(district, [])
+
+
+def _num(x: float, digits: int) -> float | None:
+    return None if x != x else round(float(x), digits)
+
+
+def _details(inputs: dict[str, Any], i: int) -> dict[str, Any]:
+    """What each component of station *i* was computed from."""
+    vday, pday = int(inputs["verified_day"][i]), int(inputs["photo_day"][i])
+    have = set(inputs["amenities"][i])
+    work, rest = float(inputs["work_share"][i]), float(inputs["rest_share"][i])
+    util, vpoh = float(inputs["utilization"][i]), float(inputs["per_open_hour"][i])
+    return {
+        "verification": {"verified_on": date.fromordinal(vday).isoformat() if vday > 0 else None},
+        "photo": {"taken_on": date.fromordinal(pday).isoformat() if pday > 0 else None},
+        "reports": inputs["reports"].get(i)
+        or {"problem_reports": 0, "open": 0, "resolution_days": []},
+        "hours": {
+            "opening_hours": inputs["opening_hours"][i],
+            "work_hours_open_share": _num(work, 4),
+            "other_hours_open_share": _num(rest, 4),
+        },
+        "hardships": {
+            "answered": [h for h in CORE_HARDSHIPS if have & set(HARDSHIPS[h])],
+            "amenities_guessed": "amenities" in (inputs["guessed"][i] or ()),
+        },
+        "accessibility": {"wheelchair_accessible": "wheelchair_accessible" in have},
+        "utilization": {
+            "visits": int(inputs["visits"][i]),
+            "utilization": _num(util, 4),
+            "visits_per_open_hour": _num(vpoh, 3),
+            "reference_visits_per_open_hour": round(inputs["reference"], 3)
+            if util != util and inputs["days_with_data"][i] > 0
+            else None,
+        },
+    }
 
 
 def score_stations(
@@ -213,17 +288,13 @@ def score_stations(
     tz = ZoneInfo(stores.timezone)
     end_day = period.last
     end = datetime.combine(end_day + timedelta(days=1), time(), tz).astimezone(UTC)
-    sel = [
-        i
-        for i, f in enumerate(reg.features)
-        if (f["properties"].get("status") or "operational") == "operational"
-    ]
-    feats = [reg.features[i] for i in sel]
-    n = len(sel)
-    ids = [reg.ids[i] for i in sel]
-    details: list[dict[str, Any]] = [{} for _ in range(n)]
+    sel = np.flatnonzero(reg.status == STATUSES.index("operational"))
+    feats = [reg.features[i] for i in sel.tolist()]
+    n = len(feats)
+    ids = [reg.ids[i] for i in sel.tolist()]
     values = np.full((n, len(COMPONENTS)), np.nan)
     col = {c: k for k, c in enumerate(COMPONENTS)}
+    props = [f["properties"] for f in feats]
 
     # verification: the last one on or before the period's end
     vday = reg.verified_day[sel].copy()
@@ -231,10 +302,6 @@ def score_stations(
         before = [w for w, _ in verifications(audit, ids[j]) if w < end]
         vday[j] = before[-1].astimezone(tz).date().toordinal() if before else -1
     values[:, col["verification"]] = verification_value(vday, end_day.toordinal(), rules)
-    for j in range(n):
-        details[j]["verification"] = {
-            "verified_on": date.fromordinal(int(vday[j])).isoformat() if vday[j] > 0 else None
-        }
 
     # photo: the newest taken on or before the period's end
     newest: dict[str, date] = {}
@@ -244,22 +311,20 @@ def score_stations(
             newest[sid] = max(days)
     pday = np.asarray([newest[s].toordinal() if s in newest else -1 for s in ids], np.int64)
     values[:, col["photo"]] = photo_value(pday, end_day.toordinal(), rules)
-    for j, s in enumerate(ids):
-        details[j]["photo"] = {"taken_on": newest[s].isoformat() if s in newest else None}
 
     # reports: made within the window before the period's end
     window = timedelta(days=rules.rule("reports", "window_days"))
     with_reports = set(reports.station_ids()) if reports is not None else set()
     open_counts: list[int] = [0] * n
     res_days: list[list[float]] = [[] for _ in range(n)]
+    report_details: dict[int, dict[str, Any]] = {}
     for j, sid in enumerate(ids):
         if sid not in with_reports:
-            details[j]["reports"] = {"problem_reports": 0, "open": 0, "resolution_days": []}
             continue
         res = _resolutions(reports, audit, sid, feats[j], end - window, end)
         open_counts[j] = sum(1 for _, r, _ in res if r is None)
         res_days[j] = [round((r - t).total_seconds() / 86400, 2) for t, r, _ in res if r]
-        details[j]["reports"] = {
+        report_details[j] = {
             "problem_reports": len(res),
             "open": open_counts[j],
             "resolution_days": res_days[j],
@@ -269,42 +334,25 @@ def score_stations(
     # hours, and usage, over the period
     usage = network_usage(search, stores, period.first, period.last)
     units = usage.units
-    index = units.index
-    uidx = np.asarray([index[s] for s in ids], dtype=np.int64)
+    uidx = sel  # the units start with the registry's stations, in its order
+    assert units.keys[: len(reg)] == reg.ids
     opened = stores.open_time(units, period.first, period.last)
     kid = units.kid[uidx]
     has = kid >= 0
     k = np.maximum(kid, 0)
-    work_open = opened.work[k].sum(axis=1)
-    total_open = opened.total[k].sum(axis=1)
+    work_open = opened.work.sum(axis=1)[k]
+    total_open = opened.total.sum(axis=1)[k]
     work_len = float(opened.work_len.sum())
     rest_len = float(opened.day_len.sum()) - work_len
     hv = hours_value(
         work_open, np.full(n, work_len), total_open - work_open, np.full(n, rest_len), rules
     )
     values[:, col["hours"]] = np.where(has, hv, np.nan)
-    for j in range(n):
-        details[j]["hours"] = {
-            "opening_hours": feats[j]["properties"].get("opening_hours"),
-            "work_hours_open_share": round(float(work_open[j] / work_len), 4)
-            if has[j] and work_len
-            else None,
-            "other_hours_open_share": round(float((total_open[j] - work_open[j]) / rest_len), 4)
-            if has[j] and rest_len
-            else None,
-        }
 
-    amen = [f["properties"].get("amenities") or [] for f in feats]
-    guessed = [f["properties"].get("guessed") or [] for f in feats]
+    amen = [p.get("amenities") or [] for p in props]
+    guessed = [p.get("guessed") or [] for p in props]
     values[:, col["hardships"]] = hardships_value(amen, guessed, rules)
     values[:, col["accessibility"]] = accessibility_value(amen)
-    for j in range(n):
-        have = set(amen[j])
-        details[j]["hardships"] = {
-            "answered": [h for h in CORE_HARDSHIPS if have & set(HARDSHIPS[h])],
-            "amenities_guessed": "amenities" in guessed[j],
-        }
-        details[j]["accessibility"] = {"wheelchair_accessible": "wheelchair_accessible" in have}
 
     visits = usage.visits[uidx]
     dwd = usage.days_with_data[uidx]
@@ -316,46 +364,58 @@ def score_stations(
     reference = float(np.percentile(ref_pool, pct)) if ref_pool.size else 0.0
     uv = utilization_value(util, vpoh, reference, rules)
     values[:, col["utilization"]] = np.where(data, uv, np.nan)
-    for j in range(n):
-        details[j]["utilization"] = {
-            "visits": int(visits[j]),
-            "utilization": None if math.isnan(util[j]) else round(float(util[j]), 4),
-            "visits_per_open_hour": None if math.isnan(vpoh[j]) else round(float(vpoh[j]), 3),
-            "reference_visits_per_open_hour": round(reference, 3)
-            if math.isnan(util[j]) and data[j]
-            else None,
-        }
 
     score, known = combine(values, rules)
     need_w = rules.rule("minimum", "known_weight")
     need_days = rules.rule("minimum", "usage_days")
+    short_w = known + 1e-9 < need_w
+    short_d = dwd < need_days
     reasons: list[list[str]] = []
     for j in range(n):
         why = []
-        if known[j] + 1e-9 < need_w:
+        if short_w[j]:
             missing = [c for c in COMPONENTS if math.isnan(values[j, col[c]])]
             why.append(
                 f"known components weigh {100 * known[j]:.0f}% of the weights, "
                 f"{100 * need_w:.0f}% needed (no data: {', '.join(missing)})"
             )
-        if dwd[j] < need_days:
+        if short_d[j]:
             why.append(f"visit data on {int(dwd[j])} days of the period, {need_days} needed")
         reasons.append(why)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        work_share = np.where(has & (work_len > 0), work_open / max(work_len, 1e-9), np.nan)
+        rest_share = np.where(
+            has & (rest_len > 0), (total_open - work_open) / max(rest_len, 1e-9), np.nan
+        )
     return ScoreTable(
         period=period,
         rules=rules,
         timezone=stores.timezone,
         ids=ids,
-        names=[str(f["properties"].get("name", "")) for f in feats],
-        districts=[str(f["properties"].get("district") or "") for f in feats],
+        names=[str(p.get("name", "")) for p in props],
+        districts=[str(p.get("district") or "") for p in props],
         values=values,
         score=score,
         known_share=known,
-        ranked=np.asarray([not r for r in reasons], dtype=bool),
+        ranked=~(short_w | short_d),
         reasons=reasons,
         visits=visits,
         days_with_data=dwd,
-        details=details,
+        inputs={
+            "verified_day": vday,
+            "photo_day": pday,
+            "reports": report_details,
+            "opening_hours": [p.get("opening_hours") for p in props],
+            "work_share": work_share,
+            "rest_share": rest_share,
+            "amenities": amen,
+            "guessed": guessed,
+            "visits": visits,
+            "utilization": util,
+            "per_open_hour": vpoh,
+            "reference": reference,
+            "days_with_data": dwd,
+        },
     )
 
 
@@ -370,21 +430,47 @@ def competition_ranks(scores: Sequence[float]) -> list[int]:
     return out
 
 
-def rank_stations(table: ScoreTable, district: str | None = None) -> list[dict[str, Any]]:
+class RankedRows(Sequence[dict[str, Any]]):
+    """The rows of a ranking, best first: each built (with its components) when read.
+
+    Building 100,000 rows of nested dictionaries costs seconds; a report reads a few of
+    them (the winners, a page), and the CSV its numbers (:meth:`entries`).
+    """
+
+    def __init__(self, table: ScoreTable, entries: list[tuple[int, int | None]]) -> None:
+        self.table = table
+        self.entries = entries
+        self.ranked_count = sum(1 for _, r in entries if r is not None)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @overload
+    def __getitem__(self, i: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, i: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        j, rank = self.entries[i]
+        return {**self.table.row(j), "rank": rank}
+
+
+def rank_stations(table: ScoreTable, district: str | None = None) -> RankedRows:
     """Ranked stations of a district (or the network, ``None``) best first, then the
     stations not ranked (by id), each with its rank (``None`` for those)."""
-    sel = [j for j in range(len(table.ids)) if district is None or table.districts[j] == district]
-    ranked = sorted(
-        (j for j in sel if table.ranked[j]),
-        key=lambda j: (-round(float(table.score[j]), 1), table.ids[j]),
-    )
-    ranks = competition_ranks([float(table.score[j]) for j in ranked])
-    rows = [{**table.row(j), "rank": r} for j, r in zip(ranked, ranks, strict=True)]
-    rows += [
-        {**table.row(j), "rank": None}
+    sel = table.in_district(district)
+    rounded = np.round(table.score, 1)
+    ranked = sorted((j for j in sel if table.ranked[j]), key=lambda j: (-rounded[j], table.ids[j]))
+    ranks = competition_ranks([float(rounded[j]) for j in ranked])
+    entries: list[tuple[int, int | None]] = list(zip(ranked, ranks, strict=True))
+    entries += [
+        (j, None)
         for j in sorted((j for j in sel if not table.ranked[j]), key=lambda j: table.ids[j])
     ]
-    return rows
+    return RankedRows(table, entries)
 
 
 # -- managers ------------------------------------------------------------------------------------
@@ -500,6 +586,7 @@ def find_station(table: ScoreTable, station_id: str) -> int:
 
 __all__ = [
     "Period",
+    "RankedRows",
     "ScoreTable",
     "competition_ranks",
     "find_station",

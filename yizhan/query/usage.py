@@ -378,75 +378,132 @@ def effective_rows(
     return keep
 
 
+def _mapped(part: VisitRows, units: Units, index: dict[str, int]) -> tuple[VisitRows, I64]:
+    """*part* without rows of unknown units, and each row's unit position in *index*."""
+    if part.units == units.keys[: len(part.units)]:
+        return part, part.unit.astype(np.int64)  # the same order: no lookup needed
+    table = np.fromiter((index.get(k, -1) for k in part.units), np.int64, len(part.units))
+    u = table[part.unit] if len(part) else np.zeros(0, np.int64)
+    known = u >= 0
+    if not known.all():
+        part, u = part.take(known), u[known]
+    return part, u
+
+
 def compute_usage(
-    rows: VisitRows, units: Units, first: date, last: date, opened: OpenTime | None
+    rows: VisitRows | Sequence[VisitRows],
+    units: Units,
+    first: date,
+    last: date,
+    opened: OpenTime | None,
 ) -> Usage:
     """Usage of every unit from *first* to *last* (both included).
 
-    Rows of units that are not in *units* (a removed station, say) or outside the period
-    are left out. *opened* gives the open hours (``None``: none known).
+    *rows* may come in parts (one per month file, say): they are summed part by part into
+    a dense ``(units, days)`` table, never concatenated. Rows of units that are not in
+    *units* (a removed station, say) or outside the period are left out. *opened* gives
+    the open hours (``None``: none known).
     """
     n, n_days = len(units), last.toordinal() - first.toordinal() + 1
-    rows = rows.between(first, last)
+    f0 = first.toordinal()
     index = units.index
-    table = np.asarray([index.get(k, -1) for k in rows.units], dtype=np.int64)
-    u = table[rows.unit] if len(rows) else np.zeros(0, np.int64)
-    known = u >= 0
-    if not known.all():
-        rows, u = rows.take(known), u[known]
-    keep = effective_rows(rows, u, n, first, n_days)
-    if not keep.all():
-        rows, u = rows.take(keep), u[keep]
-    d = rows.day.astype(np.int64) - first.toordinal()
-    w = rows.count.astype(np.float64)
-    visits = np.bincount(u, weights=w, minlength=n).astype(np.float64)
-    seen = np.zeros(n * n_days, dtype=bool)
-    seen[u * n_days + d] = True
-    days_with_data = seen.reshape(n, n_days).sum(axis=1)
+    parts = [
+        _mapped(p.between(first, last), units, index)
+        for p in ([rows] if isinstance(rows, VisitRows) else rows)
+    ]
+    parts = [(p, u) for p, u in parts if len(p)]
+    counted: NDArray[np.bool_] | None = None
+    for p, u in parts:
+        is_count = p.source == SOURCE_COUNT
+        if is_count.any():
+            if counted is None:
+                counted = np.zeros(n * n_days, dtype=bool)
+            counted[u[is_count] * n_days + (p.day[is_count].astype(np.int64) - f0)] = True
+    daily = np.zeros((n, n_days))
+    has_row = np.zeros((n, n_days), dtype=bool)
+    n_t, n_s = len(TRADES), len(SOURCES)
+    hourly, trades, by_source = np.zeros((n, 24)), np.zeros((n, n_t)), np.zeros((n, n_s))
+    for p, u in parts:
+        if counted is not None:
+            keep = (p.source == SOURCE_COUNT) | ~counted[u * n_days + (p.day.astype(np.int64) - f0)]
+            if not keep.all():
+                p, u = p.take(keep), u[keep]
+        lo, hi = int(p.day.min()) - f0, int(p.day.max()) - f0 + 1
+        span = hi - lo
+        key = u * span
+        key += p.day
+        key -= f0 + lo
+        w = p.count.astype(np.float64)
+        daily[:, lo:hi] += np.bincount(key, weights=w, minlength=n * span).reshape(n, span)
+        has_row[:, lo:hi] |= np.bincount(key, minlength=n * span).reshape(n, span) > 0
+        hm = p.hour >= 0
+        if hm.any():
+            hourly += _sums(u[hm] * 24 + p.hour[hm], w[hm], n, 24)
+        tm = p.trade >= 0
+        if tm.any():
+            trades += _sums(u[tm] * n_t + p.trade[tm], w[tm], n, n_t)
+        s0 = int(p.source[0])
+        if bool((p.source == s0).all()):
+            by_source[:, s0] += np.bincount(u, weights=w, minlength=n)
+        else:
+            by_source += _sums(u * n_s + p.source, w, n, n_s)
     wk, week_starts = week_index(first, n_days)
     mo, month_starts = month_index(first, n_days)
-    n_w, n_m = len(week_starts), len(month_starts)
-    weekly = _sums(u * n_w + wk[d], w, n, n_w)
-    monthly = _sums(u * n_m + mo[d], w, n, n_m)
-    h = rows.hour.astype(np.int64)
-    hm = h >= 0
-    hourly = _sums(u[hm] * 24 + h[hm], w[hm], n, 24)
-    t = rows.trade.astype(np.int64)
-    tm = t >= 0
-    n_t = len(TRADES)
-    trades = _sums(u[tm] * n_t + t[tm], w[tm], n, n_t)
-    s = rows.source.astype(np.int64)
-    n_s = len(SOURCES)
-    by_source = _sums(u * n_s + s, w, n, n_s)
-    # open hours per unit and day: its key's row, zero outside a stop's validity
-    if opened is not None and len(units.hour_keys):
-        kid = units.kid
-        per_day = np.where(kid[:, None] >= 0, opened.total[np.maximum(kid, 0)], np.nan) / 3600.0
-        days = first.toordinal() + np.arange(n_days)
-        outside = (days[None, :] < units.valid[:, :1]) | (days[None, :] > units.valid[:, 1:])
-        per_day = np.where(outside, 0.0, per_day)
-    else:
-        per_day = np.full((n, n_days), np.nan)
-    open_hours = per_day.sum(axis=1)
-    weekly_open = np.add.reduceat(per_day, _starts(wk), axis=1) if n_days else per_day
-    monthly_open = np.add.reduceat(per_day, _starts(mo), axis=1) if n_days else per_day
+    w_starts, m_starts = _starts(wk), _starts(mo)
+    open_hours, weekly_open, monthly_open = _open_hours(
+        units, first, n_days, opened, w_starts, m_starts
+    )
     return Usage(
         units=units,
         first=first,
         last=last,
-        visits=visits,
-        days_with_data=days_with_data,
+        visits=daily.sum(axis=1),
+        days_with_data=has_row.sum(axis=1),
         open_hours=open_hours,
         week_starts=week_starts,
-        weekly=weekly,
+        weekly=np.add.reduceat(daily, w_starts, axis=1),
         weekly_open_hours=weekly_open,
         month_starts=month_starts,
-        monthly=monthly,
+        monthly=np.add.reduceat(daily, m_starts, axis=1),
         monthly_open_hours=monthly_open,
         hourly=hourly,
         trades=trades,
         by_source=by_source,
     )
+
+
+def _open_hours(
+    units: Units, first: date, n_days: int, opened: OpenTime | None, w_starts: I64, m_starts: I64
+) -> tuple[F64, F64, F64]:
+    """Open hours of each unit in the period, per week and per month (NaN: unknown hours).
+
+    Summed per hours key, then looked up per unit; a unit served only part of the period
+    (a bus stop's ``valid_from``/``valid_to``) gets its own days.
+    """
+    n = len(units)
+    if opened is None or not units.hour_keys:
+        nan = np.full(n, np.nan)
+        return nan, np.full((n, w_starts.size), np.nan), np.full((n, m_starts.size), np.nan)
+    per_key = opened.total / 3600.0
+    kid = units.kid
+    k = np.maximum(kid, 0)
+    unknown = kid < 0
+    total = np.where(unknown, np.nan, per_key.sum(axis=1)[k])
+    weekly = np.where(unknown[:, None], np.nan, np.add.reduceat(per_key, w_starts, axis=1)[k])
+    monthly = np.where(unknown[:, None], np.nan, np.add.reduceat(per_key, m_starts, axis=1)[k])
+    f0 = first.toordinal()
+    partial = np.flatnonzero(
+        ~unknown & ((units.valid[:, 0] > f0) | (units.valid[:, 1] < f0 + n_days - 1))
+    )
+    days = f0 + np.arange(n_days)
+    for i in partial.tolist():
+        row = np.where(
+            (days >= units.valid[i, 0]) & (days <= units.valid[i, 1]), per_key[k[i]], 0.0
+        )
+        total[i] = row.sum()
+        weekly[i] = np.add.reduceat(row, w_starts)
+        monthly[i] = np.add.reduceat(row, m_starts)
+    return total, weekly, monthly
 
 
 def _sums(key: I64, weights: F64, n: int, m: int) -> F64:

@@ -44,7 +44,7 @@ from yizhan.stations.usage_files import (
     SOURCE_CHECKINS,
     VisitRows,
     concat,
-    load_months,
+    load_month_parts,
     unit_key,
 )
 from yizhan.stations.visits import VisitCountStore
@@ -105,20 +105,25 @@ class UsageStores:
                     self._open[key] = found
         return found
 
-    def rows(self, first: date, last: date) -> tuple[VisitRows, dict[str, Any]]:
-        """Every visit row of the days ``first``–``last``: the months' files, the days not
-        yet aggregated (check-in files) and the recorded counts; and the months' meta."""
+    def row_parts(self, first: date, last: date) -> tuple[list[VisitRows], dict[str, Any]]:
+        """Every visit row of the days ``first``–``last``, in parts: one per month file
+        (memory-mapped), the days not yet aggregated (check-in files) and the recorded
+        counts; and the months' meta."""
         parts: list[VisitRows] = []
         meta: dict[str, Any] = {}
         held: set[int] = set()
         if self.directory is not None:
-            month = load_months(self.directory, first, last)
-            parts.append(month.rows)
+            parts, month = load_month_parts(self.directory, first, last)
             meta, held = month.meta, month.days
         for day in self.checkins.open_days():
             if first <= day <= last and day.toordinal() not in held:
                 parts.append(self.checkins.day_rows(day))
         parts.append(self.counts.rows(first, last))
+        return parts, meta
+
+    def rows(self, first: date, last: date) -> tuple[VisitRows, dict[str, Any]]:
+        """:meth:`row_parts` in one table."""
+        parts, meta = self.row_parts(first, last)
         return concat(parts), meta
 
 
@@ -376,8 +381,8 @@ def station_usage(
 def network_usage(search: StationSearch, stores: UsageStores, first: date, last: date) -> Usage:
     """The usage of every unit of the registry over a period."""
     units = stores.units(search)
-    rows, _ = stores.rows(first, last)
-    return compute_usage(rows, units, first, last, stores.open_time(units, first, last))
+    parts, _ = stores.row_parts(first, last)
+    return compute_usage(parts, units, first, last, stores.open_time(units, first, last))
 
 
 def analysis_usage(

@@ -358,8 +358,8 @@ async def get_ranking(
         Literal["json", "csv", "xlsx", "html"], Query(description="What to answer with.")
     ] = "json",
     limit: Annotated[
-        int | None, Query(ge=1, le=100_000, description="Stations listed (JSON).")
-    ] = None,
+        int, Query(ge=1, le=100_000, description="Stations listed in JSON (best first).")
+    ] = 1000,
 ) -> Response:
     """Stations ranked within the district (or the network), per district, and managers;
     ties and the minimum-data rules are stated in the answer (`rules`)."""

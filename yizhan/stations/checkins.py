@@ -32,6 +32,7 @@ This module is plain Python (no web framework): the routes and the CLI call it.
 from __future__ import annotations
 
 import fcntl
+import itertools
 import logging
 import os
 import re
@@ -222,6 +223,9 @@ class CheckinStore:
         self._closed = False
         self._compacted_through: date | None = None
         self._compacting = False
+        #: Ids: a random prefix per store (process) and a counter (no system call each).
+        self._id_prefix = secrets.token_hex(4)
+        self._ids = itertools.count(secrets.randbelow(1 << 32))
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
             today = self._day(self.clock())
@@ -367,7 +371,7 @@ class CheckinStore:
         when = when.astimezone(UTC).replace(microsecond=0)
         hashes = self.salts.hashes(client, "checkins", when, timedelta(seconds=self.interval_s))
         checkin = Checkin(
-            id="chk_" + secrets.token_hex(8),
+            id=f"chk_{self._id_prefix}{next(self._ids) & 0xFFFFFFFF:08x}",
             station_id=station_id,
             stop_id=stop_id,
             trade=trade,

@@ -29,9 +29,12 @@ Hand-written on numpy: the columns are few and fixed, and the registry stays pla
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import struct
 import tempfile
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -129,8 +132,12 @@ class VisitRows:
 
     def between(self, first: date, last: date) -> VisitRows:
         """The rows of the days ``first`` to ``last`` (both included)."""
-        m = (self.day >= first.toordinal()) & (self.day <= last.toordinal())
-        return self if bool(m.all()) else self.take(m)
+        if not len(self):
+            return self
+        lo, hi = first.toordinal(), last.toordinal()
+        if lo <= int(self.day.min()) and int(self.day.max()) <= hi:
+            return self
+        return self.take((self.day >= lo) & (self.day <= hi))
 
     def days(self) -> set[int]:
         """Days that have rows."""
@@ -202,6 +209,49 @@ def month_files(directory: Path) -> list[tuple[int, int, Path]]:
     return sorted(out)
 
 
+def mapped_npz(path: Path) -> dict[str, NDArray[Any]]:
+    """The arrays of an uncompressed ``.npz`` file, memory-mapped (read-only, no copy).
+
+    ``numpy.load`` copies each array of an ``.npz`` into memory; the columns of a month are
+    hundreds of megabytes for a large network, so each stored (uncompressed) member is
+    mapped where its data lies in the file instead: after the zip entry's local header
+    and the ``.npy`` header. A replaced file keeps its old data while it is mapped.
+    """
+    out: dict[str, NDArray[Any]] = {}
+    with zipfile.ZipFile(path) as zf, path.open("rb") as fh:
+        for info in zf.infolist():
+            name = info.filename.removesuffix(".npy")
+            if info.compress_type != zipfile.ZIP_STORED:
+                with zf.open(info) as member:
+                    out[name] = np.lib.format.read_array(member, allow_pickle=False)
+                continue
+            fh.seek(info.header_offset)
+            local = fh.read(30)
+            name_len, extra_len = struct.unpack("<HH", local[26:30])
+            fh.seek(info.header_offset + 30 + name_len + extra_len)
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+            if dtype.hasobject:
+                raise ValueError(f"{name}: object arrays are not read")
+            if math.prod(shape) == 0 or shape == ():
+                fh.seek(0)
+                with zf.open(info) as member:
+                    out[name] = np.lib.format.read_array(member, allow_pickle=False)
+                continue
+            out[name] = np.memmap(
+                path,
+                dtype=dtype,
+                mode="r",
+                offset=fh.tell(),
+                shape=shape,
+                order="F" if fortran else "C",
+            )
+    return out
+
+
 def read_month(path: Path) -> MonthFile:
     """Read a month file (empty when it does not exist).
 
@@ -213,19 +263,19 @@ def read_month(path: Path) -> MonthFile:
     if not path.exists():
         return MonthFile(VisitRows.empty(), set(), {})
     try:
-        with np.load(path, allow_pickle=False) as z:
-            rows = VisitRows(
-                [str(u) for u in z["units"].tolist()],
-                z["day"].astype(np.int32, copy=False),
-                z["unit"].astype(np.int32, copy=False),
-                z["hour"].astype(np.int8, copy=False),
-                z["trade"].astype(np.int8, copy=False),
-                z["source"].astype(np.int8, copy=False),
-                z["count"].astype(np.int32, copy=False),
-            )
-            days = {int(d) for d in z["days"].tolist()}
-            meta = orjson.loads(str(z["meta"]))
-    except (OSError, KeyError, ValueError, orjson.JSONDecodeError) as exc:
+        z = mapped_npz(path)
+        rows = VisitRows(
+            [str(u) for u in z["units"].tolist()],
+            z["day"].astype(np.int32, copy=False),
+            z["unit"].astype(np.int32, copy=False),
+            z["hour"].astype(np.int8, copy=False),
+            z["trade"].astype(np.int8, copy=False),
+            z["source"].astype(np.int8, copy=False),
+            z["count"].astype(np.int32, copy=False),
+        )
+        days = {int(d) for d in z["days"].tolist()}
+        meta = orjson.loads(str(z["meta"][()]))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, orjson.JSONDecodeError) as exc:
         raise InvalidInputError(str(path), f"cannot read the visits file: {exc}") from exc
     return MonthFile(rows, days, meta if isinstance(meta, dict) else {})
 
@@ -299,9 +349,9 @@ def add_days(
     return added
 
 
-def load_months(directory: Path, first: date, last: date) -> MonthFile:
-    """Rows of the days ``first``–``last`` from the month files, the days they hold (all
-    of those months' days) and their merged meta."""
+def load_month_parts(directory: Path, first: date, last: date) -> tuple[list[VisitRows], MonthFile]:
+    """The rows of the days ``first``–``last``, one part per month file (memory-mapped), and
+    a :class:`MonthFile` with no rows but the days those files hold and their merged meta."""
     parts: list[VisitRows] = []
     meta: dict[str, Any] = {}
     days: set[int] = set()
@@ -320,7 +370,14 @@ def load_months(directory: Path, first: date, last: date) -> MonthFile:
                             if first.toordinal() <= int(key) <= last.toordinal()
                         }
                     )
-    return MonthFile(concat(parts), days, meta)
+    return parts, MonthFile(VisitRows.empty(), days, meta)
+
+
+def load_months(directory: Path, first: date, last: date) -> MonthFile:
+    """Rows of the days ``first``–``last`` from the month files (in one table), the days
+    those files hold and their merged meta."""
+    parts, held = load_month_parts(directory, first, last)
+    return MonthFile(concat(parts), held.days, held.meta)
 
 
 __all__ = [
@@ -334,7 +391,9 @@ __all__ = [
     "add_days",
     "check_trade",
     "concat",
+    "load_month_parts",
     "load_months",
+    "mapped_npz",
     "month_files",
     "month_path",
     "read_month",
