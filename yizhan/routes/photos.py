@@ -11,7 +11,6 @@ without its metadata (EXIF, GPS position) before anything is stored
 from __future__ import annotations
 
 import asyncio
-from datetime import date
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
@@ -21,7 +20,7 @@ from starlette.exceptions import HTTPException
 
 from yizhan.errors import InvalidInputError, PermissionDeniedError
 from yizhan.routes.deps import FastJSONResponse, PrincipalDep, StoreDep, body_error
-from yizhan.routes.usage import UsageDep
+from yizhan.routes.usage import DAY, UsageDep, parse_day
 from yizhan.stations.tokens import may_edit
 
 router = APIRouter(tags=["photos"])
@@ -68,8 +67,12 @@ async def add_photo(
     who: PrincipalDep,
     station_id: StationId,
     taken_on: Annotated[
-        date | None,
-        Query(description="When it was taken (default: the photo's EXIF date, else today)."),
+        str | None,
+        Query(
+            pattern=DAY,
+            description="When it was taken, YYYY-MM-DD (default: the photo's EXIF date, "
+            "else today).",
+        ),
     ] = None,
 ) -> FastJSONResponse:
     """The image is turned upright, resized to at most `photo_max_px` pixels, and
@@ -82,7 +85,8 @@ async def add_photo(
         raise HTTPException(415, f"Content-Type: Expected one of {', '.join(MEDIA)}, got {kind!r}")
     data = await request.body()
     try:
-        photo = await asyncio.to_thread(usage.photos.add, station_id, data, who, taken_on)
+        when = parse_day(taken_on, ("query", "taken_on")) if taken_on else None
+        photo = await asyncio.to_thread(usage.photos.add, station_id, data, who, when)
     except InvalidInputError as exc:
         raise body_error(exc) from None
     return FastJSONResponse(photo.as_dict(), status_code=201)

@@ -19,6 +19,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -50,11 +51,18 @@ router = APIRouter(tags=["usage"])
 StationId = Annotated[str, Path(description="The station's (or cooling bus's) id.")]
 Trade = Literal["sanitation", "courier", "taxi", "truck_driver", "builder", "other"]
 assert set(Trade.__args__) == set(TRADES)  # type: ignore[attr-defined]
+DAY = r"^\d{4}-\d{2}-\d{2}$"
 FromParam = Annotated[
-    date | None,
-    Query(alias="from", description="First day, YYYY-MM-DD (default: 27 days before `to`)."),
+    str | None,
+    Query(
+        alias="from",
+        pattern=DAY,
+        description="First day, YYYY-MM-DD (default: 27 days before `to`).",
+    ),
 ]
-ToParam = Annotated[date | None, Query(description="Last day, YYYY-MM-DD (default: today).")]
+ToParam = Annotated[
+    str | None, Query(pattern=DAY, description="Last day, YYYY-MM-DD (default: today).")
+]
 PeriodParam = Annotated[
     str | None,
     Query(
@@ -65,6 +73,23 @@ PeriodParam = Annotated[
 DistrictParam = Annotated[
     str | None, Query(max_length=200, description="Only this district (default: all).")
 ]
+
+
+def parse_day(text: str, where: tuple[str, str]) -> date:
+    """A ``YYYY-MM-DD`` parameter as a date (422 naming it when it is no real day)."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": where,
+                    "msg": f"Expected a day YYYY-MM-DD, got {text!r}",
+                    "input": text,
+                }
+            ]
+        ) from None
 
 
 async def get_usage(request: Request) -> UsageStores:
@@ -186,12 +211,13 @@ async def put_visits(
     usage: UsageDep,
     who: PrincipalDep,
     station_id: StationId,
-    day: Annotated[date, Path(description="The local day counted, YYYY-MM-DD.")],
+    day: Annotated[str, Path(pattern=DAY, description="The local day counted, YYYY-MM-DD.")],
     body: VisitsIn,
 ) -> FastJSONResponse:
     """Replaces the count of that day (and stop), if any. Each change is one line of the
     counts' audit log (who, when, before, after), on disk before the answer. On a day with
     a count, the count is the visits; check-ins count only on days without one."""
+    counted_day = parse_day(day, ("path", "day"))
     found = store.find(station_id)
     props = found.feature["properties"]
     if not may_edit(who, station_id, props.get("operator")):
@@ -209,7 +235,7 @@ async def put_visits(
         count, created = await asyncio.to_thread(
             usage.counts.put,
             station_id,
-            day,
+            counted_day,
             body.count,
             hours=body.hours,
             stop_id=body.stop_id,
