@@ -288,10 +288,15 @@ def _station_units(search: StationSearch, stores: UsageStores, station_id: str) 
     return units.subset(idx)
 
 
-def _rows_of(rows: VisitRows, units: Units) -> VisitRows:
+def _rows_of(parts: list[VisitRows], units: Units) -> VisitRows:
+    """The rows of *units* only, from every part (each filtered before they are joined)."""
     wanted = set(units.keys)
-    table = np.asarray([k in wanted for k in rows.units], dtype=bool)
-    return rows.take(table[rows.unit]) if len(rows) else rows
+    out = []
+    for rows in parts:
+        table = np.asarray([k in wanted for k in rows.units], dtype=bool)
+        if len(rows) and table.any():
+            out.append(rows.take(table[rows.unit]))
+    return concat(out)
 
 
 def busy_now(
@@ -311,8 +316,8 @@ def busy_now(
     units = _station_units(search, stores, station_id)
     today = stores.today(when)
     first, last = today - timedelta(days=TYPICAL_DAYS), today - timedelta(days=1)
-    rows, _ = stores.rows(first, last)
-    rows = _rows_of(rows, units)
+    parts, _ = stores.row_parts(first, last)
+    rows = _rows_of(parts, units)
     rows = rows.take(rows.source == SOURCE_CHECKINS) if len(rows) else rows
     usage = compute_usage(rows, units, first, last, open_time(units.hour_keys, first, last))
     oh, v = float(np.nansum(usage.open_hours)), float(usage.visits.sum())
@@ -353,8 +358,8 @@ def station_usage(
     NotFoundError
     """
     units = _station_units(search, stores, station_id)
-    rows, meta = stores.rows(first, last)
-    rows = _rows_of(rows, units)
+    row_parts, meta = stores.row_parts(first, last)
+    rows = _rows_of(row_parts, units)
     usage = compute_usage(
         rows, units, first, last, open_time(units.hour_keys, first, last, stores.rules.work_hours_s)
     )
