@@ -207,13 +207,19 @@ def add_usage_layers(
         for c in ("under", "normal", "crowded", "unknown")
     )
     box = (
-        '<div class="yz-usage-legend" style="position:absolute;bottom:24px;left:10px;'
+        '<div class="yz-usage-legend" style="position:absolute;bottom:130px;left:10px;'
         "z-index:800;background:#fff;padding:6px 8px;border-radius:4px;font:12px sans-serif;"
         'box-shadow:0 1px 4px rgba(0,0,0,.3)">'
         f"<b>{_esc(_t('legend', lang))}</b> ({_esc(period)}){legend}"
         f'<div style="color:#555">{_esc(_t("size_note", lang))}</div></div>'
     )
     m.get_root().html.add_child(Element(box))  # type: ignore[attr-defined]
+    # A layer control lists the layers defined before it in the page's script: move it after
+    # these (the planner map adds its control before it is returned).
+    for key, child in list(m._children.items()):
+        if isinstance(child, folium.LayerControl):
+            del m._children[key]
+            m._children[key] = child
     return {"utilization": layer, "bus_stops": stops_layer, "bus_moves": moves_layer}
 
 

@@ -7,6 +7,8 @@ window's middle and every other bus standing then; the siting model
 (:func:`yizhan.geo.siting.site_buses`, maximal covering with ``k = 1``) picks the point of
 that demand which gains most coverage. A suggestion says what the move gains (demand newly
 covered) and loses (demand only that stop covered), and is made only when it gains more.
+Buses are taken in registry order, each counting the points suggested for the ones before
+it as served, so two buses are not sent to the same gap.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def bus_moves(
     flt = StationFilter()
     vpoh = usage.per_open_hour
     out: list[dict[str, Any]] = []
+    moved_to: list[tuple[float, float]] = []  # earlier suggestions count as service
     for b, bus in enumerate(fleet.buses):
         bus_id = str(bus["id"])
         if fleet.status(b) != "operational":
@@ -69,8 +72,12 @@ def bus_moves(
         ts = (seg.start.timestamp() + seg.end.timestamp()) / 2
         lon, lat, n_st, _ = search.serving_at(flt, ts)
         others = [h for h in search.buses_near(0.0, 0.0, flt, ts) if h.position.bus_id != bus_id]
-        s_lon = np.concatenate([lon[:n_st], [h.position.lon for h in others]])
-        s_lat = np.concatenate([lat[:n_st], [h.position.lat for h in others]])
+        s_lon = np.concatenate(
+            [lon[:n_st], [h.position.lon for h in others], [x for x, _ in moved_to]]
+        )
+        s_lat = np.concatenate(
+            [lat[:n_st], [h.position.lat for h in others], [y for _, y in moved_to]]
+        )
         result = site_buses(
             demand, (s_lon, s_lat), None, None, k=1, radius_m=radius_m, time_limit_s=time_limit_s
         )
@@ -87,6 +94,7 @@ def bus_moves(
         loss = float(demand.weight[only].sum())
         if not gain > loss:
             continue
+        moved_to.append((float(result.lon[0]), float(result.lat[0])))
         out.append(
             {
                 "bus_id": bus_id,
