@@ -9,11 +9,12 @@ REGISTRY ?= yizhan/data/zhengzhou.geojson
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test test-all lint typecheck contracts check fuzz wheel bench schema clean venv
+.PHONY: serve test test-all lint typecheck contracts check fuzz wheel bench schema clean venv demo-seoul demo-helsinki
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The asset manifest is a prerequisite too: a new pin is fetched by the next `make`.
+$(STAMP): pyproject.toml yizhan/assets.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -22,6 +23,26 @@ $(STAMP): pyproject.toml
 
 serve: $(STAMP)
 	$(BIN)/yizhan serve --registry $(REGISTRY) --host $(HOST) --port $(PORT)
+
+# The bundled Seoul study (heat shelters, people aged 65+): coverage, gaps and five suggested
+# sites on real data, in one HTML file that opens offline.
+demo-seoul: $(STAMP)
+	$(BIN)/yizhan map --study seoul --sites 5 --lang en -o seoul.html
+	@echo "open seoul.html"
+
+# Walking distance on real streets: central Helsinki's public toilets, fountains, libraries
+# and community centres (OpenStreetMap, ODbL) as the registry, its street network built from
+# the bundled extract, served with it. Try /nearest?lon=24.9445&lat=60.1675&metric=walk,
+# /isochrone?lon=24.9445&lat=60.1675&minutes=5,10,15, /coverage?metric=walk&minutes=5 and
+# /maps/coverage?lang=en (the 15-minute walking areas beside the 1 km circles).
+HELSINKI_NETWORK ?= build/helsinki.network
+demo-helsinki: $(STAMP)
+	mkdir -p $(dir $(HELSINKI_NETWORK))
+	$(BIN)/yizhan network build tests/data/network/helsinki.osm.pbf -o $(HELSINKI_NETWORK)
+	YIZHAN_DISTRICTS=tests/data/network/helsinki-quarters.geojson YIZHAN_HEX_SIZE_M=100 \
+	YIZHAN_TIMEZONE=Europe/Helsinki \
+	$(BIN)/yizhan serve --registry yizhan/data/helsinki-amenities.geojson \
+	    --network $(HELSINKI_NETWORK) --host $(HOST) --port $(PORT)
 
 # `make test`: the suite without the suites marked slow (CI runs them: `make check`).
 test: $(STAMP)

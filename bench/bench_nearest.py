@@ -1,4 +1,4 @@
-"""Benchmark: nearest-station search over 100,000 stations, in process and over HTTP.
+"""Benchmark: nearest-station search over 100,000 stations, in process.
 
 Data: the 100,000-station registry of :mod:`common` (17,083 real Korean civil-defence
 shelters, replicated with a seeded ±200 m jitter). Queries are where workers are: a random
@@ -16,17 +16,16 @@ Measured, each beside its peers:
 3. 100,000 queries in one batch, k=5 (target ≤ 0.5 s): ``StationSearch.nearest_many`` vs
    BallTree, brute force (run on a subsample and scaled) and ``sjoin_nearest``;
 4. load and validate the registry file (target ≤ 5 s): ``load_registry`` vs a read
-   without validation by ``geopandas.read_file``/``pyogrio``;
-5. ``GET /nearest?k=5`` over HTTP (``yizhan serve``, one uvicorn worker on 127.0.0.1)
-   under wrk with random points in Korea, beside ``GET /health`` on the same server:
-   requests/s, p50, p99 and the throughput ratio (target ≥ 70 %).
+   without validation by ``geopandas.read_file``/``pyogrio``.
+
+``GET /nearest`` over HTTP beside ``GET /health`` is :mod:`bench_http`'s; the server
+helpers it and :mod:`bench_edits` use (:func:`serving`, :func:`_wrk`) are here.
 
 geopandas works in a projected CRS, EPSG:5179 (Korea 2000 / Unified CS, metres): its
 distances are planar, not great-circle, and ``sjoin_nearest`` has no ``k``: it returns
 only the nearest station (all of them on a tie), so it does less work than the others.
 
-Run ``.venv/bin/python bench/bench_nearest.py`` (``--no-http`` to skip the server part);
-:func:`run` returns the rows (name, yizhan_s, peer, peer_s, ratio, note, target, pass).
+Run ``.venv/bin/python bench/bench_nearest.py``; :func:`run` returns the rows (name, yizhan_s, peer, peer_s, ratio, note, target, pass).
 """
 
 from __future__ import annotations
@@ -37,7 +36,6 @@ import gc
 import math
 import os
 import re
-import shutil
 import signal
 import socket
 import statistics
@@ -45,7 +43,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,11 +66,7 @@ N_SINGLE = 20_000  # single queries per timing round (Yizhan, BallTree)
 TARGET_SINGLE_S = 20e-6
 TARGET_BATCH_S = 0.5
 TARGET_LOAD_S = 5.0
-TARGET_HTTP_RATIO = 0.70
-HTTP_SECONDS = 10
-HTTP_WARMUP_SECONDS = 3
 HTTP_CONNECTIONS = 8
-HTTP_ROUNDS = 2
 EPSG_KOREA = 5179
 
 
@@ -491,10 +485,33 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
 
 
 def _server_cmd(path: Path, port: int) -> list[str]:
-    """``yizhan serve --registry PATH --host 127.0.0.1 --port N`` (the installed script)."""
-    exe = Path(sys.executable).parent / "yizhan"
-    head = [str(exe)] if exe.exists() else [sys.executable, "-m", "yizhan"]
-    return [*head, "serve", "--registry", str(path), "--host", "127.0.0.1", "--port", str(port)]
+    """``python -m yizhan serve --registry PATH --host 127.0.0.1 --port N``: run in the
+    checkout being served, whose ``yizhan`` package comes first on ``sys.path``."""
+    return [
+        sys.executable,
+        "-m",
+        "yizhan",
+        "serve",
+        "--registry",
+        str(path),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+
+
+def _hiding(modules: Sequence[str]) -> Path:
+    """A folder that, first on ``PYTHONPATH``, makes *modules* unimportable (each a
+    package whose import raises ``ImportError``, as if it were not installed)."""
+    folder = OUT / ("hide-" + "-".join(sorted(modules)))
+    for name in modules:
+        pkg = folder / name
+        pkg.mkdir(parents=True, exist_ok=True)
+        (pkg / "__init__.py").write_text(
+            f"raise ImportError('{name} hidden by bench/bench_nearest.py')\n"
+        )
+    return folder
 
 
 def _server_env() -> dict[str, str]:
@@ -511,12 +528,19 @@ def serving(
     *,
     env: dict[str, str] | None = None,
     log_path: Path | None = None,
+    code: Path = common.ROOT,
+    hide: Sequence[str] = (),
 ) -> Iterator[tuple[str, float, int]]:
     """``yizhan serve`` on a free loopback port; stopped on exit, even on failure.
 
     *env* replaces the default environment (state in ``bench/out/state``); *log_path*
-    the default server log.
+    the default server log. *code* is the checkout whose ``yizhan`` package is served
+    (default: this one); *hide* names modules made unimportable for the server.
     """
+    env = dict(env if env is not None else _server_env())
+    paths = [str(_hiding(hide))] if hide else []
+    paths += [str(code), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     port = _free_port()
     log_path = log_path or OUT / "bench_nearest_server.log"
     OUT.mkdir(parents=True, exist_ok=True)
@@ -525,7 +549,8 @@ def serving(
     (OUT / "state").mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
         _server_cmd(path, port),
-        env=env if env is not None else _server_env(),
+        cwd=code,
+        env=env,
         stdout=logf,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -560,24 +585,6 @@ def serving(
             proc.wait(5)
         logf.close()
         signal.signal(signal.SIGTERM, old_term)
-
-
-def _lua_script(n: int = 2000) -> Path:
-    """A wrk script asking /nearest for random points where workers are (seeded list)."""
-    qx, qy = common.query_points(n, seed=404)
-    pts = ",".join(f"{{{x:.6f},{y:.6f}}}" for x, y in zip(qx.tolist(), qy.tolist(), strict=True))
-    script = OUT / "bench_nearest_wrk.lua"
-    script.write_text(
-        "-- generated by bench/bench_nearest.py: random query points in Korea\n"
-        f"local pts = {{{pts}}}\n"
-        "local n = #pts\n"
-        "math.randomseed(42)\n"
-        "request = function()\n"
-        "  local p = pts[math.random(n)]\n"
-        f"  return wrk.format('GET', string.format('/nearest?lon=%.6f&lat=%.6f&k={K}', p[1], p[2]))\n"
-        "end\n"
-    )
-    return script
 
 
 _UNIT = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
@@ -620,83 +627,10 @@ def _wrk(
     return res
 
 
-def bench_http(path: Path) -> list[dict[str, Any]]:
-    """/nearest and /health on one uvicorn worker under wrk."""
-    names = (
-        "HTTP /nearest k=5 throughput (as 1 / req/s)",
-        "HTTP /nearest k=5: p50 latency",
-        "HTTP /nearest k=5: p99 latency",
-    )
-    if shutil.which("wrk") is None:
-        return [
-            row(
-                names[0],
-                None,
-                "/health on the same server",
-                None,
-                "skipped: wrk not installed (apt-get install wrk)",
-            )
-        ]
-    script = _lua_script()
-    with serving(path) as (base, startup_s, pid):
-        log(f"  server up in {startup_s:.1f} s at {base}")
-        _wrk(base + "/health", HTTP_WARMUP_SECONDS, latency=False)
-        _wrk(base + "/nearest", HTTP_WARMUP_SECONDS, script, latency=False)
-        near, health = [], []
-        for i in range(HTTP_ROUNDS):  # alternate so drift hits both alike
-            near.append(_wrk(base + "/nearest", HTTP_SECONDS, script, pid=pid))
-            health.append(_wrk(base + "/health", HTTP_SECONDS, pid=pid))
-            for what, res in (("nearest", near[-1]), ("health", health[-1])):
-                (OUT / f"bench_nearest_wrk_{what}_{i + 1}.txt").write_text(res["raw"])
-    for r in near + health:
-        if r["non2xx"] or r["socket_errors"]:
-            log(f"  warning: wrk saw non-2xx {r['non2xx']}, socket errors {r['socket_errors']!r}")
-
-    def med(runs: list[dict[str, Any]], key: str) -> float:
-        return statistics.median(r[key] for r in runs)
-
-    def rounds(runs: list[dict[str, Any]], key: str) -> str:
-        return " / ".join(fmt_seconds(r[key]) for r in runs)
-
-    n_rps, h_rps = med(near, "rps"), med(health, "rps")
-    share = n_rps / h_rps
-    n_cpu, h_cpu = med(near, "cpu_per_req"), med(health, "cpu_per_req")
-    cpu_note = (
-        f"server CPU per request (all threads): /nearest {fmt_seconds(n_cpu)}, /health "
-        f"{fmt_seconds(h_cpu)} (a CPU-bound ratio of {h_cpu / n_cpu:.0%})"
-    )
-    errors = sum(r["non2xx"] for r in near + health)
-    setting = (
-        f"one uvicorn worker (yizhan serve), wrk -t1 -c{HTTP_CONNECTIONS}, {HTTP_ROUNDS} × {HTTP_SECONDS} s "
-        f"each after {HTTP_WARMUP_SECONDS} s warm-up, medians; random points, server start {startup_s:.0f} s; "
-        f"non-2xx: {errors}"
-    )
-    target = f"≥ {TARGET_HTTP_RATIO:.0%} of /health"
-    return [
-        row(
-            names[0],
-            1.0 / n_rps,
-            "/health on the same server",
-            1.0 / h_rps,
-            f"/nearest {n_rps:,.0f} req/s vs /health {h_rps:,.0f} req/s = {share:.0%}; {cpu_note}; {setting}",
-            target,
-            share >= TARGET_HTTP_RATIO,
-        ),
-        row(names[1], med(near, "p50"), "/health p50", med(health, "p50"), setting),
-        row(
-            names[2],
-            med(near, "p99"),
-            "/health p99",
-            med(health, "p99"),
-            f"per round: /nearest {rounds(near, 'p99')}, /health {rounds(health, 'p99')}; "
-            f"{setting}; raw wrk output in bench/out/bench_nearest_wrk_*.txt",
-        ),
-    ]
-
-
 # -- driver ---------------------------------------------------------------------------------
-def run(http: bool = True) -> list[dict[str, Any]]:
-    """Run every measurement; returns the rows (with ``target`` and ``pass`` where set)."""
+def run() -> list[dict[str, Any]]:
+    """Run every in-process measurement; returns the rows (with ``target`` and ``pass``
+    where set). ``/nearest`` over HTTP is :mod:`bench_http`'s."""
     t_start = time.perf_counter()
     load0 = os.getloadavg()
     path = common.ensure_registry()
@@ -722,15 +656,6 @@ def run(http: bool = True) -> list[dict[str, Any]]:
     single[0]["note"] = f"{exact_note}; " + single[0]["note"]
     single[0]["check"] = f"nearest {exact_note}"
     rows = single + batch + rows
-    del reg, search
-    gc.collect()
-    if http:
-        log("nearest: HTTP …")
-        try:
-            rows += bench_http(path)
-        except Exception as exc:  # a failed server must not lose the in-process results
-            log(f"nearest: HTTP part failed: {exc}")
-            rows.append(row("HTTP /nearest k=5", None, "/health", None, f"failed: {exc}"))
     load1 = os.getloadavg()
     log(
         f"nearest: done in {time.perf_counter() - t_start:.0f} s; load average "
@@ -741,9 +666,8 @@ def run(http: bool = True) -> list[dict[str, Any]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--no-http", action="store_true", help="skip the uvicorn + wrk part")
-    args = ap.parse_args()
-    rows = run(http=not args.no_http)
+    ap.parse_args()
+    rows = run()
     print(common.table(rows))
     print()
     print("\n".join(common.target_lines(rows) + common.check_lines(rows)))

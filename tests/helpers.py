@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime
+from typing import Any
+
+import uvicorn
 
 
 class SetClock:
@@ -13,3 +18,34 @@ class SetClock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+class Server:
+    """The API on a free loopback port, in a thread (uvicorn, as `yizhan serve` runs it).
+
+    ``url`` is ``http://127.0.0.1:PORT``; :meth:`stop` ends it.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=0,
+                log_level="warning",
+                lifespan="on",
+                proxy_headers=False,  # as `yizhan serve`: X-Forwarded-For is the app's business
+            )
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.02)
+        self.port: int = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

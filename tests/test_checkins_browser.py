@@ -37,7 +37,7 @@ pytestmark = [
 ]
 
 HERE = (113.6654, 34.7579)
-ADMIN = "browser-admin"
+ADMIN = "browser-admin-0123456789"
 
 
 @pytest.fixture(scope="module")

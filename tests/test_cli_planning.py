@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
+from tests.test_maps import overlays
 from yizhan.cli import main
 from yizhan.geo.coverage import coverage
 from yizhan.geo.distance import haversine_m
@@ -193,3 +195,85 @@ def test_map_marks_stale_stations(tmp_path: Path) -> None:
     out = tmp_path / "map.html"
     assert main(["map", str(DEFAULT_REGISTRY), "-o", str(out), "--quiet", "--lang", "en"]) == 0
     assert "Only stations not verified for 180+ days (82)" in out.read_text(encoding="utf-8")
+
+
+# -- a registry of one's own, bundled studies, progress ---------------------------------------
+
+
+@pytest.fixture
+def own_registry(tmp_path: Path) -> Path:
+    """The bundled stations in a file of one's own: no demand comes with it."""
+    other = tmp_path / "own.geojson"
+    other.write_text(Path(REG).read_text(encoding="utf-8"), encoding="utf-8")
+    return other
+
+
+def test_map_of_a_registry_of_ones_own_draws_the_stations(
+    own_registry: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "own.html"
+    assert main(["map", str(own_registry), "-o", str(out), "--lang", "en", "-q"]) == 0
+    said = capsys.readouterr().out
+    assert "82 stations only, no demand" in said
+    assert "To add demand: yizhan map REGISTRY -o map.html --demand workers.csv" in said
+    html = out.read_text(encoding="utf-8")
+    assert "Stations only: 82 stations, no demand set" in html
+    assert overlays(html) == [
+        "Stations",
+        "Needs checking (0)",
+        "Only stations not verified for 180+ days (82)",
+        "Coverage (1.0 km)",
+        "Cooling buses",
+    ]
+    # Siting still needs demand, and says so.
+    assert main(["map", str(own_registry), "-o", str(out), "--sites", "2", "-q"]) == 1
+    assert "--sites: siting needs demand" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "n"),
+    [
+        ([], 6),  # registry, demand, coverage, gaps, map, write
+        (["--sites", "2"], 7),  # … and siting
+        (["--demand", "WORKERS", "--weight", "workers"], 5),  # points, no districts: no gaps
+        (["--registry-own"], 3),  # registry, map, write
+        (["--registry-own", "--districts", str(DEFAULT_DISTRICTS)], 6),
+    ],
+)
+def test_map_progress_counts_every_step_once(
+    extra: list[str],
+    n: int,
+    own_registry: Path,
+    workers_csv: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    registry = str(own_registry) if "--registry-own" in extra else REG
+    args = [a.replace("WORKERS", str(workers_csv)) for a in extra if a != "--registry-own"]
+    assert main(["map", registry, "-o", str(tmp_path / "m.html"), *args]) == 0
+    steps = re.findall(r"\[(\d+)/(\d+)\]", capsys.readouterr().err)
+    assert steps == [(str(k), str(n)) for k in range(1, n + 1)]
+
+
+def test_study_and_registry_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["map", "-o", str(tmp_path / "m.html"), "-q"]) == 1
+    assert "registry: Expected a registry file or --study NAME" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["coverage", "--study", "mars"])
+    assert info.value.code == 2
+    assert "invalid choice: 'mars'" in capsys.readouterr().err
+    # --study zhengzhou is the bundled registry's own study, at its own radius (1 km).
+    assert main(["coverage", "--study", "zhengzhou", "--json", "-q"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["radius_m"] == 1000.0 and "land, not people" in out["demand"]
+    assert main(["coverage", REG, "--json", "-q"]) == 0
+    assert json.loads(capsys.readouterr().out)["covered_weight_pct"] == out["covered_weight_pct"]
+
+
+def test_coverage_summary_says_what_the_demand_counts(
+    workers_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["coverage", REG, "-q"]) == 0
+    assert "km² of land)" in capsys.readouterr().out
+    assert main(["coverage", REG, "--demand", str(workers_csv), "--weight", "workers", "-q"]) == 0
+    assert "(100.0 of 450.0 workers)" in capsys.readouterr().out

@@ -359,6 +359,14 @@ def test_remove_keeps_the_station_with_a_reason(env: Env) -> None:
     assert actions == ["remove"]
 
 
+@pytest.mark.parametrize(("stale", "bus_found"), [("false", False), ("true", True)])
+def test_stale_filter_applies_to_cooling_buses(env: Env, stale: str, bus_found: bool) -> None:
+    # bus1 stands at s1 10:00-16:00 and was never verified: it is stale like any station.
+    params = {"lon": 113.63, "lat": 34.75, "open_at": "2026-07-15T13:00", "stale": stale}
+    ids = [f["id"] for f in env.client.get("/nearest", params=params).json()["features"]]
+    assert ("bus1" in ids) is bus_found
+
+
 def test_verify_clears_stale(env: Env) -> None:
     assert env.client.get("/stations/a2").json()["properties"]["stale"] is True
     fresh = env.client.get("/stations", params={"stale": "false"}).json()

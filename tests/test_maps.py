@@ -18,6 +18,7 @@ import yizhan.maps.runtime
 from yizhan import assets as yz_assets
 from yizhan.assets import AssetError, NpmPackage, missing, vendor_dir
 from yizhan.errors import InvalidInputError
+from yizhan.geo.crs import transform
 from yizhan.maps import derive_bus_timeline, planner_map, station_columns, worker_map
 from yizhan.maps._core import js_json, pack, unpack
 from yizhan.maps.asset_refs import AssetRef, iter_refs, resolve_url, static_dir
@@ -655,7 +656,11 @@ def test_bus_layer_uses_given_timeline() -> None:
     data = builder_args(html, "buses")[1]
     assert data["date"] == "2025-08-01"
     assert data["start"] == 420
-    assert data["buses"][0]["timeline"] == [[420.0, 570.0, 34.76, 113.62, "X"]]
+    span = data["buses"][0]["timeline"]
+    assert [s[:5] for s in span] == [[420.0, 570.0, 34.76, 113.62, "X"]]
+    # Items 5-6: the same place in GCJ-02, for the Amap base map.
+    glon, glat = transform(113.62, 34.76, "wgs84", "gcj02")
+    assert span[0][5:] == [round(float(glat), 6), round(float(glon), 6)]
 
 
 # -- worker map --------------------------------------------------------------------------------------

@@ -10,17 +10,20 @@ from typing import Any
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import shapely
 from numpy.typing import NDArray
 
 from yizhan.errors import InvalidInputError
-from yizhan.geo.demand import Demand
+from yizhan.geo.demand import Demand, Districts
 from yizhan.geo.distance import EARTH_RADIUS_M, haversine_m
+from yizhan.geo.hexgrid import hex_grid
 from yizhan.geo.siting import (
     candidates_from_demand,
     coverage_matrix,
     site_buses,
     site_mclp,
 )
+from yizhan.geo.siting_model import prefer_ranked, tie_order
 from yizhan.stations.registry import from_document
 
 LON0, LAT0 = 113.65, 34.75
@@ -261,3 +264,71 @@ def test_solver_timeout_falls_back_to_greedy(monkeypatch: pytest.MonkeyPatch) ->
     assert res.objective == pytest.approx(8.5)  # the greedy answer
     assert res.chosen == res.greedy_chosen
     assert res.model["message"] == "Time limit reached"
+
+
+# -- ties: the same answer every time, by a documented rule --------------------------------------
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_equal_gains_go_to_the_candidate_listed_first(reverse: bool) -> None:
+    """Two candidates adding the same demand: the one listed first, by both answers."""
+    dl, da = line_points([0, 5000])
+    cl, ca = line_points([5100, 100] if reverse else [100, 5100])
+    d = Demand.from_arrays(dl, da, [2.0, 2.0])
+    for _ in range(3):
+        res = site_mclp(d, [], [], cl, ca, n_new=1, radius_m=1000.0)
+        assert res.status == "optimal"
+        assert res.chosen == [0] and res.greedy_chosen == [0]
+        assert res.lon == [float(cl[0])]
+
+
+@pytest.mark.parametrize("order", [[0, 1, 2], [2, 1, 0], [1, 2, 0]])
+def test_equal_gains_from_demand_prefer_the_site_on_more_demand(order: list[int]) -> None:
+    """Candidates taken from demand: a (3 people) alone; b (2) and c (1) together. Every
+    candidate adds 3; the one standing on more demand wins, whatever the demand order."""
+    xs, ws = [0.0, 5000.0, 5300.0], [3.0, 2.0, 1.0]
+    dl, da = line_points([xs[k] for k in order])
+    d = Demand.from_arrays(dl, da, [ws[k] for k in order])
+    one = site_mclp(d, [], [], n_new=1, radius_m=1000.0)
+    assert one.gains == [3.0] and one.lon == pytest.approx([0.0])
+    assert one.greedy_chosen == one.chosen
+    two = site_mclp(d, [], [], n_new=2, radius_m=1000.0)
+    # a then b (equal gains: listed in tie rank), never c.
+    assert two.lon == pytest.approx([0.0, 5000.0 * DEG_PER_M_EQUATOR])
+    assert two.gains == [3.0, 3.0]
+
+
+def test_prefer_ranked_swaps_for_an_equally_good_better_ranked_set() -> None:
+    # Columns: 0 and 1 both cover row 0; 2 covers row 1; 3 covers rows 1 and 2.
+    a = sp.csc_matrix(np.array([[1, 1, 0, 0], [0, 0, 1, 1], [0, 0, 0, 1]], dtype=np.int8))
+    w = np.array([1.0, 1.0, 1.0])
+    assert prefer_ranked(a, w, [1, 3]) == [0, 3]  # 1 -> 0 keeps the weight; 3 -> 2 loses
+    assert prefer_ranked(a, w, [1, 2]) == [0, 2]
+    assert prefer_ranked(a, w, []) == []
+    assert tie_order([0.0, 2.0, 2.0, 1.0]).tolist() == [1, 2, 3, 0]
+
+
+def test_uniform_grid_ties_do_not_depend_on_input_order() -> None:
+    """Equal hexagons (land area as demand): every whole cell adds the same, so the sites
+    come from the tie rule alone: whole cells, nearest the existing station first, and the
+    same places whatever order the demand is listed in."""
+    square = shapely.box(LON0, LAT0, LON0 + 0.1, LAT0 + 0.08)
+    grid = hex_grid(Districts.from_geometries(["square"], [square]), 500.0)
+    el, ea = [LON0 + 0.0313], [LAT0 + 0.0271]
+    flipped = Demand.from_arrays(grid.lon[::-1], grid.lat[::-1], grid.weight[::-1])
+    res = site_mclp(grid, el, ea, n_new=4, radius_m=1000.0)
+    back = site_mclp(flipped, el, ea, n_new=4, radius_m=1000.0)
+    assert res.status == back.status == "optimal"
+    assert sorted(zip(res.lon, res.lat, strict=True)) == sorted(
+        zip(back.lon, back.lat, strict=True)
+    )
+    assert res.gains == pytest.approx([res.gains[0]] * 4, rel=1e-9)  # all ties
+    full = float(grid.weight.max())
+    on = [
+        int(np.argmin(np.hypot(grid.lon - x, grid.lat - y)))
+        for x, y in zip(res.lon, res.lat, strict=True)
+    ]
+    assert all(grid.weight[k] == pytest.approx(full) for k in on)
+    # Listed in tie rank: equal gains, so nearest the station first.
+    near = haversine_m(np.array(res.lon), np.array(res.lat), el[0], ea[0])
+    assert list(near) == sorted(near)

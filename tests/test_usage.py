@@ -182,11 +182,13 @@ def test_busy_now_needs_enough_check_ins(tmp_path: Path, doc: dict[str, Any]) ->
 def api(tmp_path: Path, doc: dict[str, Any]) -> Iterator[tuple[TestClient, dict[str, str], Path]]:
     reg = tmp_path / "reg.geojson"
     reg.write_text(json.dumps(doc))
-    app = create_app(Settings(registry=reg, reload_interval_s=0, admin_token="adm"))
+    app = create_app(
+        Settings(registry=reg, reload_interval_s=0, admin_token="adm-0123456789abcdef")
+    )
     with TestClient(app) as c:
         tokens = app.state.tokens
         toks = {
-            "admin": "adm",
+            "admin": "adm-0123456789abcdef",
             "manager_a": tokens.create("manager", name="站长 A", stations=["a"])[0],
             "manager_b": tokens.create("manager", name="站长 B", stations=["b"])[0],
             "operator": tokens.create("operator", name="op", operator="op-a")[0],

@@ -82,7 +82,12 @@ def api(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
         json.dumps(make_doc([make_feature("a", 113.6, 34.7), make_feature("b", 113.7, 34.7)]))
     )
     app = create_app(
-        Settings(registry=reg, reload_interval_s=0, admin_token="adm", photo_max_bytes=200_000)
+        Settings(
+            registry=reg,
+            reload_interval_s=0,
+            admin_token="adm-0123456789abcdef",
+            photo_max_bytes=200_000,
+        )
     )
     with TestClient(app) as c:
         toks = {

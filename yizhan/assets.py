@@ -15,7 +15,8 @@ package so that a wheel built after set-up carries them)::
     yizhan assets list      # packages, versions and licences
 
 This module is the manifest (:data:`PACKAGES`) and the fetcher. How a map links or embeds
-the files is :mod:`yizhan.maps`' business. It imports nothing from Yizhan but
+the files is :mod:`yizhan.maps`' business; the API's ``/docs`` and ``/redoc`` pages link
+Swagger UI and ReDoc from here too (:mod:`yizhan.api`). It imports nothing from Yizhan but
 :mod:`yizhan.errors`, and no third-party package: the download is a few lines of
 ``urllib`` and ``tarfile`` (npm's own client would need Node.js at set-up).
 
@@ -121,8 +122,10 @@ class WheelFile:
 
 Source = NpmPackage | WheelFile
 
-#: Every package the maps (and the workers' page) use. Versions are those folium 0.20 references where npm has
-#: them (awesome-markers: 2.0.2 is not on npm, 2.0.5 is its successor there).
+#: Every package the maps, the workers' page and the API's documentation pages use.
+#: Versions are those folium 0.20 references where npm has them (awesome-markers: 2.0.2
+#: is not on npm, 2.0.5 is its successor there); for the documentation pages, the latest
+#: of the major versions FastAPI links (swagger-ui-dist 5, redoc 2).
 PACKAGES: Final[tuple[Source, ...]] = (
     NpmPackage(
         "leaflet",
@@ -223,6 +226,29 @@ PACKAGES: Final[tuple[Source, ...]] = (
         "sha512-w+eufiZ1WuJYgPXbV/PO3NCMEc3xqylkKHzp8bxp1uW4qaSNQUkwmLLEc3kKsfz8lpV1F8Ht3U1Cm+9Srog2ug==",
         ("dist/pako_inflate.min.js", "LICENSE"),
         "MIT AND Zlib",
+    ),
+    # The API's documentation pages (/docs and /redoc, yizhan.api): FastAPI's defaults load
+    # them from a CDN, which is slow or unreachable in mainland China and absent offline.
+    NpmPackage(
+        "swagger-ui-dist",
+        "5.35.0",
+        "sha512-U06rpMtW9V3XPGOBeamTUSr0Z09jMX4IJuANpE/EZbAhw0G8CgwrzU4YmXkn/h0wCDNsXdGarTNNHC3sU8yVUQ==",
+        (
+            "swagger-ui-bundle.js",
+            "swagger-ui.css",
+            "favicon-32x32.png",
+            "LICENSE",
+            "NOTICE",
+            "swagger-ui-bundle.js.LICENSE.txt",
+        ),
+        "Apache-2.0",
+    ),
+    NpmPackage(
+        "redoc",
+        "2.5.4",
+        "sha512-M6jWhG1qoBnH6TFmzJnstyCZ87HmOY/UzDm78mHiYihEdlV/YcS9ogOo1NlElnJMeLsyxHFe2yFc4sNjHTrABQ==",
+        ("bundles/redoc.standalone.js", "bundles/redoc.standalone.js.LICENSE.txt", "LICENSE"),
+        "MIT",
     ),
     WheelFile(
         # Leaflet.heat 0.2.0 with folium's fix for weights (Leaflet/Leaflet.heat#78);

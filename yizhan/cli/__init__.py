@@ -32,8 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     from yizhan.cli import (
         assets,
         awards,
+        export,
         history,
         importing,
+        network,
         planning,
         poster,
         registry_cmds,
@@ -48,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     tokens.add_parsers(sub)
     history.add_parsers(sub)
     assets.add_parsers(sub)
+    export.add_parsers(sub)
+    network.add_parsers(sub)
     usage.add_parsers(sub)
     awards.add_parsers(sub)
     return parser

@@ -16,7 +16,7 @@ from yizhan.errors import InvalidInputError
 from yizhan.maps.i18n import LANGS, check_lang
 from yizhan.settings import Settings
 from yizhan.stations.registry import load_registry
-from yizhan.web.views import poster_page
+from yizhan.web.views import poster_page, public_base_url
 
 
 def add_parsers(sub: Any) -> None:
@@ -37,7 +37,8 @@ def add_parsers(sub: Any) -> None:
         "--base-url",
         default=None,
         help="public address of the Yizhan server the QR code opens, e.g. "
-        "https://yizhan.example.org (default: http://YIZHAN_HOST:YIZHAN_PORT)",
+        "https://yizhan.example.org (default: YIZHAN_PUBLIC_URL, else "
+        "http://YIZHAN_HOST:YIZHAN_PORT with a warning on the poster)",
     )
     p.add_argument("--lang", choices=LANGS, default="zh", help="poster language (default zh)")
     p.add_argument("-o", "--output", metavar="FILE", help="write the HTML here (default: stdout)")
@@ -69,13 +70,15 @@ def cmd_poster(args: argparse.Namespace) -> int:
             "the poster is written as HTML; open it in a browser and print it to PDF "
             "(or: chromium --headless --print-to-pdf=poster.pdf poster.html)",
         )
+    configured = True
     if args.base_url is None:
-        base_url = f"http://{settings.host}:{settings.port}"
-        print(
-            f"yizhan poster: the QR code opens {base_url}/s/{args.id}; pass --base-url with "
-            "the address workers' phones reach",
-            file=sys.stderr,
-        )
+        base_url, configured = public_base_url(settings)
+        if not configured:
+            print(
+                f"yizhan poster: the QR code opens {base_url}/s/{args.id}; set "
+                "YIZHAN_PUBLIC_URL or pass --base-url with the address workers' phones reach",
+                file=sys.stderr,
+            )
     else:
         base_url = check_base_url(args.base_url)
     registry = load_registry(
@@ -83,7 +86,7 @@ def cmd_poster(args: argparse.Namespace) -> int:
         timezone=settings.timezone,
         holiday_country=settings.holiday_country,
     )
-    html = poster_page(registry, args.id, base_url, check_lang(args.lang))
+    html = poster_page(registry, args.id, base_url, check_lang(args.lang), configured=configured)
     if args.output:
         Path(args.output).write_text(html, encoding="utf-8")
         print(f"yizhan poster: wrote {args.output}", file=sys.stderr)

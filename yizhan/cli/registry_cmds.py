@@ -10,12 +10,16 @@ from datetime import datetime
 from typing import Any
 
 import uvicorn
+from pydantic import ValidationError
 
 from yizhan.api import create_app
+from yizhan.cli.serving import install_log_limits, uvicorn_options
 from yizhan.errors import RegistryInvalidError
 from yizhan.geo.crs import CRS_NAMES, parse_crs
 from yizhan.query.nearest import nearest_collection
 from yizhan.query.search import search_from_settings
+from yizhan.query.walk_studies import far_from_network
+from yizhan.query.walking import METRICS, Walking, require
 from yizhan.settings import Settings
 from yizhan.stations.hours import parse_time
 from yizhan.stations.registry import StationFilter, check_file, load_registry
@@ -102,12 +106,26 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("path", help="registry GeoJSON file")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--network",
+        metavar="FILE",
+        help="walking network (yizhan network build): also flag, as warnings, the stations "
+        "farther than --max-snap-m from any walkable way (they do not change the exit code)",
+    )
+    p.add_argument(
+        "--max-snap-m",
+        type=_finite("distance in metres", 0, 1e5),
+        default=None,
+        help="with --network: the largest distance to a walkable way (default "
+        "YIZHAN_WALK_MAX_SNAP_M, 300)",
+    )
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser(
         "nearest",
         help="nearest stations to a point",
-        description="Exact great-circle nearest stations to a point.",
+        description="Exact nearest stations to a point, by great-circle distance or "
+        "(--metric walk) on foot along a street network.",
     )
     p.add_argument(
         "--registry",
@@ -144,6 +162,14 @@ def add_parsers(sub: Any) -> None:
         metavar="N",
         help="each result must stay open at least N minutes more (implies --open-at now)",
     )
+    p.add_argument(
+        "--metric",
+        choices=METRICS,
+        default="great_circle",
+        help="great_circle (default) or walk: the k nearest on foot (needs --network or "
+        "YIZHAN_NETWORK; --radius-m is then a walking distance)",
+    )
+    p.add_argument("--network", metavar="FILE", help="walking network (default YIZHAN_NETWORK)")
     p.add_argument("--json", action="store_true", help="print a GeoJSON FeatureCollection")
     p.set_defaults(func=cmd_nearest)
 
@@ -159,7 +185,20 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("--host", default=None, help="default 127.0.0.1 (YIZHAN_HOST)")
     p.add_argument("--port", type=positive_int, default=None, help="default 8000 (YIZHAN_PORT)")
+    p.add_argument(
+        "--network",
+        metavar="FILE",
+        default=None,
+        help="walking network to load (yizhan network build; default YIZHAN_NETWORK): "
+        "enables /nearest?metric=walk and the isochrones",
+    )
     p.set_defaults(func=cmd_serve)
+
+
+def walking_from_args(args: argparse.Namespace, settings: Settings) -> Walking | None:
+    """The network of ``--network`` (else ``YIZHAN_NETWORK``), or ``None``."""
+    path = getattr(args, "network", None) or settings.network
+    return None if path is None else Walking.load(path, settings)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -167,6 +206,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     report, _ = check_file(
         args.path, timezone=settings.timezone, holiday_country=settings.holiday_country
     )
+    far: list[str] = []
+    far_rows: list[dict[str, Any]] = []
+    far_summary = ""
+    if args.network and report.ok:
+        far_rows, limit = _far_rows(args, settings)
+        far = [
+            f"warning: station {r['id']!r} ({r['name']}): {r['snap_m']:.0f} m from the nearest "
+            f"walkable way of {args.network}, more than {limit:.0f} m"
+            for r in far_rows
+        ]
+        far_summary = f"; {len(far_rows)} stations farther than {limit:.0f} m from the network"
     if args.json:
         print(
             json.dumps(
@@ -176,6 +226,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                     "features": report.n_features,
                     "errors": [p.as_dict() for p in report.errors],
                     "warnings": [p.as_dict() for p in report.warnings],
+                    **({"far_from_network": far_rows} if args.network else {}),
                 },
                 ensure_ascii=False,
                 indent=2,
@@ -184,8 +235,32 @@ def cmd_validate(args: argparse.Namespace) -> int:
     else:
         for p in report.errors + report.warnings:
             print(p.format(), file=sys.stderr if p.severity == "error" else sys.stdout)
-        print(f"{args.path}: {report.summary()}")
+        for line in far:
+            print(line)
+        print(f"{args.path}: {report.summary()}{far_summary}")
     return 0 if report.ok else 1
+
+
+def _far_rows(args: argparse.Namespace, settings: Settings) -> tuple[list[dict[str, Any]], float]:
+    """The stations of ``args.path`` farther than the largest snap distance from the network
+    ``args.network``: ``[{id, name, snap_m, lon, lat}]`` and that distance."""
+    if args.max_snap_m is not None:
+        settings = type(settings).model_validate(
+            {**settings.model_dump(), "walk_max_snap_m": args.max_snap_m}
+        )
+    walking = Walking.load(args.network, settings)
+    registry = load_registry(
+        args.path, timezone=settings.timezone, holiday_country=settings.holiday_country
+    )
+    rows = [
+        {
+            **f["properties"],
+            "lon": f["geometry"]["coordinates"][0],
+            "lat": f["geometry"]["coordinates"][1],
+        }
+        for f in far_from_network(walking, registry)["features"]
+    ]
+    return rows, walking.max_snap_m
 
 
 def _clock(iso: str, at: datetime) -> str:
@@ -220,6 +295,7 @@ def cmd_nearest(args: argparse.Namespace) -> int:
     )
     filtered = args.open_at is not None or args.open_for_min is not None
     at = parse_time(args.open_at or "now", settings.timezone, field="--open-at")
+    walking = require(walking_from_args(args, settings), args.metric)
     fc = nearest_collection(
         search_from_settings(settings, registry, read_only=True),
         settings,
@@ -232,6 +308,7 @@ def cmd_nearest(args: argparse.Namespace) -> int:
         args.open_for_min,
         args.crs,
         args.out_crs,
+        walking=walking,
     )
     features = fc["features"]
     if args.json:
@@ -247,15 +324,29 @@ def cmd_nearest(args: argparse.Namespace) -> int:
         return 0
     for rank, f in enumerate(features, 1):
         props = f["properties"]
+        walk = (
+            f"{props['walk_m']:>7.0f} m on foot ({props['walk_min']:.0f} min)  "
+            if "walk_m" in props
+            else ""
+        )
         print(
-            f"{rank:>2}. {props['distance_m']:>9.0f} m  {props['bearing_deg']:5.1f}°  {f['id']}  "
-            f"{props['name']}  [{_state_text(props, at)}]"
+            f"{rank:>2}. {walk}{props['distance_m']:>9.0f} m  {props['bearing_deg']:5.1f}°  "
+            f"{f['id']}  {props['name']}  [{_state_text(props, at)}]"
         )
     return 0
 
 
+def _settings_errors(exc: ValidationError) -> list[str]:
+    """One line per invalid setting, naming its environment variable."""
+    lines = []
+    for e in exc.errors():
+        name = f"YIZHAN_{str(e['loc'][0]).upper()}" if e["loc"] else "settings"
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        lines.append(msg if msg.startswith(name) else f"{name}: {msg}")
+    return lines
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = Settings()
     updates: dict[str, Any] = {}
     if args.registry:
         updates["registry"] = args.registry
@@ -263,8 +354,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         updates["host"] = args.host
     if args.port:
         updates["port"] = args.port
-    # Validate the overrides like the environment (model_copy would not: a str path stays str).
-    settings = type(settings).model_validate({**settings.model_dump(), **updates})
+    if args.network:
+        updates["network"] = args.network
+    try:
+        settings = Settings()
+        # Validate the overrides like the environment (model_copy would not: a str path stays str).
+        settings = type(settings).model_validate({**settings.model_dump(), **updates})
+    except ValidationError as exc:
+        for line in _settings_errors(exc):
+            print(f"yizhan serve: {line}", file=sys.stderr)
+        return 1
+    if settings.network is not None and not settings.network.is_file():
+        # checked here, so that the server does not start only to stop with a traceback
+        # (the file itself is read once, in the app's start-up)
+        print(
+            f"yizhan serve: --network: no such file: {settings.network} "
+            "(build one with `yizhan network build city.osm.pbf -o city.network`)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         registry = load_registry(
             settings.registry, timezone=settings.timezone, holiday_country=settings.holiday_country
@@ -277,15 +385,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for w in registry.warnings:
         print(w.format(), file=sys.stderr)
     buses = f" and {len(registry.buses)} cooling buses" if registry.buses else ""
+    if settings.network is not None:
+        buses += f", walking network {settings.network}"
     print(
         f"yizhan: serving {len(registry)} stations{buses} from {settings.registry} "
         f"on http://{settings.host}:{settings.port} (docs at /docs)",
         file=sys.stderr,
     )
+    # Proxy headers off, timeouts and a connection limit: see yizhan.cli.serving. httptools
+    # parses HTTP in C (h11 is pure Python) and uvloop, where it exists, runs the event loop
+    # in C; no access log: a log line per request cost more than the nearest search itself.
+    # Errors are still logged (uvicorn.error, and the app's own logger).
+    options = uvicorn_options(settings, http="httptools")
+    install_log_limits(settings.overload_log_interval_s)
     uvicorn.run(
         create_app(settings, registry=registry),
-        host=settings.host,
-        port=settings.port,
         log_level="info",
+        loop="auto",
+        access_log=False,
+        **options,
     )
     return 0

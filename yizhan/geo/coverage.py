@@ -337,11 +337,48 @@ def coverage(
     if not isinstance(demand, Demand):
         raise InvalidInputError("demand", f"Expected a Demand, got {type(demand).__name__}")
     st = select_stations(stations, station_mask)
-    w = demand.weight
     if len(st):
         dist = PointIndex(st.lon, st.lat).nearest_distance_m(demand.lon, demand.lat)
     else:
         dist = np.full(len(demand), np.inf)
+    return coverage_from_distance(st, demand, dist, r, bands_m=bands_m)
+
+
+def coverage_from_distance(
+    st: StationSet,
+    demand: Demand,
+    distance_m: ArrayLike,
+    radius_m: float,
+    *,
+    bands_m: Sequence[float] = DEFAULT_BANDS_M,
+) -> CoverageResult:
+    """:func:`coverage` from a precomputed distance of each demand point to its nearest
+    station (the seam for other metrics, e.g. walking along streets).
+
+    Parameters
+    ----------
+    st : StationSet
+        The stations that counted (for the counts per district).
+    demand : Demand
+        Weighted demand points.
+    distance_m : array_like of float
+        Distance of each demand point to its nearest station, metres (``inf``: none).
+    radius_m : float
+        A point is covered when its distance is at most this.
+    bands_m : sequence of float
+        Distances for the cumulative :attr:`CoverageResult.distance_bands` table.
+
+    Returns
+    -------
+    CoverageResult
+    """
+    r = check_radius(radius_m)
+    dist = np.asarray(distance_m, dtype=np.float64)
+    if dist.shape != (len(demand),):
+        raise InvalidInputError(
+            "distance_m", f"must have one entry per demand point ({len(demand)})"
+        )
+    w = demand.weight
     covered = dist <= r
     total = float(w.sum())
     cov_w = float(w[covered].sum())
@@ -628,6 +665,7 @@ __all__ = [
     "check_radius",
     "check_weights",
     "coverage",
+    "coverage_from_distance",
     "gap_polygons",
     "gaps_geojson",
     "select_stations",

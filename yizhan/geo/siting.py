@@ -18,20 +18,26 @@ same distance as ``/nearest``). The coverage matrix is sparse: it comes from a K
 radius query (:meth:`scipy.spatial.cKDTree.sparse_distance_matrix` over unit vectors),
 each pair then checked with the exact distance. Before solving, demand rows with exactly
 the same set of candidates are merged (their weights added) and candidates with exactly
-the same coverage are merged, which shrinks the model a lot without changing its optimum.
+the same coverage are merged, which shrinks the model a lot without changing its optimum
+(:mod:`yizhan.geo.siting_model`).
 
 The greedy heuristic (repeatedly add the site with the largest extra coverage) is also
 run and reported with its gap to the optimum; it is what is returned if the solver hits
 its time limit with nothing better. The chosen sites are listed in the order of their
 contribution: each one is the site among the chosen that adds the most to the ones
 before it, and these marginal gains add up to the improvement.
+
+Ties are broken deterministically and the same way by both answers: among candidates
+adding equal demand, the one standing on more demand wins, then the one nearer an
+existing station, then the one listed first (see :mod:`yizhan.geo.siting_model` for the
+rule and why).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +58,7 @@ from yizhan.geo.demand import Demand
 from yizhan.geo.distance import chord_to_m, m_to_chord
 from yizhan.geo.nearest import PointIndex
 from yizhan.geo.projection import LocalProjection
+from yizhan.geo.siting_model import best_column, prefer_ranked, reduce_model, tie_order
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -64,6 +71,10 @@ DEFAULT_MAX_CANDIDATES = 2000
 # ---------------------------------------------------------------------------------------
 # Coverage matrix
 # ---------------------------------------------------------------------------------------
+#: ``cover(demand_lon, demand_lat, site_lon, site_lat, radius_m)`` -> 0/1 sparse matrix.
+CoverMatrix = Callable[[FloatArray, FloatArray, FloatArray, FloatArray, float], sp.csr_matrix]
+
+
 def pairs_within(
     lon1: ArrayLike,
     lat1: ArrayLike,
@@ -129,66 +140,6 @@ def coverage_matrix(
     return mat
 
 
-def _row_groups(mat: sp.csr_matrix) -> IntArray:
-    """Group id of each row of a 0/1 CSR matrix; rows with equal patterns share an id.
-
-    Rows are keyed by their length and two random projections (``mat @ h``); equal rows
-    (same sorted column indices) give bit-identical sums. Every group is then verified
-    against its first row, so a (vanishingly unlikely) collision only means no merging.
-    """
-    n, m = mat.shape
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    rng = np.random.default_rng(20240601)
-    h = rng.random((m, 2))
-    keys = np.column_stack([np.diff(mat.indptr).astype(np.float64), mat.astype(np.float64) @ h])
-    _, first, group = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    group = np.asarray(group, dtype=np.int64).ravel()
-    rep = first[group]
-    if (mat - mat[rep]).count_nonzero():
-        return np.arange(n, dtype=np.int64)
-    return group
-
-
-def _reduce(
-    mat: sp.csr_matrix, weight: FloatArray
-) -> tuple[sp.csr_matrix, FloatArray, IntArray, IntArray]:
-    """Drop useless rows/columns and merge duplicates.
-
-    Returns the reduced matrix, row weights, the original column of each reduced column,
-    and for each original column the reduced column it was merged into (``-1`` if none).
-    """
-    m = mat.shape[1]
-    useful_rows = (weight > 0) & (np.diff(mat.indptr) > 0)
-    a = mat[useful_rows]
-    w = weight[useful_rows]
-    g = _row_groups(a)
-    ng = int(g.max()) + 1 if g.size else 0
-    w_agg = np.asarray(np.bincount(g, weights=w, minlength=ng), dtype=np.float64)
-    first = np.unique(g, return_index=True)[1]
-    a = a[first]
-    # Columns: drop empty ones, merge identical ones (keep the lowest index).
-    at = a.T.tocsr()
-    at.sort_indices()
-    nonempty = np.flatnonzero(np.diff(at.indptr) > 0)
-    col_map = np.full(m, -1, dtype=np.int64)
-    if nonempty.size == 0:
-        return (
-            sp.csr_matrix((a.shape[0], 0), dtype=np.int8),
-            w_agg,
-            nonempty.astype(np.int64),
-            col_map,
-        )
-    cg = _row_groups(at[nonempty])
-    _, cfirst = np.unique(cg, return_index=True)
-    cfirst = np.sort(cfirst)
-    keep_cols = nonempty[cfirst]
-    new_of_group = np.empty(int(cg.max()) + 1, dtype=np.int64)
-    new_of_group[cg[cfirst]] = np.arange(cfirst.size)
-    col_map[nonempty] = new_of_group[cg]
-    return a[:, keep_cols].tocsr(), w_agg, keep_cols.astype(np.int64), col_map
-
-
 # ---------------------------------------------------------------------------------------
 # Greedy and exact solvers on a reduced model
 # ---------------------------------------------------------------------------------------
@@ -202,7 +153,8 @@ def _greedy(
 ) -> tuple[list[int], list[float]]:
     """Greedy maximal covering: up to *n* columns, each adding the most uncovered weight.
 
-    Ties go to the lowest column. Stops early when nothing adds weight.
+    Gains equal within ``TIE_RTOL`` go to the lowest (best-ranked) column. Stops early
+    when nothing adds weight.
     """
     covered = np.zeros(a_csr.shape[0], dtype=bool) if covered is None else covered.copy()
     free_w = np.where(covered, 0.0, w)
@@ -214,8 +166,8 @@ def _greedy(
     for _ in range(n):
         if gains.size == 0:
             break
-        j = int(np.argmax(gains))
-        if not np.isfinite(gains[j]):
+        j = best_column(gains)
+        if j < 0:
             break
         rows = a_csc.indices[a_csc.indptr[j] : a_csc.indptr[j + 1]]
         new = rows[~covered[rows]]
@@ -311,7 +263,8 @@ class SitingResult:
     covered_before_pct, covered_after_pct : float
         The same as percentages of ``total_weight``.
     chosen : list of int
-        Chosen candidate positions, in order of contribution.
+        Chosen candidate positions, in order of contribution (equal gains in the tie
+        rank of :mod:`yizhan.geo.siting_model`).
     lon, lat : list of float
         Their coordinates.
     gains : list of float
@@ -499,6 +452,8 @@ def site_mclp(
     time_limit_s: float = 60.0,
     mip_rel_gap: float = 0.0,
     max_candidates: int = DEFAULT_MAX_CANDIDATES,
+    cover: CoverMatrix | None = None,
+    covered: ArrayLike | None = None,
 ) -> SitingResult:
     """Choose up to *n_new* new sites covering the most demand, keeping existing stations.
 
@@ -522,6 +477,14 @@ def site_mclp(
         Relative optimality gap at which HiGHS may stop (0 = prove optimality).
     max_candidates : int
         Cap on candidates taken from demand.
+    cover : callable, optional
+        ``cover(demand_lon, demand_lat, site_lon, site_lat, radius_m)`` -> the 0/1 demand ×
+        site matrix (the seam for another metric, e.g. walking: cover sets from
+        :meth:`yizhan.geo.network.WalkNetwork.cover_matrix`); default
+        :func:`coverage_matrix` (great-circle).
+    covered : array_like of bool, optional
+        Which demand points the existing stations already cover under that metric
+        (default: great-circle distance to the nearest existing station <= *radius_m*).
 
     Returns
     -------
@@ -547,23 +510,37 @@ def site_mclp(
             raise InvalidInputError(
                 "candidates", "Expected both candidates_lon and candidates_lat, got one"
             )
-        c_lon, c_lat, _ = candidates_from_demand(
+        c_lon, c_lat, src = candidates_from_demand(
             demand, ex_lon, ex_lat, r, max_candidates=max_candidates
         )
+        own = demand.weight[src]
     else:
         c_lon, c_lat = check_points(candidates_lon, candidates_lat, "candidates")
+        own = np.zeros(c_lon.size)
+    near = PointIndex(ex_lon, ex_lat).nearest_distance_m(c_lon, c_lat) if ex_lon.size else None
+    rank = tie_order(own, near)
 
     w_all = demand.weight
     total = float(w_all.sum())
-    if ex_lon.size:
+    if covered is not None:
+        done = np.asarray(covered, dtype=bool)
+        if done.shape != (len(demand),):
+            raise InvalidInputError(
+                "covered", f"must have one entry per demand point ({len(demand)})"
+            )
+    elif ex_lon.size:
         done = PointIndex(ex_lon, ex_lat).nearest_distance_m(demand.lon, demand.lat) <= r
     else:
         done = np.zeros(len(demand), dtype=bool)
     before = float(w_all[done].sum())
     open_idx = np.flatnonzero(~done & (w_all > 0))
-    mat = coverage_matrix(demand.lon[open_idx], demand.lat[open_idx], c_lon, c_lat, r)
+    # Columns in tie rank: the lowest column wins a tie (yizhan.geo.siting_model).
+    mat = (cover or coverage_matrix)(
+        demand.lon[open_idx], demand.lat[open_idx], c_lon[rank], c_lat[rank], r
+    )
     demand_rows = int((np.diff(mat.indptr) > 0).sum())
-    a, w, keep_cols, _ = _reduce(mat, w_all[open_idx])
+    a, w, keep_cols, _ = reduce_model(mat, w_all[open_idx])
+    keep_cols = rank[keep_cols]  # reduced column -> position in the candidates
     a_csc = a.tocsc()
     a_csc.sort_indices()
     t_build = time.perf_counter() - t_start
@@ -591,6 +568,7 @@ def site_mclp(
         )
         if status == "error":
             raise RuntimeError(f"MILP solver failed: {message}")
+        cols = prefer_ranked(a_csc, w, cols)
     order, gains = _order_by_contribution(a, a_csc, w, cols)
     # Fill any unused budget greedily (only matters when the solver stopped early).
     if len(order) < n:

@@ -3,9 +3,12 @@
 What it holds:
 
 * :func:`planner_map` — every station (clustered, canvas-rendered, 100,000 stay usable),
-  coverage circles, uncovered demand, gaps, suggested sites, district coverage share and
-  cooling buses with a time slider (:mod:`~yizhan.maps.planner`);
-  :func:`~yizhan.maps.study_map.coverage_map` runs a coverage study and draws it;
+  coverage circles, uncovered demand, gaps, suggested sites, district coverage share with a
+  sortable table, and cooling buses with a time slider (:mod:`~yizhan.maps.planner`;
+  buses in :mod:`~yizhan.maps.buses`); base maps OpenStreetMap, Amap (GCJ-02: overlays are
+  shipped in both systems) and Tianditu (:mod:`~yizhan.maps.basemaps`);
+  :func:`~yizhan.maps.study_map.coverage_map` runs a coverage study and draws it, with its
+  headline (:mod:`~yizhan.maps.headline`);
 * :func:`worker_map` — a worker's position and the nearest stations with distances
   (:mod:`~yizhan.maps.worker`);
 * the building blocks both use (:mod:`~yizhan.maps._core`), the labels in Chinese

@@ -165,8 +165,10 @@ class _JsMixin:
             figure.header.add_child(link, name=f"yz:{ref.package}/{ref.path}")
         args = ", ".join([element._parent.get_name(), *(_arg(a) for a in self.yz_args)])
         name = element.get_name()
+        # yz.made lists every built layer and control by builder (for tests and debugging).
+        made = f" yz.made.push([{js_json(self.yz_fn)}, {name}]);"
         figure.script.add_child(
-            RawElement(f"var {name} = yz.{self.yz_fn}({args});{extra}\n"), name=name
+            RawElement(f"var {name} = yz.{self.yz_fn}({args});{made}{extra}\n"), name=name
         )
         for child in element._children.values():
             child.render()
@@ -174,7 +176,8 @@ class _JsMixin:
 
 
 class JsLayer(_JsMixin, Layer):
-    """An overlay built by the runtime function ``yz.<fn>``; listed in the layer control."""
+    """A layer built by the runtime function ``yz.<fn>``, listed in the layer control: an
+    overlay (a check box), or with ``overlay=False`` a base map (a radio button)."""
 
     def __init__(
         self,
@@ -182,9 +185,10 @@ class JsLayer(_JsMixin, Layer):
         *args: Any,
         name: str,
         show: bool = True,
+        overlay: bool = True,
         links: Sequence[AssetRef] = (),
     ) -> None:
-        super().__init__(name=name, overlay=True, control=True, show=show)
+        super().__init__(name=name, overlay=overlay, control=True, show=show)
         self._name = "YzLayer"
         self.yz_fn = fn
         self.yz_args = args

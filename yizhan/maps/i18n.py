@@ -26,6 +26,10 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "layer_uncovered": ("未覆盖需求（热力）", "Uncovered demand (heat)"),
     "layer_gaps": ("覆盖空白区", "Coverage gaps"),
     "layer_sites": ("建议新址", "Suggested sites"),
+    "layer_proposals": (
+        "工人建议的驿站（待审核）{n}",
+        "Stations suggested by workers (pending){n}",
+    ),
     "layer_districts": ("各区覆盖率", "District coverage share"),
     "layer_buses": ("流动清凉车", "Cooling buses"),
     "layer_nearest": ("最近的驿站", "Nearest stations"),
@@ -41,6 +45,7 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "legend_heat": ("颜色越暖，未覆盖需求越多", "Warmer = more uncovered demand"),
     "legend_gap": ("覆盖空白区", "Coverage gap"),
     "legend_site": ("建议新址（数字为排名）", "Suggested site (number = rank)"),
+    "legend_proposal": ("工人建议、待审核", "Suggested by a worker, pending"),
     "legend_district": ("覆盖率", "Coverage share"),
     "legend_bus": ("清凉车（随时间滑块移动）", "Cooling bus (moves with the time slider)"),
     "legend_bus_stop": ("清凉车停靠点", "Cooling-bus stop"),
@@ -65,6 +70,7 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "f_last_verified": ("最近核实", "Last verified"),
     "f_distance": ("距离", "Distance"),
     "f_rank": ("排名", "Rank"),
+    "f_suggested_at": ("建议时间", "Suggested"),
     "f_gain": ("新增覆盖需求", "Demand gained"),
     "f_covered_after": ("新增后覆盖需求", "Covered after adding"),
     "f_share": ("覆盖率", "Coverage share"),
@@ -82,6 +88,7 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "guessed": ("推测", "guessed"),
     "gap": ("覆盖空白区", "Coverage gap"),
     "site": ("建议新址", "Suggested site"),
+    "proposal": ("工人建议的驿站", "Station suggested by a worker"),
     "uncategorised": ("未分类", "Uncategorised"),
     "stale_days": ("未核实 {days} 天以上", "not verified for {days}+ days"),
     "stale_recently": ("长期未核实", "not verified recently"),
@@ -113,6 +120,38 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
         "Straight-line distance; the walk is longer",
     ),
     "rank_n": ("第 {n} 近", "#{n} nearest"),
+    # base maps
+    "base_osm": ("OpenStreetMap 开放街图", "OpenStreetMap"),
+    "base_amap": ("高德地图（GCJ-02）", "Amap (GCJ-02)"),
+    "base_tianditu": ("天地图", "Tianditu"),
+    "base_custom": ("底图", "Base map"),
+    # headline (yizhan.maps.headline)
+    "hl_share": ("{radius}内覆盖 {pct}", "Covered within {radius}: {pct}"),
+    "hl_reach": (
+        "{covered} / {total} {unit}在服务范围内",
+        "{covered} of {total} {unit} within reach",
+    ),
+    "hl_stations": ("计入 {n} 个驿站", "{n} stations counted"),
+    "hl_radius": ("半径 {radius}", "radius {radius}"),
+    "hl_as_of": ("截至 {time}", "as of {time}"),
+    "hl_open_at": ("{time} 开放的驿站", "stations open at {time}"),
+    "hl_demand": ("需求：{what}", "Demand: {what}"),
+    "hl_stations_only": (
+        "仅显示驿站：{n} 个驿站，未设置需求数据",
+        "Stations only: {n} stations, no demand set",
+    ),
+    "hl_add_demand": ("添加需求：{how}", "To add demand: {how}"),
+    # district table
+    "tbl_title": ("各区覆盖（{n}）", "Districts ({n})"),
+    "tbl_district": ("区县", "District"),
+    "tbl_demand": ("需求", "Demand"),
+    "tbl_share": ("覆盖率", "Covered"),
+    "tbl_uncovered": ("未覆盖", "Uncovered"),
+    "tbl_stations": ("驿站", "Stations"),
+    "tbl_unit": ("单位：{unit}", "Unit: {unit}"),
+    "tbl_hint": ("点表头排序，点行定位", "Click a heading to sort, a row to zoom"),
+    "search_bus": ("清凉车", "cooling bus"),
+    "bus_not_now": ("此时不在岗：显示其停靠点", "Not in service at this time: its stops are shown"),
 }
 
 CATEGORY_LABELS: Final[dict[str, tuple[str, str]]] = {
@@ -272,6 +311,11 @@ def stale_text(stale_after_days: int | None, lang: Lang) -> str:
     if stale_after_days is None:
         return label("stale_recently", lang)
     return label("stale_days", lang, days=stale_after_days)
+
+
+def paren(text: str, lang: Lang) -> str:
+    """*text* in parentheses: full-width in Chinese, `` (text)`` in English."""
+    return f"（{text}）" if lang == "zh" else f" ({text})"
 
 
 def capitalize(text: str) -> str:

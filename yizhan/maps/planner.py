@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import folium
 import numpy as np
-import opening_hours
 
 from yizhan.errors import InvalidInputError
 from yizhan.maps._core import (
@@ -37,6 +35,14 @@ from yizhan.maps._core import (
     pack,
 )
 from yizhan.maps.asset_refs import DEFAULT_BASE_URL, check_mode, normalize_base_url
+from yizhan.maps.basemaps import base_maps, gcj_deltas, gcj_geojson, needs_gcj
+from yizhan.maps.buses import (
+    LOCAL_TZ,
+    BusInterval,
+    bus_payload,
+    derive_bus_timeline,
+    first_day,
+)
 from yizhan.maps.i18n import (
     Lang,
     capitalize,
@@ -44,14 +50,14 @@ from yizhan.maps.i18n import (
     check_lang,
     format_distance,
     label,
+    paren,
     stale_text,
 )
 from yizhan.stations.registry import CATEGORIES, KINDS, STATUSES, Registry
 from yizhan.stations.reports import PROBLEM_CODES
 from yizhan.stations.vocab import Amenity, Kind
 
-#: Where Yizhan's stations are: opening hours and bus timelines are local time here.
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+__all__ = ["BusInterval", "derive_bus_timeline", "district_rows", "planner_map", "station_columns"]
 
 #: Properties whose "guessed" flag popups show (bit order of the ``g`` column).
 GUESS_FIELDS: tuple[str, ...] = (
@@ -77,8 +83,6 @@ STALE_STROKE = "#57606a"
 
 #: Above this many stations, coverage circles start hidden (drawing them all costs time).
 COVERAGE_SHOWN_MAX = 20_000
-
-BusInterval = tuple[datetime, datetime, float, float, str]
 
 
 class _Codes:
@@ -215,166 +219,6 @@ def station_columns(
     }
 
 
-# -- cooling buses ---------------------------------------------------------------------------
-
-
-def _bus_id(bus: Mapping[str, Any], i: int) -> str:
-    bid = bus.get("id")
-    if bid is None:
-        bid = (bus.get("properties") or {}).get("name")
-    return str(bid) if bid is not None else f"bus-{i}"
-
-
-def _local_naive(t: datetime) -> datetime:
-    return t.astimezone(LOCAL_TZ).replace(tzinfo=None) if t.tzinfo is not None else t
-
-
-def derive_bus_timeline(
-    buses: Sequence[Mapping[str, Any]], day: date
-) -> dict[str, list[BusInterval]]:
-    """Where each cooling bus stands during *day*, from its stops' opening hours.
-
-    Each stop's ``opening_hours`` (OSM syntax) is evaluated with opening-hours-py over
-    the day (local time, Asia/Shanghai); every open interval puts the bus at that stop.
-    Stops with ``valid_from``/``valid_to`` dates count only on days inside them. When
-    two stops of one bus are open at the same time, the later-starting stop wins and the
-    earlier interval is cut where it starts (a bus is in one place at a time). Operator
-    placements are not known here: pass ``bus_timeline`` to :func:`planner_map` for them.
-
-    Parameters
-    ----------
-    buses : sequence of dict
-        Bus Features; ``properties.stops`` is a list of ``{stop_id, name, location:
-        [lon, lat], opening_hours}``.
-    day : datetime.date
-        The day to evaluate.
-
-    Returns
-    -------
-    dict
-        Bus id (Feature ``id``, else its name) -> ``[(start, end, lon, lat, stop_name)]``
-        sorted by start, naive local datetimes.
-
-    Raises
-    ------
-    InvalidInputError
-        A stop has no valid location or unparseable opening hours (the message names it).
-    """
-    start = datetime.combine(day, time())
-    end = start + timedelta(days=1)
-    out: dict[str, list[BusInterval]] = {}
-    for i, bus in enumerate(buses):
-        props = bus.get("properties") or {}
-        spans: list[BusInterval] = []
-        for j, stop in enumerate(props.get("stops") or []):
-            where = f"buses[{i}].properties.stops[{j}]"
-            lon, lat = _stop_lon_lat(stop, where)
-            expr = stop.get("opening_hours")
-            if not expr or not _valid_on(stop, day, where):
-                continue
-            try:
-                oh = opening_hours.OpeningHours(str(expr))
-                intervals = list(oh.intervals(start, end))
-            except Exception as exc:
-                raise InvalidInputError(
-                    f"{where}.opening_hours", f"cannot evaluate {expr!r}: {exc}"
-                ) from exc
-            for a, b, state, _comment in intervals:
-                if str(state).rsplit(".", 1)[-1].upper() != "OPEN":
-                    continue
-                a, b = max(_local_naive(a), start), min(_local_naive(b), end)
-                if a < b:
-                    spans.append(
-                        (a, b, lon, lat, str(stop.get("name") or stop.get("stop_id") or ""))
-                    )
-        spans.sort(key=lambda s: s[0])
-        clean: list[BusInterval] = []
-        for s in spans:
-            if clean and clean[-1][1] > s[0]:
-                prev = clean.pop()
-                if prev[0] < s[0]:
-                    clean.append((prev[0], s[0], *prev[2:]))
-            clean.append(s)
-        out[_bus_id(bus, i)] = clean
-    return out
-
-
-def _valid_on(stop: Mapping[str, Any], day: date, where: str) -> bool:
-    """Whether *day* is inside the stop's optional ``valid_from``/``valid_to`` dates."""
-    bounds: dict[str, date] = {}
-    for key in ("valid_from", "valid_to"):
-        value = stop.get(key)
-        if value is None:
-            continue
-        try:
-            bounds[key] = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
-        except ValueError as exc:
-            raise InvalidInputError(f"{where}.{key}", f"Expected a date, got {value!r}") from exc
-    return bounds.get("valid_from", day) <= day <= bounds.get("valid_to", day)
-
-
-def _stop_lon_lat(stop: Mapping[str, Any], where: str) -> tuple[float, float]:
-    loc = stop.get("location")
-    try:
-        lon, lat = float(loc[0]), float(loc[1])  # type: ignore[index]
-    except (TypeError, ValueError, IndexError, KeyError) as exc:
-        raise InvalidInputError(f"{where}.location", f"Expected [lon, lat], got {loc!r}") from exc
-    if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
-        raise InvalidInputError(f"{where}.location", f"Expected [lon, lat] in degrees, got {loc!r}")
-    return lon, lat
-
-
-def _bus_payload(
-    buses: Sequence[Mapping[str, Any]],
-    timeline: Mapping[str, Sequence[BusInterval]],
-    day: date,
-) -> dict[str, Any]:
-    midnight = datetime.combine(day, time())
-    items = []
-    first = 1440.0
-    for i, bus in enumerate(buses):
-        props = bus.get("properties") or {}
-        stops = []
-        for j, stop in enumerate(props.get("stops") or []):
-            lon, lat = _stop_lon_lat(stop, f"buses[{i}].properties.stops[{j}]")
-            stops.append(
-                {
-                    "name": str(stop.get("name") or stop.get("stop_id") or ""),
-                    "lat": round(lat, 6),
-                    "lon": round(lon, 6),
-                    "hours": stop.get("opening_hours"),
-                }
-            )
-        spans = []
-        for a, b, lon, lat, stop_name in timeline.get(_bus_id(bus, i), ()):
-            s = (_local_naive(a) - midnight).total_seconds() / 60.0
-            e = (_local_naive(b) - midnight).total_seconds() / 60.0
-            s, e = max(s, 0.0), min(e, 1440.0)
-            if s < e:
-                spans.append(
-                    [
-                        round(s, 1),
-                        round(e, 1),
-                        round(float(lat), 6),
-                        round(float(lon), 6),
-                        str(stop_name),
-                    ]
-                )
-                first = min(first, s)
-        items.append(
-            {
-                "name": str(props.get("name") or _bus_id(bus, i)),
-                "plate": props.get("plate"),
-                "operator": props.get("operator"),
-                "color": BUS_COLORS[i % len(BUS_COLORS)],
-                "stops": stops,
-                "timeline": spans,
-            }
-        )
-    start = int(first // 5 * 5) if first < 1440 else 12 * 60
-    return {"buses": items, "start": start, "date": day.isoformat()}
-
-
 # -- inputs ------------------------------------------------------------------------------------
 
 
@@ -393,7 +237,7 @@ def _as_features(geo: Any, field: str) -> dict[str, Any]:
     }
 
 
-def _uncovered_columns(uncovered: Any) -> dict[str, Any]:
+def _uncovered_columns(uncovered: Any, gcj: bool) -> dict[str, Any]:
     try:
         lon, lat, w = (np.asarray(a, dtype=np.float64).ravel() for a in uncovered)
     except (TypeError, ValueError) as exc:
@@ -407,11 +251,14 @@ def _uncovered_columns(uncovered: Any) -> dict[str, Any]:
     ok = np.isfinite(lon) & np.isfinite(lat) & np.isfinite(w) & (w > 0)
     lon, lat, w = lon[ok], lat[ok], w[ok]
     top = float(w.max()) if w.size else 1.0
-    return {
+    out: dict[str, Any] = {
         "lat": np.round(lat, 5).tolist(),
         "lon": np.round(lon, 5).tolist(),
         "w": np.round(w / top, 4).tolist(),
     }
+    if gcj:
+        out["gdy"], out["gdx"] = gcj_deltas(lat, lon, decimals=5)
+    return out
 
 
 def _bounds(lat: Sequence[float], lon: Sequence[float]) -> list[list[float]] | None:
@@ -436,6 +283,34 @@ def _share_legend(lang: Lang) -> list[list[Any]]:
     return rows
 
 
+def district_rows(districts: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The district table's rows from the districts' GeoJSON properties: ``name``,
+    ``demand``, ``covered``, ``uncovered``, ``share_pct`` and ``stations``."""
+    rows = []
+    for f in districts.get("features") or []:
+        p = (f or {}).get("properties") or {}
+        demand, covered = p.get("demand"), p.get("covered")
+        uncovered = (
+            float(demand) - float(covered) if demand is not None and covered is not None else None
+        )
+        rows.append(
+            {
+                "name": "" if p.get("name") is None else str(p["name"]),
+                "demand": demand,
+                "covered": covered,
+                "uncovered": uncovered,
+                "share_pct": p.get("share_pct"),
+                "stations": p.get("stations"),
+            }
+        )
+    return rows
+
+
+def _overlay(geo: Any, field: str, gcj: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    fc = _as_features(geo, field)
+    return fc, gcj_geojson(fc) if gcj else None
+
+
 # -- the map -------------------------------------------------------------------------------------
 
 
@@ -450,6 +325,7 @@ def planner_map(
     uncovered: tuple[Any, Any, Any] | None = None,
     gaps: dict[str, Any] | None = None,
     sites: dict[str, Any] | None = None,
+    proposals: dict[str, Any] | None = None,
     districts: dict[str, Any] | None = None,
     buses: list[dict[str, Any]] | None = None,
     timeline_date: date | None = None,
@@ -458,6 +334,13 @@ def planner_map(
     asset_base_url: str = DEFAULT_BASE_URL,
     tiles: str | None = "OpenStreetMap",
     attr: str | None = None,
+    headline: Mapping[str, Any] | None = None,
+    unit: str | None = None,
+    unit_digits: int = 0,
+    tianditu_key: str | None = None,
+    walk_areas: dict[str, Any] | None = None,
+    walk_minutes: float = 15.0,
+    far_from_network: dict[str, Any] | None = None,
 ) -> folium.Map:
     """Build the planner's map.
 
@@ -468,10 +351,13 @@ def planner_map(
     stale stations are greyed and stations that need checking get a red ring, a warning
     in their popup and two more layers: "Needs checking (N)", rings that stay visible
     when their station is clustered, with a list, and "Only stations not verified …
-    (N)", hidden at first), and, when given, coverage circles, uncovered demand (heat map), coverage gaps, suggested
-    sites, district coverage share (choropleth, hidden at first) and cooling buses (stops,
-    route and a time slider through *timeline_date*). Also: legend, full screen,
-    locate-me, and search by station name, English name or id.
+    (N)", hidden at first), and, when given, coverage circles, uncovered demand (heat
+    map), coverage gaps, suggested sites, district coverage share (choropleth, hidden at
+    first, with a sortable district table) and cooling buses (stops, route and a time
+    slider through *timeline_date*). Base maps: OpenStreetMap, Amap (GCJ-02: every
+    overlay moves with it, see :mod:`yizhan.maps.basemaps`) and, with a key, Tianditu.
+    Also: a headline, legend, full screen, locate-me, and search by station name,
+    English name or id, and by cooling-bus name or plate.
 
     Parameters
     ----------
@@ -496,12 +382,15 @@ def planner_map(
     gaps : dict, optional
         GeoJSON (FeatureCollection, Feature or geometry) of gap polygons, WGS-84.
         Properties ``demand``/``uncovered_demand``, ``area_km2`` and ``name`` are shown.
+    proposals : dict, optional
+        GeoJSON FeatureCollection of stations suggested by workers and not yet decided
+        (:func:`yizhan.query.proposals.proposals_geojson`): a layer of "?" markers.
     sites : dict, optional
         GeoJSON FeatureCollection of suggested sites (Points) with ``rank``, ``gain``
         and ``covered_after``.
     districts : dict, optional
         GeoJSON FeatureCollection of district polygons with ``name``, ``share_pct``,
-        ``demand`` and ``covered``.
+        ``demand``, ``covered`` and ``stations`` (also the district table's rows).
     buses : list of dict, optional
         Cooling-bus Features whose ``properties.stops`` list ``{stop_id, name,
         location: [lon, lat], opening_hours}``; ``name``, ``plate`` and ``operator``
@@ -520,10 +409,30 @@ def planner_map(
         Where the vendored assets are served (``local``), with the maps' runtime under
         its ``yizhan-map/`` (as the API serves them at ``/static/vendor/``).
     tiles : str or None
-        Basemap (a folium tiles name or URL template); ``None`` for none. Must be
-        WGS-84 (not GCJ-02 AMap/Gaode tiles).
+        ``"OpenStreetMap"``: OpenStreetMap, Amap and (with *tianditu_key*) Tianditu to
+        choose from; a URL template: that base map alone, which must be WGS-84; ``None``:
+        no base map.
     attr : str, optional
         Attribution for a custom *tiles* URL.
+    headline : dict, optional
+        ``{"title": str, "lines": [str, …], "note": str or None}``, shown at the top
+        (:func:`yizhan.maps.headline.coverage_headline` makes one).
+    unit : str, optional
+        What one unit of demand is ("people aged 65+", "km² of land"), written after the
+        numbers in the legend, tooltips, popups and the district table.
+    unit_digits : int
+        Decimals of demand numbers.
+    tianditu_key : str, optional
+        Offer the Tianditu base map with this key (it is written into the page).
+    walk_areas : dict, optional
+        GeoJSON of the areas within *walk_minutes* on foot of the stations (walking
+        isochrones, :func:`yizhan.query.walk_studies.walk_area_features`): a layer beside
+        the coverage circles.
+    walk_minutes : float
+        The walk of *walk_areas*, minutes (its layer's label).
+    far_from_network : dict, optional
+        GeoJSON Points of the stations farther than the largest snap distance from every
+        walkable way (``id``, ``name``, ``snap_m``): a red "!" mark each.
 
     Returns
     -------
@@ -545,8 +454,12 @@ def planner_map(
         raise InvalidInputError(
             "radius_m", f"Expected a positive number of metres, got {radius_m!r}"
         )
+    bases = base_maps(lng, tiles=tiles, attr=attr, tianditu_key=tianditu_key)
+    gcj = needs_gcj(bases)
 
     cols = station_columns(registry, open_now, flags)
+    if gcj:
+        cols["gdy"], cols["gdx"] = gcj_deltas(cols["lat"], cols["lon"])
     n = len(cols["lat"])
     colors = [*(CATEGORY_COLORS[c] for c in CATEGORIES), UNCATEGORISED_COLOR]
     stale = stale_text(stale_after_days, lng)
@@ -565,15 +478,21 @@ def planner_map(
         share_bins=list(SHARE_BINS),
         share_colors=list(SHARE_COLORS),
         share_missing=SHARE_MISSING,
+        unit=unit,
+        digits=int(unit_digits),
     )
     m = new_map(
         lang=lng,
         assets=mode,
         asset_base_url=base,
         title_key="planner_title",
-        tiles=tiles,
-        attr=attr,
+        tiles=None,
+        attr=None,
     )
+    for k, base_map in enumerate(bases):
+        JsLayer(
+            "base", meta, base_map.spec(), name=base_map.name, overlay=False, show=k == 0
+        ).add_to(m)
 
     legend: list[list[Any]] = [["title", label("layer_stations", lng)]]
     present = sorted(set(cols["cat"]))
@@ -633,50 +552,73 @@ def planner_map(
         legend.append(
             ["ring", label("legend_coverage", lng) + f" {format_distance(float(radius_m), lng)}"]
         )
+    if walk_areas is not None:
+        fc, fc_g = _overlay(walk_areas, "walk_areas", gcj)
+        walk_name = (
+            f"步行{walk_minutes:g}分钟范围" if lng == "zh" else f"{walk_minutes:g}-minute walk"
+        )
+        JsLayer("walkAreas", meta, fc, fc_g, walk_name, name=walk_name).add_to(m)
+        legend.append(["ring", walk_name])
+    if far_from_network is not None and far_from_network.get("features"):
+        fc, fc_g = _overlay(far_from_network, "far_from_network", gcj)
+        far_name = "远离步行道路的站点" if lng == "zh" else "Stations far from any walkable way"
+        far_name += f" ({len(fc['features']):,})"
+        JsLayer("farFromNetwork", meta, fc, fc_g, far_name, name=far_name).add_to(m)
     if uncovered is not None:
         JsLayer(
             "heat",
             meta,
-            pack(_uncovered_columns(uncovered)),
+            pack(_uncovered_columns(uncovered, gcj)),
             name=label("layer_uncovered", lng),
             links=(HEAT_JS,),
         ).add_to(m)
-        legend.append(["heat", label("legend_heat", lng)])
+        legend.append(["heat", label("legend_heat", lng) + (paren(unit, lng) if unit else "")])
     if gaps is not None:
-        JsLayer("gaps", meta, _as_features(gaps, "gaps"), name=label("layer_gaps", lng)).add_to(m)
+        fc, fc_g = _overlay(gaps, "gaps", gcj)
+        JsLayer("gaps", meta, fc, fc_g, name=label("layer_gaps", lng)).add_to(m)
         legend.append(["gap", label("legend_gap", lng)])
     site_pts: list[tuple[float, float]] = []
     if sites is not None:
-        fc = _as_features(sites, "sites")
-        JsLayer("sites", meta, fc, name=label("layer_sites", lng)).add_to(m)
+        fc, fc_g = _overlay(sites, "sites", gcj)
+        JsLayer("sites", meta, fc, fc_g, name=label("layer_sites", lng)).add_to(m)
         legend.append(["site", label("legend_site", lng)])
         for f in fc.get("features") or []:
             g = (f or {}).get("geometry") or {}
             if g.get("type") == "Point":
                 site_pts.append((float(g["coordinates"][1]), float(g["coordinates"][0])))
+    if proposals is not None and proposals.get("features"):
+        fc, fc_g = _overlay(proposals, "proposals", gcj)
+        n_prop = f" ({len(fc['features']):,})"
+        JsLayer("proposals", meta, fc, fc_g, name=label("layer_proposals", lng, n=n_prop)).add_to(m)
+        legend.append(["proposal", label("legend_proposal", lng)])
+    district_layer = None
     if districts is not None:
-        JsLayer(
-            "districts",
-            meta,
-            _as_features(districts, "districts"),
-            name=label("layer_districts", lng),
-            show=False,
-        ).add_to(m)
+        fc, fc_g = _overlay(districts, "districts", gcj)
+        district_layer = JsLayer(
+            "districts", meta, fc, fc_g, name=label("layer_districts", lng), show=False
+        )
+        district_layer.add_to(m)
     bus_pts: list[tuple[float, float]] = []
+    bus_layer: JsLayer | None = None
     if buses:
-        day = timeline_date or _first_day(bus_timeline) or datetime.now(LOCAL_TZ).date()
+        day = timeline_date or first_day(bus_timeline) or datetime.now(LOCAL_TZ).date()
         tl = bus_timeline if bus_timeline is not None else derive_bus_timeline(buses, day)
-        data = _bus_payload(buses, tl, day)
-        layer = JsLayer("buses", meta, data, name=label("layer_buses", lng))
-        layer.add_to(m)
-        JsControl("busSlider", meta, layer, data).add_to(m)
+        data = bus_payload(buses, tl, day, gcj=gcj)
+        bus_layer = JsLayer("buses", meta, data, name=label("layer_buses", lng))
+        bus_layer.add_to(m)
+        JsControl("busSlider", meta, bus_layer, data).add_to(m)
         legend.append(["bus", label("legend_bus", lng)])
         legend.append(["stop", label("legend_bus_stop", lng), BUS_COLORS[0]])
         bus_pts = [(s["lat"], s["lon"]) for b in data["buses"] for s in b["stops"]]
     if districts is not None:
         legend.extend(_share_legend(lng))
 
-    JsControl("search", meta, stations).add_to(m)
+    if headline is not None:
+        JsControl("headline", meta, dict(headline)).add_to(m)
+    JsControl("search", meta, stations, bus_layer).add_to(m)
+    if district_layer is not None and districts is not None:
+        rows = district_rows(_as_features(districts, "districts"))
+        JsControl("districtTable", meta, rows, district_layer).add_to(m)
     JsControl("legend", meta, legend, "bottomright").add_to(m)
     add_map_controls(m, lng, layers_collapsed=False)
 
@@ -686,10 +628,3 @@ def planner_map(
     if b is not None:
         m.fit_bounds(b, padding=(20, 20), max_zoom=15)
     return m
-
-
-def _first_day(timeline: Mapping[str, Sequence[BusInterval]] | None) -> date | None:
-    if not timeline:
-        return None
-    starts = [_local_naive(s[0]) for spans in timeline.values() for s in spans]
-    return min(starts).date() if starts else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,9 @@ import shapely
 from yizhan.geo.coverage import CoverageResult, coverage, gap_polygons, gaps_geojson
 from yizhan.geo.siting import SitingResult, site_mclp
 from yizhan.maps.asset_refs import DEFAULT_BASE_URL
+from yizhan.maps.buses import LOCAL_TZ
+from yizhan.maps.headline import coverage_headline
+from yizhan.maps.i18n import check_lang
 from yizhan.maps.planner import planner_map
 from yizhan.query.studies import Study
 from yizhan.stations.registry import KINDS, Registry, StationFilter
@@ -89,7 +92,7 @@ def districts_geojson(
 
 def coverage_map(
     registry: Registry,
-    study: Study,
+    study: Study | None,
     *,
     radius_m: float = 1000.0,
     flt: StationFilter | None = None,
@@ -105,23 +108,31 @@ def coverage_map(
     timeline_date: date | None = None,
     step: Callable[[str], Any] | None = None,
     service: tuple[Any, Any] | None = None,
-) -> tuple[Any, CoverageResult, SitingResult | None]:
+    when: datetime | None = None,
+    open_at: datetime | None = None,
+    tianditu_key: str | None = None,
+    add_demand: str | None = None,
+    proposals: dict[str, Any] | None = None,
+    walk: Mapping[str, Any] | None = None,
+) -> tuple[Any, CoverageResult | None, SitingResult | None]:
     """Run coverage (and optionally siting) over *study* and build the planner map.
 
     Parameters
     ----------
     registry : Registry
         Stations.
-    study : Study
-        Demand and districts.
+    study : Study or None
+        Demand and districts; ``None`` draws the stations (and their circles) only, with
+        a headline saying there is no demand and how to add some (*add_demand*).
     radius_m : float
         Coverage radius, metres.
     flt : StationFilter, optional
         Which stations count (default: operational).
     n_sites : int
         Suggest this many new sites (0: none).
-    lang, assets, asset_base_url
-        Passed to :func:`yizhan.maps.planner_map`.
+    lang, assets, asset_base_url, tianditu_key, proposals
+        Passed to :func:`yizhan.maps.planner_map` (*proposals*: stations suggested by
+        workers, pending).
     open_now, flags, stale_after_days, buses, bus_timeline, timeline_date
         Passed to :func:`yizhan.maps.planner_map` (*flags*: station id -> ``stale``,
         ``needs_check``, ``needs_check_reasons``, e.g. from :func:`station_flags`).
@@ -131,10 +142,19 @@ def coverage_map(
         The points that count as service for coverage, gaps and siting (e.g. stations
         open at a time plus cooling buses where they stand); default: the registry's
         stations passing *flt*.
+    when : datetime, optional
+        When the map is made, for the headline (default: now, in China's time).
+    open_at : datetime, optional
+        The time *service* was counted at (``--open-at``), for the headline.
+    add_demand : str, optional
+        How to add demand, shown when *study* is ``None``.
+    walk : mapping, optional
+        ``walk_areas``, ``walk_minutes`` and ``far_from_network`` for
+        :func:`yizhan.maps.planner_map` (the walking layer and marks).
 
     Returns
     -------
-    (folium.Map, CoverageResult, SitingResult or None)
+    (folium.Map, CoverageResult or None, SitingResult or None)
     """
 
     def stage(label: str) -> Any:
@@ -149,6 +169,30 @@ def coverage_map(
             np.asarray(service[0], dtype=np.float64),
             np.asarray(service[1], dtype=np.float64),
         )
+    lng = check_lang(lang)
+    now = when or datetime.now(LOCAL_TZ)
+    common: dict[str, Any] = {
+        "lang": lng,
+        "open_now": open_now,
+        "flags": flags,
+        "stale_after_days": stale_after_days,
+        "radius_m": radius_m,
+        "buses": buses,
+        "bus_timeline": bus_timeline,
+        "timeline_date": timeline_date,
+        "assets": assets,
+        "asset_base_url": asset_base_url,
+        "tianditu_key": tianditu_key,
+        "proposals": proposals,
+        **(walk or {}),
+    }
+    if study is None:
+        head = coverage_headline(
+            lng, stations=int(s_lon.size), when=now, open_at=open_at, add_demand=add_demand
+        )
+        with stage("building the map"):
+            fmap = planner_map(registry, headline=head, **common)
+        return fmap, None, None
     with stage(f"coverage of {study.demand.n:,} demand points"):
         result = coverage((s_lon, s_lat), study.demand, radius_m)
     gaps = None
@@ -174,22 +218,30 @@ def coverage_map(
             )
             sites = siting.to_geojson()
     unc = result.uncovered_demand()
+    meaning = study.meaning
+    head = coverage_headline(
+        lng,
+        stations=int(s_lon.size),
+        when=now,
+        open_at=open_at,
+        radius_m=radius_m,
+        covered_pct=result.covered_weight_pct,
+        covered=result.covered_weight,
+        total=result.total_weight,
+        what=meaning.what(lng),
+        unit=meaning.unit(lng),
+        digits=meaning.digits,
+    )
     with stage("building the map"):
         fmap = planner_map(
             registry,
-            lang=lang,
-            open_now=open_now,
-            flags=flags,
-            stale_after_days=stale_after_days,
-            radius_m=radius_m,
             uncovered=(unc.lon, unc.lat, np.asarray(unc.weight)),
             gaps=gaps,
             sites=sites,
             districts=districts_geojson(study, result),
-            buses=buses,
-            bus_timeline=bus_timeline,
-            timeline_date=timeline_date,
-            assets=assets,
-            asset_base_url=asset_base_url,
+            headline=head,
+            unit=meaning.unit(lng),
+            unit_digits=meaning.digits,
+            **common,
         )
     return fmap, result, siting

@@ -1,4 +1,13 @@
-"""Demand and district files: CSV and GeoJSON readers that make a :class:`~yizhan.geo.demand.Demand`.
+"""Demand and district files: readers that make a :class:`~yizhan.geo.demand.Demand` or
+:class:`~yizhan.geo.demand.Districts`.
+
+Layers are read through pyogrio (GDAL): Shapefile (``.shp``, or zipped: ``.zip``),
+GeoPackage (``.gpkg``), FlatGeobuf (``.fgb``), GeoJSON, and any other vector format GDAL
+reads. Geometries are reprojected to WGS-84 from the CRS the file declares (pyproj), and
+then, on request (``crs="gcj02"``/``"bd09"``), converted from the Chinese map systems,
+which no file can declare. CSV point files stay on Python's ``csv`` module, because the
+behaviour users rely on is ours: the coordinate columns found by name (``lon/lng/经度``),
+thousands separators in weights, and errors naming the line.
 
 ``geo/`` is pure math; reading files lives here, in the query layer, beside the studies
 that use it.
@@ -10,16 +19,20 @@ import csv
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
+import pyogrio
+import pyogrio.errors
+import shapely
 from numpy.typing import NDArray
-from shapely.geometry import shape
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
 
 from yizhan.errors import InvalidInputError
+from yizhan.geo.crs import CRS_NAMES
 from yizhan.geo.demand import Demand, Districts, parse_crs_name, to_wgs84_geometry
 from yizhan.geo.hexgrid import spread_polygons
 
@@ -28,28 +41,179 @@ IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 GeomArray = NDArray[np.object_]
 
+#: Suffixes of point tables read as CSV (with our column detection).
+CSV_SUFFIXES = (".csv", ".txt", ".tsv")
+
 LON_FIELDS = ("lon", "lng", "long", "longitude", "x", "经度")
 LAT_FIELDS = ("lat", "latitude", "y", "纬度")
 
 
-def load_districts(
-    path: str | os.PathLike[str],
-    name_field: str | Sequence[str] | None = "name",
-    crs: str = "wgs84",
-) -> Districts:
-    """Read district polygons from a GeoJSON file.
+# ---------------------------------------------------------------------------------------
+# Layers (any vector format GDAL reads)
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Layer:
+    """A vector layer as read: WGS-84 geometries (``None`` where a feature has none), one
+    dict of attributes per feature, the attribute names, and the CRS the file declared."""
+
+    geometries: GeomArray
+    records: list[dict[str, Any]]
+    fields: list[str]
+    declared_crs: str | None
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+def split_crs(crs: str | None) -> tuple[str, CRS | None]:
+    """``(chinese, override)`` of a ``crs`` option: one of ``wgs84``/``gcj02``/``bd09``
+    (applied after reprojecting to WGS-84; ``wgs84`` changes nothing), or any CRS pyproj
+    knows (``EPSG:32650``), which overrides the one a file declares.
+
+    Raises
+    ------
+    InvalidInputError
+        Naming ``crs``.
+    """
+    if crs is None:
+        return "wgs84", None
+    text = str(crs).strip()
+    if text.lower() in CRS_NAMES or text.lower() in ("wgs-84", "gcj-02", "bd-09", "gcj", "bd"):
+        return parse_crs_name(text), None
+    try:
+        return "wgs84", CRS.from_user_input(text)
+    except CRSError:
+        raise InvalidInputError(
+            "crs", f"Expected wgs84, gcj02, bd09 or a CRS such as EPSG:32650, got {crs!r}"
+        ) from None
+
+
+def reproject_to_wgs84(geoms: GeomArray, src: CRS | str | None) -> GeomArray:
+    """Geometries from *src* to WGS-84 longitude/latitude (``None``: already there)."""
+    if src is None:
+        return geoms
+    src_crs = src if isinstance(src, CRS) else CRS.from_user_input(src)
+    wgs84 = CRS.from_epsg(4326)
+    if src_crs == wgs84 or src_crs.equals(CRS.from_user_input("OGC:CRS84")):
+        return geoms
+    tf = Transformer.from_crs(src_crs, wgs84, always_xy=True)
+
+    def conv(xy: FloatArray) -> FloatArray:
+        x, y = tf.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([x, y])
+
+    return np.asarray(shapely.transform(geoms, conv), dtype=object)
+
+
+def _python_values(values: NDArray[Any], dtype: str) -> list[Any]:
+    """A column from pyogrio as plain Python values (``None`` for nulls and NaN)."""
+    out: list[Any] = values.tolist()
+    integral = dtype.startswith(("int", "uint"))
+    for k, v in enumerate(out):
+        if isinstance(v, float):
+            if math.isnan(v):
+                out[k] = None
+            elif integral and v.is_integer():
+                out[k] = int(v)
+    return out
+
+
+def read_layer(
+    path: str | os.PathLike[str], crs: str | None = "wgs84", layer: str | int | None = None
+) -> Layer:
+    """Read a vector layer through pyogrio, in WGS-84.
 
     Parameters
     ----------
     path : path-like
-        GeoJSON FeatureCollection of Polygon/MultiPolygon features.
+        Shapefile (``.shp`` or a ``.zip`` holding one), GeoPackage, FlatGeobuf, GeoJSON, …
+    crs : str
+        ``wgs84`` (default: the file's declared CRS is used), ``gcj02``/``bd09`` (the file's
+        longitude/latitude are in that Chinese system), or a CRS for a file that declares
+        none or a wrong one (``EPSG:32650``).
+    layer : str or int, optional
+        The layer of a multi-layer file (GeoPackage); default the first.
+
+    Raises
+    ------
+    InvalidInputError
+        The file is missing or unreadable, or *crs* is unknown.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InvalidInputError(str(p), "no such file")
+    chinese, override = split_crs(crs)
+    try:
+        meta, _, wkb, columns = pyogrio.raw.read(p, layer=layer, datetime_as_string=True)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise InvalidInputError(str(p), f"cannot read as a vector layer: {exc}") from None
+    except (pyogrio.errors.GeometryError, pyogrio.errors.FieldError) as exc:
+        raise InvalidInputError(str(p), f"cannot read: {exc}") from None
+    n = 0 if wkb is None else len(wkb)
+    geoms: GeomArray = (
+        np.asarray(shapely.from_wkb(wkb, on_invalid="ignore"), dtype=object)
+        if n
+        else np.empty(0, dtype=object)
+    )
+    declared = meta.get("crs")
+    geoms = reproject_to_wgs84(geoms, override if override is not None else declared)
+    if chinese != "wgs84" and n:
+        geoms = np.asarray(to_wgs84_geometry(geoms, chinese), dtype=object)
+    fields = [str(f) for f in meta["fields"]]
+    cols = [_python_values(c, str(t)) for c, t in zip(columns, meta["dtypes"], strict=True)]
+    records = (
+        [dict(zip(fields, row, strict=True)) for row in zip(*cols, strict=True)]
+        if cols
+        else [{} for _ in range(n)]
+    )
+    return Layer(geoms, records, fields, declared)
+
+
+def is_polygon_file(path: str | os.PathLike[str]) -> bool:
+    """Whether a (non-CSV) file holds polygons (its first geometry is an area)."""
+    p = Path(path)
+    if p.suffix.lower() in CSV_SUFFIXES or not p.exists():
+        return False
+    try:
+        info = pyogrio.read_info(p)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError):
+        return False  # the point loader reports the problem with the file's name
+    kind = str(info.get("geometry_type") or "")
+    if "Polygon" in kind:
+        return True
+    if kind not in ("Unknown", "Geometry", ""):
+        return False
+    layer = read_layer(p)
+    first = next((g for g in layer.geometries if g is not None), None)
+    return first is not None and shapely.get_dimensions(first) == 2
+
+
+# ---------------------------------------------------------------------------------------
+# Districts
+# ---------------------------------------------------------------------------------------
+def load_districts(
+    path: str | os.PathLike[str],
+    name_field: str | Sequence[str] | None = "name",
+    crs: str = "wgs84",
+    layer: str | int | None = None,
+) -> Districts:
+    """Read district polygons from any vector file (see :func:`read_layer`).
+
+    Parameters
+    ----------
+    path : path-like
+        Polygon/MultiPolygon features: GeoJSON, Shapefile (or a zip of one), GeoPackage,
+        FlatGeobuf, …
     name_field : str, sequence of str, or None
         Property holding the district name. Several properties are joined with a space
         (e.g. ``("SIDONM", "SGGNM")`` → ``"부산광역시 중구"``), which keeps districts of
         the same name in different cities apart: features with equal names are merged.
         ``None`` numbers the features ``"1"``, ``"2"``...
-    crs : {"wgs84", "gcj02", "bd09"}
-        Coordinate system of the file.
+    crs : str
+        ``wgs84`` (the file's declared CRS), ``gcj02``, ``bd09``, or a CRS such as
+        ``EPSG:32650`` for a file that declares none (see :func:`read_layer`).
+    layer : str or int, optional
+        The layer of a multi-layer file.
 
     Returns
     -------
@@ -58,15 +222,12 @@ def load_districts(
     Raises
     ------
     InvalidInputError
-        The file cannot be read, is not GeoJSON polygons, or lacks *name_field*.
+        The file cannot be read, is not polygons, or lacks *name_field*.
     """
-    features = _read_features(path)
-    src = parse_crs_name(crs)
+    data = read_layer(path, crs, layer)
     names: list[str] = []
     geoms: list[Any] = []
-    props: list[dict[str, Any]] = []
-    for i, feat in enumerate(features):
-        p = feat.get("properties") or {}
+    for i, (p, g) in enumerate(zip(data.records, data.geometries, strict=True)):
         if name_field is None:
             name = str(i + 1)
         else:
@@ -79,12 +240,13 @@ def load_districts(
                     )
                 parts.append(str(p[fld]))
             name = " ".join(parts)
+        if g is None:
+            raise InvalidInputError("geometry", f"Expected a geometry on feature {i}, got none")
         names.append(name)
-        geoms.append(to_wgs84_geometry(_feature_geometry(feat, i), src))
-        props.append(p)
+        geoms.append(g)
     if not names:
         raise InvalidInputError(str(path), "Expected at least one polygon feature, got none")
-    return Districts.from_geometries(names, geoms, props)
+    return Districts.from_geometries(names, geoms, data.records)
 
 
 # ---------------------------------------------------------------------------------------
@@ -101,12 +263,13 @@ def load_points(
     crs: str = "wgs84",
     skip_invalid: bool = False,
 ) -> Demand:
-    """Read demand points from a CSV or a GeoJSON file of Points.
+    """Read demand points from a CSV file or a vector file of Points.
 
     Parameters
     ----------
     path : path-like
-        ``.csv`` (UTF-8, header row) or ``.geojson``/``.json``.
+        ``.csv``/``.tsv`` (UTF-8, header row), or any point layer GDAL reads: GeoJSON,
+        Shapefile (or a zip of one), GeoPackage, FlatGeobuf (see :func:`read_layer`).
     weight : str, optional
         Column (CSV) or property (GeoJSON) holding the weight; every point weighs 1 when
         omitted. Thousands separators (``1,234``) are accepted.
@@ -117,8 +280,9 @@ def load_points(
         Column/property with a district name for each point.
     districts : Districts, optional
         Label points by the polygon they fall in (overrides *district_field*).
-    crs : {"wgs84", "gcj02", "bd09"}
-        Coordinate system of the file.
+    crs : str
+        ``wgs84`` (a vector file: its declared CRS), ``gcj02``, ``bd09``, or a CRS such as
+        ``EPSG:32650`` (CSV coordinates in it, or a file that declares none).
     skip_invalid : bool
         Skip rows whose coordinates or weight are missing or invalid (their number is in
         :attr:`Demand.skipped`) instead of raising.
@@ -134,17 +298,16 @@ def load_points(
     """
     p = Path(path)
     suffix = p.suffix.lower()
-    if suffix in (".geojson", ".json"):
-        rows, fields = _geojson_point_rows(p)
-        lon_col, lat_col = "__lon__", "__lat__"
-    elif suffix in (".csv", ".txt", ".tsv"):
+    chinese, override = split_crs(crs)
+    if suffix in CSV_SUFFIXES:
         rows, fields = _csv_rows(p, delimiter="\t" if suffix == ".tsv" else ",")
         lon_col = _pick_field(fields, lon_field, LON_FIELDS, "lon_field")
         lat_col = _pick_field(fields, lat_field, LAT_FIELDS, "lat_field")
+        convert = chinese
     else:
-        raise InvalidInputError(
-            str(path), f"Expected a .csv or .geojson file, got {p.suffix or 'no extension'!r}"
-        )
+        rows, fields = _layer_point_rows(p, crs)
+        lon_col, lat_col = "__lon__", "__lat__"
+        convert, override = "wgs84", None  # read_layer converted the geometries
     shown = [f for f in fields if not f.startswith("__")]
     if weight is not None and weight not in fields:
         raise InvalidInputError(
@@ -163,6 +326,9 @@ def load_points(
         try:
             x = _number(row.get(lon_col), "lon", line)
             y = _number(row.get(lat_col), "lat", line)
+            if override is not None:
+                pt = reproject_to_wgs84(np.array([shapely.points(x, y)], dtype=object), override)[0]
+                x, y = float(shapely.get_x(pt)), float(shapely.get_y(pt))
             if not (-180 <= x <= 180 and -90 <= y <= 90):
                 raise InvalidInputError(
                     "lon/lat", f"Expected lon -180..180 and lat -90..90, got ({x}, {y}) on {line}"
@@ -188,7 +354,7 @@ def load_points(
         np.asarray(lat, dtype=np.float64),
         np.asarray(w, dtype=np.float64),
         labels if district_field is not None else None,
-        crs=crs,
+        crs=convert,
         weight_name=weight or "count",
     )
     if districts is not None:
@@ -246,17 +412,6 @@ def _csv_rows(
     return rows, fields
 
 
-def _read_features(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    p = Path(path)
-    try:
-        doc = orjson.loads(p.read_bytes().removeprefix(b"\xef\xbb\xbf"))
-    except OSError as exc:
-        raise InvalidInputError(str(p), f"cannot read: {exc.strerror or exc}") from exc
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInputError(str(p), f"not valid JSON: {exc}") from exc
-    return features_of(doc, str(p))
-
-
 def features_of(doc: Any, source: str = "geojson") -> list[dict[str, Any]]:
     """The features of a GeoJSON FeatureCollection, Feature or bare geometry."""
     if isinstance(doc, Mapping):
@@ -271,36 +426,25 @@ def features_of(doc: Any, source: str = "geojson") -> list[dict[str, Any]]:
     raise InvalidInputError(source, f"Expected a GeoJSON FeatureCollection, got {got!r}")
 
 
-def _feature_geometry(feat: Mapping[str, Any], i: int) -> Any:
-    g = feat.get("geometry")
-    if not isinstance(g, Mapping):
-        raise InvalidInputError("geometry", f"Expected a geometry on feature {i}, got {g!r}")
-    try:
-        return shape(g)
-    except Exception as exc:  # shapely raises several types for bad GeoJSON
-        raise InvalidInputError(
-            "geometry", f"Expected a valid GeoJSON geometry on feature {i}: {exc}"
-        ) from exc
-
-
-def _geojson_point_rows(path: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+def _layer_point_rows(
+    path: Path, crs: str | None
+) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    data = read_layer(path, crs)
     rows: list[tuple[str, dict[str, Any]]] = []
-    fields: dict[str, None] = {"__lon__": None, "__lat__": None}
-    for i, feat in enumerate(_read_features(path)):
-        g = feat.get("geometry") or {}
-        if g.get("type") != "Point":
+    for i, (g, props) in enumerate(zip(data.geometries, data.records, strict=True)):
+        row = dict(props)
+        if g is not None and shapely.get_type_id(g) != 0:
             raise InvalidInputError(
                 "geometry",
                 f"Expected Point features (use load_polygons for polygons), got "
-                f"{g.get('type')!r} on feature {i}",
+                f"{g.geom_type!r} on feature {i}",
             )
-        coords = g.get("coordinates") or [None, None]
-        props = dict(feat.get("properties") or {})
-        for k in props:
-            fields.setdefault(k, None)
-        props["__lon__"], props["__lat__"] = [*list(coords), None, None][:2]
-        rows.append((f"feature {i}", props))
-    return rows, list(fields)
+        if g is None or shapely.is_empty(g):
+            row["__lon__"] = row["__lat__"] = None
+        else:
+            row["__lon__"], row["__lat__"] = float(shapely.get_x(g)), float(shapely.get_y(g))
+        rows.append((f"feature {i}", row))
+    return rows, ["__lon__", "__lat__", *data.fields]
 
 
 def load_polygons(
@@ -312,12 +456,13 @@ def load_polygons(
     districts: Districts | None = None,
     crs: str = "wgs84",
 ) -> Demand:
-    """Read weighted polygons from GeoJSON and spread each weight over its area.
+    """Read weighted polygons and spread each weight over its area.
 
     Parameters
     ----------
     path : path-like
-        GeoJSON FeatureCollection of Polygon/MultiPolygon features.
+        Polygon/MultiPolygon features in any vector format GDAL reads (see
+        :func:`read_layer`).
     weight : str
         Property with each polygon's weight.
     cell_size_m : float
@@ -326,19 +471,18 @@ def load_polygons(
         Property naming each polygon's district, carried to its points.
     districts : Districts, optional
         Label points by the district polygon they fall in instead.
-    crs : {"wgs84", "gcj02", "bd09"}
-        Coordinate system of the file.
+    crs : str
+        As for :func:`read_layer`.
 
     Returns
     -------
     Demand
     """
-    feats = _read_features(path)
+    data = read_layer(path, crs)
     geoms: list[Any] = []
     ws: list[float] = []
     labels: list[str | None] = []
-    for i, feat in enumerate(feats):
-        props = feat.get("properties") or {}
+    for i, (props, g) in enumerate(zip(data.records, data.geometries, strict=True)):
         if weight not in props:
             raise InvalidInputError(
                 "weight",
@@ -354,13 +498,15 @@ def load_polygons(
             labels.append(
                 None if props[district_field] in (None, "") else str(props[district_field])
             )
-        geoms.append(_feature_geometry(feat, i))
+        if g is None:
+            raise InvalidInputError("geometry", f"Expected a geometry on feature {i}, got none")
+        geoms.append(g)
     demand = spread_polygons(
         geoms,
         np.asarray(ws, dtype=np.float64),
         cell_size_m,
         labels=labels if district_field is not None else None,
-        crs=crs,
+        crs="wgs84",  # read_layer converted the geometries
         weight_name=weight,
     )
     if districts is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 import orjson
@@ -10,8 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from yizhan.errors import AuthenticationError, InvalidInputError
+from yizhan.errors import AuthenticationError, InvalidInputError, RateLimitedError
 from yizhan.query.features import Flags, flags_today
+from yizhan.routes.clients import WindowLimiter, client_key
 from yizhan.settings import Settings
 from yizhan.stations.filestore import RegistryStore
 from yizhan.stations.registry import Registry
@@ -74,21 +76,47 @@ async def get_tokens(request: Request) -> TokenStore:
     return tokens
 
 
+def auth_failures(request: Request) -> WindowLimiter:
+    """The app's count of failed bearer tokens per client (made on first use)."""
+    limiter: WindowLimiter | None = getattr(request.app.state, "auth_failures", None)
+    if limiter is None:
+        settings: Settings = request.app.state.settings
+        limiter = WindowLimiter(settings.auth_failure_limit, settings.auth_failure_window_s)
+        request.app.state.auth_failures = limiter
+    return limiter
+
+
 async def get_caller(
+    request: Request,
     tokens: Annotated[TokenStore, Depends(get_tokens)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     """Whoever sent the request: :data:`PUBLIC` without a token.
 
+    A client that sent ``auth_failure_limit`` unknown tokens within
+    ``auth_failure_window_s`` gets 429 for any token until the window has moved on, so
+    tokens cannot be guessed at speed.
+
     Raises
     ------
     AuthenticationError
         A bearer token the server does not know, or one that was revoked (401).
+    RateLimitedError
+        Too many failed tokens from this client (429, with ``Retry-After``).
     """
     if credentials is None or not credentials.credentials:
         return PUBLIC
+    failures = auth_failures(request)
+    key = client_key(request, request.app.state.settings)
+    wait_s = failures.retry_after_s(key)
+    if wait_s > 0:
+        raise RateLimitedError(
+            f"too many invalid bearer tokens from this client: retry after {math.ceil(wait_s)} s",
+            math.ceil(wait_s),
+        )
     who = tokens.authenticate(credentials.credentials)
     if who is None:
+        failures.hit(key)
         raise AuthenticationError("invalid bearer token: unknown or revoked")
     return who
 

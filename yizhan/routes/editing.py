@@ -66,7 +66,7 @@ FEATURE_EXAMPLE = {
     "properties": {
         "name": "金水路环卫工人爱心驿站",
         "kind": "station",
-        "category": "union",
+        "category": "union_station",
         "operator": "郑州市总工会",
         "amenities": ["drinking_water", "toilet", "seating", "air_conditioning"],
         "opening_hours": "Mo-Su 08:00-20:00",

@@ -1,5 +1,7 @@
 """The workers' pages: ``/`` and ``/find`` (find a station), ``/s/{id}`` (one station or
-cooling bus) and ``/s/{id}/poster`` (a printable A4 poster with a QR code).
+cooling bus), ``/s/{id}/poster`` (a printable A4 poster with a QR code) and ``/suggest``
+(suggest a missing place); the installable app's ``/manifest.webmanifest``, ``/sw.js`` and
+icons; ``/find/basemap.json`` (what the find page's map draws when tiles cannot load).
 
 The pages are rendered here, on the server, in one response each (CSS and JavaScript
 inline): a phone on a weak signal gets a useful list in one round trip, and the list works
@@ -18,15 +20,19 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from yizhan.errors import InvalidInputError, NotFoundError
 from yizhan.geo.crs import point_to_wgs84
-from yizhan.maps.i18n import Lang
-from yizhan.routes.deps import FlagsDep, SearchDep, SettingsDep
+from yizhan.maps.i18n import Lang, amenity_label
+from yizhan.query.basemap import basemap
+from yizhan.routes.deps import FastJSONResponse, FlagsDep, SearchDep, SettingsDep
+from yizhan.routes.nearest import walking_of
 from yizhan.routes.params import CrsParam
-from yizhan.web import views
-from yizhan.web.i18n import HARDSHIPS, pick_lang, t
+from yizhan.settings import Settings
+from yizhan.stations.hours import parse_time
+from yizhan.web import find, pwa, views
+from yizhan.web.i18n import CHIPS, pick_lang, t
 
 router = APIRouter(tags=["pages"])
 
@@ -56,8 +62,13 @@ FIND_JS_TEXT = (
     "map_tap_hint",
     "map_failed",
     "pick_on_map",
+    "show_map",
     "hide_map",
+    "map_offline",
+    "you_are_here",
 )
+#: Where the find page's map gets the area's outlines and station dots.
+BASEMAP_PATH = "/find/basemap.json"
 STATION_JS_TEXT = (
     "report_thanks",
     "report_rate_limited",
@@ -134,7 +145,7 @@ async def find_page(
     ] = None,
     need: Annotated[
         list[str] | None,
-        Query(description=f"Filter chips, repeatable, all required: {', '.join(HARDSHIPS)}."),
+        Query(description=f"Filter chips, repeatable, all required: {', '.join(CHIPS)}."),
     ] = None,
     open_only: Annotated[
         str, Query(alias="open", pattern="^[01]$", description="1: only places open now.")
@@ -148,10 +159,10 @@ async def find_page(
     hours, freshness and directions (Amap, Baidu, OpenStreetMap). Without `lon`/`lat` (or
     `district`) the page asks the browser for the position."""
     language = pick_lang(lang, request.headers.get("accept-language"))
-    needs = views.check_needs(need)
+    needs = find.check_needs(need)
     only_open = open_only == "1"
     registry = search.registry
-    centres = views.district_centres(registry)
+    centres = find.district_centres(registry)
     if (lon is None) != (lat is None):
         missing = "lat" if lat is None else "lon"
         raise InvalidInputError(missing, "Expected both lon and lat, or neither")
@@ -165,23 +176,12 @@ async def find_page(
             raise InvalidInputError("district", f"Expected one of {names}, got {district!r}")
         here = centres[district]
         used_district = district
-
-    results: list[dict[str, Any]] = []
-    updated = ""
-    if here is not None:
-        features, now = views.find_nearest(
-            search, settings, here[0], here[1], needs, only_open, flags=flags
-        )
-        origin = here if used_district is None else None
-        results = [
-            views.result_view(f, r, now, language, origin) for r, f in enumerate(features, 1)
-        ]
-        updated = t("updated", language, time=f"{now:%H:%M}")
+    origin = here if used_district is None else None
 
     # The state of the page as query parameters, for the chips and the language switch.
     base: list[tuple[str, str]] = [("lang", language)]
-    if here is not None and used_district is None:
-        base += [("lon", f"{here[0]:.6f}"), ("lat", f"{here[1]:.6f}")]
+    if origin is not None:
+        base += [("lon", f"{origin[0]:.6f}"), ("lat", f"{origin[1]:.6f}")]
         if src:
             base.append(("src", src))
     if used_district is not None:
@@ -189,6 +189,44 @@ async def find_page(
 
     def state(chips: list[str], open_flag: bool) -> str:
         return _href("/find", base + [("need", n) for n in chips] + [("open", str(int(open_flag)))])
+
+    results: list[dict[str, Any]] = []
+    left: dict[str, Any] | None = None
+    far: dict[str, str] | None = None
+    shared = ""
+    now = parse_time("now", settings.timezone)
+    if here is not None:
+        features, now = find.find_nearest(
+            search,
+            settings,
+            here[0],
+            here[1],
+            needs,
+            only_open,
+            flags=flags,
+            walking=walking_of(request),
+        )
+        if not features:
+            far = find.far_view(search, settings, here[0], here[1], now, language)
+        if far is None:
+            results = [
+                find.result_view(f, r, now, language, origin) for r, f in enumerate(features, 1)
+            ]
+            shared = find.shared_notes(results, language)
+        if far is None and only_open:
+            left = find.left_out_section(
+                search,
+                settings,
+                here,
+                needs,
+                now,
+                features,
+                language,
+                origin,
+                show_all_href=state(needs, False),
+                flags=flags,
+            )
+    updated = t("updated", language, time=f"{now:%H:%M}") if here is not None else ""
 
     chips = [
         {
@@ -199,12 +237,17 @@ async def find_page(
                 [n for n in needs if n != key] if key in needs else [*needs, key], only_open
             ),
         }
-        for key in HARDSHIPS
+        for key in CHIPS
     ]
     if used_district is not None:
         source = t("from_district", language, district=used_district)
     else:
         source = t({"gps": "from_gps", "map": "from_map"}.get(src or "", "from_point"), language)
+    suggest: list[tuple[str, str]] = [("lang", language)]
+    if origin is not None:
+        suggest += [("lon", f"{origin[0]:.6f}"), ("lat", f"{origin[1]:.6f}")]
+        if src:
+            suggest.append(("src", src))
     nonce = secrets.token_urlsafe(16)
     data = {
         "lang": language,
@@ -212,15 +255,16 @@ async def find_page(
         "autoLocate": here is None,
         "leaflet": {"js": views.LEAFLET_JS, "css": views.LEAFLET_CSS},
         "tiles": {"url": views.TILES_URL, "attr": views.TILES_ATTR},
-        "centre": list(views.registry_centre(registry)),
+        "basemap": BASEMAP_PATH,
+        "centre": list(find.registry_centre(registry)),
         "here": list(here) if here is not None else None,
         "results": [
             {
+                "id": r["id"],
                 "rank": r["rank"],
                 "name": r["name"],
                 "lon": r["lon"],
                 "lat": r["lat"],
-                "href": r["href"],
                 "bus": r["is_bus"],
             }
             for r in results
@@ -231,6 +275,7 @@ async def find_page(
         lang=language,
         T=views.texts(language),
         nonce=nonce,
+        page_time=now,
         switch_href=_switch_href(request, language),
         chips=chips,
         open_chip={"pressed": only_open, "href": state(needs, not only_open)},
@@ -243,6 +288,10 @@ async def find_page(
         source=source,
         updated=updated,
         results=results,
+        shared=shared,
+        left=left,
+        far=far,
+        suggest_href=_href("/suggest", suggest),
         data=data,
     )
     return _html(body, nonce)
@@ -294,6 +343,7 @@ async def station_page(
         back_href=_href("/find", back),
         poster_href=f"/s/{quoted}/poster?lang={language}",
         updated=t("updated", language, time=s["time"]),
+        page_time=s["at"],
         data=data,
     )
     return _html(body, nonce)
@@ -308,19 +358,181 @@ async def station_page(
 async def poster(
     request: Request,
     search: SearchDep,
+    settings: SettingsDep,
     station_id: StationId,
     lang: Annotated[
         str, Query(pattern="^(zh|en)$", description="Poster language (default Chinese).")
     ] = "zh",
 ) -> HTMLResponse:
     """Print-ready HTML (A4): name, what the station offers, its hours and a QR code that
-    opens `/s/{id}` on this server (the address the request came to)."""
+    opens `/s/{id}` at the server's public address (`YIZHAN_PUBLIC_URL`), never at the
+    address the request named (its `Host` header). Without the setting the poster uses the
+    local address the server listens on and says so on screen and on paper."""
     language: Lang = "en" if lang == "en" else "zh"
     nonce = secrets.token_urlsafe(16)
+    base_url, configured = views.public_base_url(settings)
     try:
         body = views.poster_page(
-            search.registry, station_id, str(request.base_url), language, nonce=nonce
+            search.registry,
+            station_id,
+            base_url,
+            language,
+            nonce=nonce,
+            configured=configured,
         )
     except NotFoundError:
         return _not_found(language, request, nonce)
     return _html(body, nonce)
+
+
+# -- suggest a place ----------------------------------------------------------------------
+
+#: The amenities the suggestion form offers (the chips' first, then common others).
+SUGGEST_AMENITIES = (
+    "drinking_water",
+    "toilet",
+    "seating",
+    "air_conditioning",
+    "heating",
+    "phone_charging",
+    "ebike_charging",
+    "microwave",
+    "hot_meals",
+    "wheelchair_accessible",
+    "first_aid",
+    "wifi",
+)
+SUGGEST_JS_TEXT = (
+    "locating",
+    "locate_failed",
+    "locate_unsupported",
+    "map_failed",
+    "map_tap_hint",
+    "suggest_sending",
+    "suggest_thanks",
+    "suggest_rate_limited",
+    "suggest_error",
+    "suggest_offline",
+    "suggest_need_place",
+    "suggest_place_set",
+)
+
+
+@router.get(
+    "/suggest",
+    response_class=HTMLResponse,
+    summary="Suggest a missing place: the page for workers' phones",
+    responses={422: {"description": "Only one of lon/lat, or a bad value."}},
+)
+async def suggest_page(
+    request: Request,
+    search: SearchDep,
+    lon: OptLon = None,
+    lat: OptLat = None,
+    src: Annotated[
+        str | None, Query(pattern="^(gps|map)$", description="Where the position came from.")
+    ] = None,
+    lang: LangParam = None,
+) -> HTMLResponse:
+    """A form (name, what it offers, hours, where: the phone's position or a tap on the
+    map) that sends `POST /proposals`; an admin or the area's manager decides."""
+    language = pick_lang(lang, request.headers.get("accept-language"))
+    if (lon is None) != (lat is None):
+        raise InvalidInputError("lat" if lat is None else "lon", "Expected both lon and lat")
+    here = [round(lon, 6), round(lat, 6)] if lon is not None and lat is not None else None
+    nonce = secrets.token_urlsafe(16)
+    data = {
+        "lang": language,
+        "text": views.texts(language, SUGGEST_JS_TEXT),
+        "leaflet": {"js": views.LEAFLET_JS, "css": views.LEAFLET_CSS},
+        "tiles": {"url": views.TILES_URL, "attr": views.TILES_ATTR},
+        "basemap": BASEMAP_PATH,
+        "centre": list(find.registry_centre(search.registry)),
+        "here": here,
+        "src": src if here is not None else None,
+    }
+    back: list[tuple[str, str]] = [("lang", language)]
+    if here is not None:
+        back += [("lon", f"{here[0]:.6f}"), ("lat", f"{here[1]:.6f}")]
+    body = views.render(
+        "suggest.html",
+        lang=language,
+        T=views.texts(language),
+        nonce=nonce,
+        switch_href=_switch_href(request, language),
+        back_href=_href("/find", back),
+        amenities=[
+            {"code": a, "label": amenity_label(a, language), "icon": views.ICONS.get(a)}
+            for a in SUGGEST_AMENITIES
+        ],
+        here=here,
+        data=data,
+    )
+    return _html(body, nonce)
+
+
+# -- the installable app and the map's own picture ----------------------------------------
+
+
+def _asset_response(body: bytes | str, media_type: str, cache: str) -> Response:
+    return Response(
+        body,
+        media_type=media_type,
+        headers={"Cache-Control": cache, "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@router.get("/manifest.webmanifest", include_in_schema=False)
+async def web_manifest(
+    lang: Annotated[str, Query(pattern="^(zh|en)$")] = "zh",
+) -> Response:
+    """The web app manifest (name, start page, icons): the find page can be installed."""
+    language: Lang = "en" if lang == "en" else "zh"
+    return FastJSONResponse(
+        pwa.manifest(language),
+        media_type="application/manifest+json",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+@router.get("/sw.js", include_in_schema=False)
+async def service_worker() -> Response:
+    """The service worker (served at the root so that it may answer for every page)."""
+    return _asset_response(pwa.service_worker(), "text/javascript", "no-cache")
+
+
+@router.get("/static/app/{name}", include_in_schema=False)
+async def app_icon(name: Annotated[str, Path(pattern="^[a-z0-9.-]+$")]) -> Response:
+    """The app's icons."""
+    if name not in pwa.ICONS:
+        return Response("not found", status_code=404, media_type="text/plain")
+    return _asset_response(pwa.icon_bytes(name), pwa.ICONS[name], "public, max-age=86400")
+
+
+@router.get(
+    BASEMAP_PATH,
+    response_class=FastJSONResponse,
+    summary="What the find page's map draws under its tiles: district outlines, station dots",
+)
+async def find_basemap(
+    search: SearchDep,
+    settings: SettingsDep,
+    lon: OptLon = None,
+    lat: OptLat = None,
+) -> FastJSONResponse:
+    """District outlines (the configured or bundled districts, else the convex hull of each
+    district's stations) and every station as `[lon, lat, name, id]` (at most 2000, the
+    nearest to `lon`/`lat` when given): a map whose tiles cannot load is still a map."""
+    near = None
+    if lon is not None and lat is not None:
+        near = (lon - 1.0, lat - 1.0, lon + 1.0, lat + 1.0)
+    return FastJSONResponse(_basemap(settings, search, near), headers={"Cache-Control": "no-cache"})
+
+
+def _basemap(
+    settings: Settings, search: Any, box: tuple[float, float, float, float] | None
+) -> dict[str, Any]:
+    out = basemap(settings, search.registry, box)
+    if box is not None and not out["stations"]:
+        out = basemap(settings, search.registry, None)
+    return out

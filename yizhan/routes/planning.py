@@ -3,25 +3,45 @@
 The study (demand and districts) is read from the files the settings name
 (``YIZHAN_DEMAND``, ``YIZHAN_DISTRICTS`` …) on first use and kept in ``app.state``; for the
 bundled registry it defaults to a hexagon grid over the bundled Zhengzhou districts.
+
+Analyses (these two and the planner map) run in processes of their own
+(:class:`yizhan.query.analysis.AnalysisRunner`: bounded, killed at a hard time limit,
+memory-limited), behind :func:`analysis_caller` (``YIZHAN_ANALYSIS_ACCESS``: anyone, or
+holders of a token) and :func:`run_analysis` (per-client hourly quota and concurrency, 429).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from yizhan.errors import ConflictError, InvalidInputError
-from yizhan.geo.access import two_step_fca
+from yizhan.errors import AuthenticationError, ConflictError, InvalidInputError, RateLimitedError
 from yizhan.geo.coverage import coverage, select_stations
 from yizhan.geo.siting import site_mclp
+from yizhan.query.analysis import AnalysisRunner, coverage_analysis, site_analysis
 from yizhan.query.search import service_points
-from yizhan.query.studies import Study, StudySpec, default_districts, load_study
-from yizhan.routes.deps import FastJSONResponse, RegistryDep, SearchDep, SettingsDep, body_error
+from yizhan.query.studies import Study, StudySpec, default_spec, load_study
+from yizhan.query.walk_studies import walk_coverage, walk_members, walk_siting_inputs
+from yizhan.query.walking import require
+from yizhan.routes.clients import WindowLimiter, client_key
+from yizhan.routes.deps import (
+    FastJSONResponse,
+    RegistryDep,
+    SearchDep,
+    SettingsDep,
+    bearer,
+    body_error,
+    get_caller,
+    get_tokens,
+)
+from yizhan.routes.nearest import walking_of
 from yizhan.routes.params import (
     AmenityParam,
     CategoryParam,
@@ -35,23 +55,155 @@ from yizhan.stations.hours import parse_time
 from yizhan.stations.models import check_lon_lat
 from yizhan.stations.registry import Registry, StationFilter
 from yizhan.stations.search import StationSearch
+from yizhan.stations.tokens import TokenStore
 from yizhan.stations.vocab import Amenity, Category, Kind, Status
 
 router = APIRouter(tags=["planning"])
+
+MetricParam = Annotated[
+    Literal["great_circle", "walk"],
+    Query(
+        description="`great_circle` (within `radius_m`) or `walk`: within `minutes` on foot "
+        "along the server's street network (one multi-source search from every station); "
+        "the answer then also has the great-circle summary within `radius_m` and a "
+        "per-district `side_by_side` table. 422 naming `metric` without a network."
+    ),
+]
+MinutesParam = Annotated[
+    float,
+    Query(gt=0, le=120, allow_inf_nan=False, description="With `metric=walk`: minutes on foot."),
+]
 _study_lock = threading.Lock()
+_gate_lock = threading.Lock()
+T = TypeVar("T")
+
+#: Modules holding what analysis processes run (imported once by their forkserver).
+ANALYSIS_MODULES = ("yizhan.query.analysis", "yizhan.query.export_study", "yizhan.routes.maps")
+
+
+def analysis_runner(settings: Settings) -> AnalysisRunner:
+    """The runner of an app's analyses, sized by the settings."""
+    return AnalysisRunner(
+        workers=settings.analysis_workers,
+        queue=settings.analysis_queue,
+        timeout_s=settings.analysis_timeout_s,
+        memory_mb=settings.analysis_memory_mb,
+        preload=ANALYSIS_MODULES,
+    )
+
+
+class AnalysisGate:
+    """Per-client limits of analyses: starts per hour and analyses at once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.rate = WindowLimiter(settings.analysis_rate_per_hour, 3600.0)
+        self.per_client = settings.analysis_per_client
+        self.active: dict[str, int] = {}
+
+
+def _gate(request: Request) -> tuple[AnalysisRunner, AnalysisGate]:
+    state = request.app.state
+    with _gate_lock:
+        runner: AnalysisRunner | None = getattr(state, "analysis", None)
+        if runner is None:
+            runner = analysis_runner(state.settings)
+            state.analysis = runner
+        gate: AnalysisGate | None = getattr(state, "analysis_gate", None)
+        if gate is None:
+            gate = AnalysisGate(state.settings)
+            state.analysis_gate = gate
+    return runner, gate
+
+
+async def analysis_caller(
+    request: Request,
+    settings: SettingsDep,
+    tokens: Annotated[TokenStore, Depends(get_tokens)],
+) -> str:
+    """Who runs an analysis (their client key), if they may.
+
+    With ``YIZHAN_ANALYSIS_ACCESS=token`` a valid bearer token (any role) is needed;
+    with ``public`` (the default) anyone may and a token is not looked at. (The token is
+    read here rather than declared as a dependency: the schema then does not claim that
+    a token is needed on a server where it is not.)
+
+    Raises
+    ------
+    AuthenticationError
+        ``token`` access and no token, or an unknown one (401).
+    """
+    if settings.analysis_access == "token":
+        credentials = await bearer(request)
+        who = await get_caller(request, tokens, credentials)
+        if who.role == "public":
+            raise AuthenticationError(
+                "analyses need a bearer token on this server (YIZHAN_ANALYSIS_ACCESS=token): "
+                "send 'Authorization: Bearer <token>'"
+            )
+    return client_key(request, settings)
+
+
+AnalysisCaller = Annotated[str, Depends(analysis_caller)]
+
+
+async def run_analysis(request: Request, client: str, func: Callable[..., T], *args: Any) -> T:
+    """``func(*args)`` in an analysis process, counted against *client*'s limits.
+
+    Raises
+    ------
+    RateLimitedError
+        *client* started ``analysis_rate_per_hour`` analyses in the last hour, or has
+        ``analysis_per_client`` running or waiting (429, ``Retry-After``).
+    AnalysisUnavailableError
+        No worker free and the queue full, or the analysis was stopped (503).
+    """
+    runner, gate = _gate(request)
+    with _gate_lock:
+        wait_s = gate.rate.retry_after_s(client)
+        if wait_s > 0:
+            raise RateLimitedError(
+                f"too many analyses from this client in the last hour: retry after "
+                f"{math.ceil(wait_s)} s (YIZHAN_ANALYSIS_RATE_PER_HOUR)",
+                math.ceil(wait_s),
+            )
+        if gate.active.get(client, 0) >= gate.per_client:
+            raise RateLimitedError(
+                f"this client already has {gate.per_client} analyses running or waiting "
+                "(YIZHAN_ANALYSIS_PER_CLIENT): wait for them",
+                runner.retry_after_s(),
+            )
+        gate.rate.hit(client)
+        gate.active[client] = gate.active.get(client, 0) + 1
+    try:
+        return await runner.run(func, *args)
+    finally:
+        with _gate_lock:
+            left = gate.active[client] - 1
+            if left:
+                gate.active[client] = left
+            else:
+                del gate.active[client]
+
+
+def check_radius_limit(radius_m: float, settings: Settings) -> float:
+    """*radius_m*, or :class:`InvalidInputError` above ``analysis_max_radius_m``."""
+    if radius_m > settings.analysis_max_radius_m:
+        raise InvalidInputError(
+            "radius_m",
+            f"Expected at most {settings.analysis_max_radius_m:g} m on this server "
+            f"(YIZHAN_ANALYSIS_MAX_RADIUS_M), got {radius_m:g}",
+        )
+    return radius_m
 
 
 def study_spec(settings: Settings, registry: Registry) -> StudySpec | None:
     """The study the settings describe, or ``None`` when there is no demand to analyse."""
-    districts = settings.districts
-    if districts is None and settings.demand is None:
-        districts = default_districts(registry.path)
-        if districts is None:
-            return None
+    if settings.districts is None and settings.demand is None:
+        return default_spec(registry.path, settings.hex_size_m)  # a bundled study, or None
     return StudySpec(
         demand=settings.demand,
         weight=settings.demand_weight,
-        districts=districts,
+        districts=settings.districts,
         district_field=settings.district_field,
         crs=settings.demand_crs,
         hex_size_m=settings.hex_size_m,
@@ -79,9 +231,38 @@ def get_study(request: Request, settings: SettingsDep, registry: RegistryDep) ->
 
 StudyDep = Annotated[Study, Depends(get_study)]
 
+
+def get_study_or_none(
+    request: Request, settings: SettingsDep, registry: RegistryDep
+) -> Study | None:
+    """The study, or ``None`` when no demand is configured (maps then show stations only)."""
+    if study_spec(settings, registry) is None:
+        return None
+    return get_study(request, settings, registry)
+
+
+OptionalStudyDep = Annotated[Study | None, Depends(get_study_or_none)]
+
 #: Routes that need a demand layer answer 409 without one.
 NO_DEMAND: dict[int | str, dict[str, Any]] = {
     409: {"description": "No demand is configured (YIZHAN_DEMAND or YIZHAN_DISTRICTS)."}
+}
+#: What every analysis route may answer besides its result.
+ANALYSIS_ERRORS: dict[int | str, dict[str, Any]] = {
+    **NO_DEMAND,
+    401: {
+        "description": "YIZHAN_ANALYSIS_ACCESS=token and no valid bearer token, or an "
+        "unknown token."
+    },
+    422: {"description": "A bad parameter, or radius_m above YIZHAN_ANALYSIS_MAX_RADIUS_M."},
+    429: {
+        "description": "Too many analyses (or failed tokens) from this client; "
+        "`Retry-After` says when."
+    },
+    503: {
+        "description": "Every analysis worker is busy (`Retry-After`), or the analysis was "
+        "stopped at the server's time or memory limit."
+    },
 }
 
 RadiusParam = Annotated[
@@ -127,9 +308,11 @@ def _service(
 @router.get(
     "/coverage",
     summary="Share of demand within reach of a station, per district",
-    responses=NO_DEMAND,
+    responses=ANALYSIS_ERRORS,
 )
 async def get_coverage(
+    request: Request,
+    client: AnalysisCaller,
     search: SearchDep,
     settings: SettingsDep,
     study: StudyDep,
@@ -140,18 +323,33 @@ async def get_coverage(
     access: Annotated[
         bool, Query(description="Also 2SFCA accessibility per district (`access` member).")
     ] = False,
+    metric: MetricParam = "great_circle",
+    minutes: MinutesParam = 15.0,
 ) -> FastJSONResponse:
     """Weighted share of demand with a station within `radius_m` (same exact distances as
     `/nearest`), per-district rows, and the distance-to-nearest distribution. With
     `open_at` only stations open then count, and cooling buses where they stand then."""
+    check_radius_limit(radius_m, settings)
+    walking = require(walking_of(request), metric)
+    if walking is not None and access:
+        raise InvalidInputError("access", "2SFCA is by great-circle distance only")
     stations, mask, described = _service(search, settings, flt, open_at, open_for_min)
-    result = await asyncio.to_thread(coverage, stations, study.demand, radius_m, mask)
-    out = result.to_dict()
+    if walking is not None:
+        # On foot: the network lives in this process, so the search runs on a thread here
+        # (bounded by the network: one multi-source search), not in an analysis process.
+        gc = await asyncio.to_thread(coverage, stations, study.demand, radius_m, mask)
+        result = await asyncio.to_thread(
+            walk_coverage, walking, stations, study.demand, minutes, mask
+        )
+        out = result.to_dict()
+        out.update(walk_members(walking, gc, result, minutes))
+    else:
+        counted = select_stations(stations, mask)
+        out = await run_analysis(
+            request, client, coverage_analysis, counted, study.demand, radius_m, access
+        )
     out["demand"] = study.description
     out["stations"] = described
-    if access:
-        fca = await asyncio.to_thread(two_step_fca, stations, study.demand, radius_m, mask)
-        out["access"] = fca.to_dict()
     return FastJSONResponse(out)
 
 
@@ -177,6 +375,12 @@ class SiteRequest(BaseModel):
         "`n_new` more buses stand at this time? `now` or ISO 8601.",
     )
     open_for_min: int | None = Field(None, ge=0, le=1440)
+    metric: Literal["great_circle", "walk"] = Field(
+        "great_circle",
+        description="`walk`: cover within `minutes` on foot along the server's street network "
+        "(cover sets from bounded searches from the candidates); `radius_m` is then unused.",
+    )
+    minutes: float = Field(15.0, gt=0, le=120, allow_inf_nan=False)
 
     @field_validator("candidates")
     @classmethod
@@ -195,23 +399,30 @@ class SiteRequest(BaseModel):
 @router.post(
     "/analysis/site",
     summary="Suggest sites for new stations (maximal covering)",
-    responses=NO_DEMAND,
+    responses=ANALYSIS_ERRORS,
 )
 async def post_site(
-    body: SiteRequest, search: SearchDep, settings: SettingsDep, study: StudyDep
+    request: Request,
+    client: AnalysisCaller,
+    body: SiteRequest,
+    search: SearchDep,
+    settings: SettingsDep,
+    study: StudyDep,
 ) -> FastJSONResponse:
     """Exact maximal-covering answer (HiGHS) with existing stations kept, the greedy answer and
-    its gap, and each chosen site's marginal gain; `sites` is a GeoJSON FeatureCollection."""
+    its gap, and each chosen site's marginal gain; `sites` is a GeoJSON FeatureCollection.
+
+    The solver gets `time_limit_s`, at most three quarters of the server's hard limit
+    (`YIZHAN_ANALYSIS_TIMEOUT_S`, when the analysis is stopped: 503); `time_limit_s` in
+    the answer is what it got."""
     try:
+        check_radius_limit(body.radius_m, settings)
         flt = StationFilter.make(
             amenities=body.amenity,
             kinds=body.kind,
             categories=body.category,
             statuses=body.status or ("operational",),
         )
-    except InvalidInputError as exc:
-        raise body_error(exc) from None
-    try:
         stations, mask, described = _service(search, settings, flt, body.open_at, body.open_for_min)
     except InvalidInputError as exc:
         raise body_error(exc) from None
@@ -220,19 +431,52 @@ async def post_site(
     if body.candidates is not None:
         arr = np.asarray([c[:2] for c in body.candidates], dtype=np.float64)
         cand = (arr[:, 0], arr[:, 1])
-    result = await asyncio.to_thread(
-        site_mclp,
-        study.demand,
-        counted.lon,
-        counted.lat,
-        cand[0],
-        cand[1],
-        n_new=body.n_new,
-        radius_m=body.radius_m,
-        time_limit_s=body.time_limit_s,
-    )
-    out = result.to_dict()
-    out["sites"] = result.to_geojson()
+    runner, _ = _gate(request)
+    solver_s = runner.solver_time_s(body.time_limit_s)
+    try:
+        walking = require(walking_of(request), body.metric)
+    except InvalidInputError as exc:
+        raise body_error(exc) from None
+    if walking is not None:
+        # On foot: cover sets from bounded searches from the candidates, in this process
+        # (the network lives here), the solver with the same share of the hard limit.
+        radius_m, cover, covered = await asyncio.to_thread(
+            walk_siting_inputs, walking, counted.lon, counted.lat, study.demand, body.minutes
+        )
+        result = await asyncio.to_thread(
+            site_mclp,
+            study.demand,
+            counted.lon,
+            counted.lat,
+            cand[0],
+            cand[1],
+            n_new=body.n_new,
+            radius_m=radius_m,
+            time_limit_s=solver_s,
+            cover=cover,
+            covered=covered,
+        )
+        out = result.to_dict()
+        out.update(metric="walk", minutes=body.minutes, speed_kmh=walking.speed_kmh)
+        out["sites"] = result.to_geojson()
+    else:
+        try:
+            out = await run_analysis(
+                request,
+                client,
+                site_analysis,
+                study.demand,
+                counted.lon,
+                counted.lat,
+                cand[0],
+                cand[1],
+                body.n_new,
+                body.radius_m,
+                solver_s,
+            )
+        except InvalidInputError as exc:
+            raise body_error(exc) from None
+    out["time_limit_s"] = solver_s
     out["demand"] = study.description
     out["stations"] = described
     return FastJSONResponse(out)

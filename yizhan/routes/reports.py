@@ -15,6 +15,7 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from yizhan.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from yizhan.routes.clients import client_key as client_key  # also for routes.proposals
 from yizhan.routes.deps import (
     FastJSONResponse,
     PrincipalDep,
@@ -23,7 +24,6 @@ from yizhan.routes.deps import (
     StoreDep,
     body_error,
 )
-from yizhan.settings import Settings
 from yizhan.stations.reports import REPORT_CODES
 from yizhan.stations.staleness import verified_at
 from yizhan.stations.tokens import may_list_all_reports, may_read_reports
@@ -59,16 +59,6 @@ class ReportIn(BaseModel):
         max_length=2,
         description="Where the reporter is, `[lon, lat]` WGS-84 (optional).",
     )
-
-
-def client_key(request: Request, settings: Settings) -> str:
-    """Who is reporting, for rate limits and independence: the peer address (or the first
-    ``X-Forwarded-For`` address when the server is told to trust its proxy)."""
-    if settings.trust_forwarded_for:
-        fwd = request.headers.get("x-forwarded-for")
-        if fwd and fwd.split(",")[0].strip():
-            return fwd.split(",")[0].strip()
-    return request.client.host if request.client else "unknown"
 
 
 @router.post(

@@ -33,6 +33,7 @@ from yizhan.query.usage_service import (
     parse_period,
     station_usage,
 )
+from yizhan.routes.clients import client_key
 from yizhan.routes.deps import (
     FastJSONResponse,
     PrincipalDep,
@@ -42,7 +43,6 @@ from yizhan.routes.deps import (
     StoreDep,
     body_error,
 )
-from yizhan.routes.reports import client_key
 from yizhan.stations.tokens import TokenStore, may_edit
 from yizhan.stations.usage_files import TRADES
 

@@ -148,6 +148,9 @@ class Registry:
         rank[order] = np.arange(n, dtype=np.int64)
         self.id_rank = rank
         self._search_text: list[str] | None = None
+        #: Per station: its serialized JSON as ``yizhan.query.features`` answers it, made
+        #: on first use (``None`` until then); a new snapshot keeps the unchanged stations'.
+        self.json_cache: list[bytes | None] = [None] * n
 
     def __len__(self) -> int:
         return len(self.features)
@@ -176,6 +179,8 @@ class Registry:
             column[i] = value
             setattr(new, name, column)
         new._search_text = None
+        new.json_cache = list(self.json_cache)
+        new.json_cache[i] = None
         return new
 
     def with_buses(self, buses: list[dict[str, Any]]) -> Registry:

@@ -37,7 +37,7 @@ from yizhan.stations.hours import (
     open_state,
 )
 from yizhan.stations.placements import PlacementStore
-from yizhan.stations.registry import Registry, StationFilter
+from yizhan.stations.registry import Registry, StationFilter, verification_day
 from yizhan.stations.vocab import AMENITY_BIT, Kind
 
 DEFAULT_FILTER = StationFilter()
@@ -46,6 +46,9 @@ DEFAULT_FILTER = StationFilter()
 FALLBACK_CANDIDATES = 2048
 
 _TWO_R = 2.0 * EARTH_RADIUS_M
+_MISSING: Any = object()
+#: How many formatted change times :meth:`StationSearch.status` keeps (cleared when full).
+_CHANGE_TEXT_SIZE = 4096
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 4× more, per result
@@ -208,6 +211,8 @@ class StationSearch:
         self._hours: StationHours | None = None
         self._fleet: BusFleet | None = None
         self._open_rate = 0.5  # recent share of open stations among candidates
+        #: ISO text of recent ``(next change, zone)`` pairs (see :meth:`status`).
+        self._change_text: dict[tuple[float, str], str | None] = {}
         self.index_for(DEFAULT_FILTER)  # build the common case up front
 
     @property
@@ -246,7 +251,14 @@ class StationSearch:
         st, end = hours.state(i, ts, self.alerts)
         if st == UNKNOWN and hours.kid[i] < 0:
             return None, None
-        return open_state(st), iso_or_none(end, hours.zone_of(i))
+        # Many stations change at the same time (18:00 today …): format each time once.
+        key = (end, hours.tz.get(i, hours.timezone))
+        change = self._change_text.get(key, _MISSING)
+        if change is _MISSING:
+            if len(self._change_text) >= _CHANGE_TEXT_SIZE:
+                self._change_text.clear()
+            change = self._change_text[key] = iso_or_none(end, key[1])
+        return open_state(st), change
 
     def index_for(self, flt: StationFilter) -> tuple[PointIndex, NDArray[np.int64]]:
         """The KD-tree over stations passing *flt*, and their positions in the registry."""
@@ -482,6 +494,8 @@ class StationSearch:
         for a in flt.amenities:
             need_bits |= AMENITY_BIT[a]
         statuses, categories, districts = flt.statuses, flt.categories, flt.districts
+        fresh = None if flt.freshness is None else flt.freshness == "fresh"
+        buses = self.registry.buses
         sin, cos, sqrt, asin = math.sin, math.cos, math.sqrt, math.asin
         out: list[BusHit] = []
         for pos, x, y, z, lam2, s2, c2, status, bits, category, district in rows:
@@ -491,6 +505,14 @@ class StationSearch:
                 or (need_bits and bits & need_bits != need_bits)
                 or (categories is not None and category not in categories)
                 or (districts is not None and district not in districts)
+                or (
+                    fresh is not None
+                    and fresh
+                    != (
+                        verification_day(buses[pos.bus_index]["properties"].get("last_verified_at"))
+                        >= flt.cutoff_day
+                    )
+                )
             ):
                 continue
             dx, dy, dz = x - qx, y - qy, z - qz
@@ -569,7 +591,10 @@ class StationSearch:
     ) -> list[Hit]:
         if not pos:
             return []
-        gpos: list[int] = sel[pos].tolist() if sel is not None else pos
+        gpos = pos
+        if sel is not None:
+            item = sel.item  # for a few positions, twice as fast as sel[pos].tolist()
+            gpos = [item(p) for p in pos]
         coords = self._coords
         # Initial bearing, inlined: this runs for every result of every query.
         phi1 = math.radians(lat)

@@ -15,8 +15,13 @@ from yizhan.maps.i18n import Lang, check_lang
 from yizhan.stations.reports import REPORT_CODES
 from yizhan.stations.vocab import HARDSHIPS  # the filter chips (scores use them too)
 
-__all__ = ["HARDSHIPS", "REPORT_CODES", "TEXT", "pick_lang", "t"]
+__all__ = ["CHIPS", "HARDSHIPS", "REPORT_CODES", "TEXT", "pick_lang", "t"]
 
+#: Every filter chip of the find page: the six hardships, then step-free access.
+CHIPS: Final[dict[str, tuple[str, ...]]] = {
+    **HARDSHIPS,
+    "wheelchair": ("wheelchair_accessible",),
+}
 
 #: key -> (zh, en).
 TEXT: Final[dict[str, tuple[str, str]]] = {
@@ -59,6 +64,7 @@ TEXT: Final[dict[str, tuple[str, str]]] = {
     "h_cooling": ("纳凉", "Cooling"),
     "h_charging": ("充电", "Charging"),
     "h_food": ("吃饭", "Food"),
+    "h_wheelchair": ("无障碍", "Wheelchair"),
     "no_results": (
         "附近没有符合条件的驿站。",
         "No station nearby matches these filters.",
@@ -107,6 +113,60 @@ TEXT: Final[dict[str, tuple[str, str]]] = {
     "baidu": ("百度地图", "Baidu Maps"),
     "osm": ("OSM 地图", "OSM map"),
     "details": ("详情", "Details"),
+    "call": ("打电话", "Call"),
+    "call_n": ("打电话 {phone}", "Call {phone}"),
+    # what "open now" left out
+    "left_out_heading": ("更近、但现在没开的地方", "Closer, but not open now"),
+    "left_out_heading_none": ("附近现在没开的地方", "Nearby, but not open now"),
+    "left_out_unknown_call": ("开放时间未知，请先打电话", "hours unknown — call first"),
+    "left_out_unknown": ("开放时间未知，去之前请先确认", "hours unknown — check before you go"),
+    "left_out_source": ("来源写的是：{text}", "The source says: {text}"),
+    "left_out_more": (
+        "还有 {n} 处更近的地方现在没开。",
+        "{n} more closer places are not open now.",
+    ),
+    "left_out_show_all": ("显示全部（包括没开的）", "Show all, open or not"),
+    # shared notes, said once for the whole list
+    "shared_notes": ("以下各处：{notes}", "Every place below: {notes}"),
+    "n_hours_guessed": ("开放时间为推测", "hours guessed"),
+    "n_amenities_guessed": ("设施为推测", "amenities guessed"),
+    "n_not_verified": ("未经现场核实", "not checked on site"),
+    "n_stale": ("信息可能过时", "may be out of date"),
+    # far from every station
+    "far_title": ("您附近没有驿站", "No station in your area"),
+    "far_text": (
+        "{radius} 以内没有驿站。名录里最近的一处在 {distance} 外。",
+        "There is no station within {radius}. The nearest one Yizhan knows is {distance} away.",
+    ),
+    "far_empty": ("名录里还没有驿站。", "The registry has no station yet."),
+    "suggest_link": ("推荐一个地方", "Suggest a place"),
+    "suggest_hint": (
+        "知道附近哪里能喝水、歇脚？告诉我们。",
+        "Know a place nearby with water or a rest? Tell us.",
+    ),
+    # the map of the results
+    "show_map": ("在地图上看", "Show on a map"),
+    "map_offline": (
+        "地图底图加载不了；显示的是驿站自己的区界和站点。",
+        "Map tiles cannot load; the outlines and dots are Yizhan's own data.",
+    ),
+    "you_are_here": ("您的位置", "You are here"),
+    # offline
+    "offline_as_of": (
+        "没有网络：显示的是 {time} 保存的结果。信号恢复后会自动刷新。",
+        "No connection: these are the results saved at {time}. They refresh when the signal returns.",
+    ),
+    "offline_elsewhere": (
+        "（这是您之前位置的结果）",
+        "(for where you were then)",
+    ),
+    "offline_page": ("没有网络", "No connection"),
+    "offline_text": (
+        "这一页还没保存过。信号恢复后再试。",
+        "This page was not saved yet. Try again when the signal returns.",
+    ),
+    "offline_last": ("查看上次的结果", "See the last results"),
+    "retrying": ("正在重试…", "Retrying…"),
     # station page
     "station_title": ("{name} - 驿站", "{name} - Yizhan"),
     "back_to_list": ("返回附近驿站", "Back to nearby stations"),
@@ -168,6 +228,48 @@ TEXT: Final[dict[str, tuple[str, str]]] = {
     ),
     "poster_print": ("打印（A4）", "Print (A4)"),
     "poster_hours_unknown": ("开放时间请扫码查看", "Scan the code for opening hours"),
+    "poster_no_public_url": (
+        "注意：服务器没有设置公网地址（YIZHAN_PUBLIC_URL），二维码指向本机地址 {url}，"
+        "工友的手机多半打不开。请设置 YIZHAN_PUBLIC_URL 后再打印。",
+        "Warning: the server has no public address (YIZHAN_PUBLIC_URL), so the QR code opens "
+        "the local address {url}, which workers' phones probably cannot reach. Set "
+        "YIZHAN_PUBLIC_URL before printing.",
+    ),
+    "poster_local_label": (
+        "（本机地址，仅供测试：未设置 YIZHAN_PUBLIC_URL）",
+        "(local address, for testing only: YIZHAN_PUBLIC_URL is not set)",
+    ),
+    # suggest a place
+    "suggest_title": ("推荐一个地方 - 驿站", "Suggest a place - Yizhan"),
+    "suggest_heading": ("推荐一个地方", "Suggest a place"),
+    "suggest_intro": (
+        "知道哪里能喝水、上厕所、歇脚或纳凉，但名录里没有？告诉我们。管理员核实后会加进名录。",
+        "Know a place with water, a toilet, a rest or cool air that is not listed? Tell us. "
+        "An administrator checks it before it is listed.",
+    ),
+    "suggest_name": ("名称", "Name"),
+    "suggest_offers": ("提供什么", "What it offers"),
+    "suggest_hours": ("开放时间（可不填）", "Opening hours (optional)"),
+    "suggest_hours_hint": ("例如：周一至周五 9:00-17:00", "e.g. Mon-Fri 9:00-17:00"),
+    "suggest_where": ("在哪里", "Where it is"),
+    "suggest_use_gps": ("用我现在的位置", "Use my position"),
+    "suggest_pick_map": ("在地图上点选", "Tap it on a map"),
+    "suggest_comment": ("补充说明（可不填）", "Anything else (optional)"),
+    "suggest_send": ("提交", "Send"),
+    "suggest_sending": ("正在提交…", "Sending…"),
+    "suggest_thanks": (
+        "谢谢！管理员核实后会加进名录。",
+        "Thank you! An administrator will check it before it is listed.",
+    ),
+    "suggest_rate_limited": ("提交太频繁，请稍后再试。", "Too many suggestions; try again later."),
+    "suggest_error": ("提交失败，请检查后再试。", "Could not send; check the form and try again."),
+    "suggest_offline": ("网络不通，请稍后再试。", "No connection; please try again later."),
+    "suggest_need_place": (
+        "请先选位置：用现在的位置，或在地图上点选。",
+        "Choose where it is first: your position or a tap on the map.",
+    ),
+    "suggest_place_set": ("位置：{lon}, {lat}", "Position: {lon}, {lat}"),
+    "suggest_no_place": ("还没有选位置", "No position chosen yet"),
 }
 
 

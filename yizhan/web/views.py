@@ -4,12 +4,14 @@ The routes (:mod:`yizhan.routes.pages`) and the ``yizhan poster`` command build 
 pages from these functions and the templates in ``yizhan/web/templates/`` (Jinja2 with
 autoescaping: every value from the registry is escaped). Directions links are computed
 here, with :mod:`yizhan.geo.crs`: Amap wants GCJ-02, Baidu BD-09, OpenStreetMap WGS-84.
+This module holds the pieces every page shares, the station page and the poster; the find
+page is :mod:`yizhan.web.find`.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -19,38 +21,35 @@ from typing import Any, Final
 from urllib.parse import quote, urlencode
 
 import jinja2
-import numpy as np
 import segno
 
-from yizhan.errors import InvalidInputError, NotFoundError
+from yizhan.errors import NotFoundError
 from yizhan.geo.crs import wgs84_to_bd09, wgs84_to_gcj02
 from yizhan.geo.distance import haversine_m
 from yizhan.maps.i18n import (
     Lang,
     amenity_label,
     category_label,
-    compass_point,
     format_distance,
     status_label,
 )
-from yizhan.query.nearest import nearest_collection
+from yizhan.settings import Settings
 from yizhan.stations.hours import parse_time, to_local
-from yizhan.stations.registry import Registry, StationFilter
+from yizhan.stations.registry import Registry
 from yizhan.stations.search import StationSearch
-from yizhan.web.i18n import HARDSHIPS, REPORT_CODES, TEXT, t
+from yizhan.web.i18n import CHIPS, REPORT_CODES, TEXT, t
 
 __all__ = [
     "DETOUR",
     "WALK_M_PER_MIN",
     "directions",
-    "district_centres",
-    "find_nearest",
     "freshness",
     "hours_phrase",
+    "phone_links",
     "poster_page",
+    "public_base_url",
     "qr_svg",
     "render",
-    "result_view",
     "station_view",
     "walking_minutes",
 ]
@@ -60,14 +59,12 @@ WALK_M_PER_MIN: Final = 75.0
 DETOUR: Final = 1.3
 #: Below this many minutes, "closes in N min" rather than "open until HH:MM".
 SOON_MIN: Final = 60
-#: How many results the find page lists.
-RESULTS_K: Final = 6
 #: Where the Amap/Baidu links say they come from (their URI APIs ask for it).
 SOURCE: Final = "yizhan"
 
-#: Amenity -> icon (a ``<symbol>`` of the pages' sprite): the six hardships.
+#: Amenity -> icon (a ``<symbol>`` of the pages' sprite): the six hardships and access.
 ICONS: Final[dict[str, str]] = {
-    amenity: chip for chip, amenities in HARDSHIPS.items() for amenity in amenities
+    amenity: chip for chip, amenities in CHIPS.items() for amenity in amenities
 }
 _HARDSHIP_ORDER: Final[dict[str, int]] = {a: i for i, a in enumerate(ICONS)}
 
@@ -127,7 +124,7 @@ def walking_minutes(distance_m: float) -> int:
     return max(1, math.ceil(distance_m * DETOUR / WALK_M_PER_MIN))
 
 
-def _name(props: dict[str, Any], lang: Lang) -> str:
+def display_name(props: dict[str, Any], lang: Lang) -> str:
     if lang == "en" and props.get("name_en"):
         return str(props["name_en"])
     return str(props["name"])
@@ -291,8 +288,36 @@ def amenity_items(amenities: list[str] | None, lang: Lang) -> list[dict[str, str
     return [{"code": a, "label": amenity_label(a, lang), "icon": ICONS.get(a)} for a in codes]
 
 
-def _guessed(props: dict[str, Any], name: str) -> bool:
+def is_guessed(props: dict[str, Any], name: str) -> bool:
     return name in (props.get("guessed") or [])
+
+
+_PHONE_SPLIT = re.compile(r"[;；,，/、|]+")
+
+
+def phone_links(phone: str | None) -> list[dict[str, str]]:
+    """Call links for a ``phone`` property: ``{"text", "href"}`` per number (at most two).
+
+    A property may hold several numbers (``0371-67956331;0371-60223349``); each becomes a
+    ``tel:`` link with only its digits (and a leading ``+``). Text without 5-20 digits is
+    not a number and gets no link.
+
+    Examples
+    --------
+    >>> [p["href"] for p in phone_links("0371-67956331;0371 6022 3349")]
+    ['tel:037167956331', 'tel:037160223349']
+    >>> phone_links("见现场公告")
+    []
+    """
+    out: list[dict[str, str]] = []
+    for part in _PHONE_SPLIT.split(phone or ""):
+        text = part.strip()
+        digits = re.sub(r"\D", "", text)
+        if not 5 <= len(digits) <= 20:
+            continue
+        plus = "+" if text.startswith("+") else ""
+        out.append({"text": text, "href": f"tel:{plus}{digits}"})
+    return out[:2]
 
 
 def station_href(fid: str, lang: Lang, origin: tuple[float, float] | None = None) -> str:
@@ -301,139 +326,6 @@ def station_href(fid: str, lang: Lang, origin: tuple[float, float] | None = None
     if origin is not None:
         params += [("lon", f"{origin[0]:.6f}"), ("lat", f"{origin[1]:.6f}")]
     return f"/s/{quote(fid, safe='')}?{urlencode(params)}"
-
-
-# -- the find page -------------------------------------------------------------------------
-
-
-def check_needs(needs: list[str] | None) -> list[str]:
-    """Validate the ``need`` chips; returned in chip order without repeats."""
-    got = set(needs or [])
-    unknown = sorted(got - set(HARDSHIPS))
-    if unknown:
-        raise InvalidInputError(
-            "need", f"Expected one of {', '.join(HARDSHIPS)}, got {unknown[0]!r}"
-        )
-    return [n for n in HARDSHIPS if n in got]
-
-
-def find_nearest(
-    search: StationSearch,
-    settings: Any,
-    lon: float,
-    lat: float,
-    needs: list[str],
-    open_only: bool,
-    k: int = RESULTS_K,
-    flags: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-) -> tuple[list[dict[str, Any]], datetime]:
-    """The *k* nearest operational stations and cooling buses answering every chip in *needs*.
-
-    A chip is answered by any of its amenities (``charging``: phone or e-bike), so the
-    search runs once per combination of alternatives and the answers are merged by
-    distance (then id): each is exact, so the merge is too.
-
-    Returns
-    -------
-    features : list of dict
-        ``/nearest`` Features (WGS-84), nearest first.
-    now : datetime
-        The time the hours were evaluated at (aware, the registry's zone).
-    """
-    groups = [HARDSHIPS[n] for n in needs]
-    best: dict[str, dict[str, Any]] = {}
-    when = ""
-    for combo in itertools.product(*groups):
-        fc = nearest_collection(
-            search,
-            settings,
-            lon,
-            lat,
-            k,
-            StationFilter.make(amenities=combo),
-            open_at="now" if open_only else None,
-            flags=flags,
-        )
-        when = str(fc["query"]["time"])
-        for f in fc["features"]:
-            best.setdefault(str(f["id"]), f)
-    ordered = sorted(best.values(), key=lambda f: (f["properties"]["distance_m"], str(f["id"])))
-    return ordered[:k], datetime.fromisoformat(when)
-
-
-def result_view(
-    feature: dict[str, Any],
-    rank: int,
-    now: datetime,
-    lang: Lang,
-    origin: tuple[float, float] | None = None,
-) -> dict[str, Any]:
-    """One result of the find page: everything the template shows, as plain values.
-
-    *origin* (the worker's WGS-84 position, when it is one) is passed on to the station page.
-    """
-    p = feature["properties"]
-    lon, lat = (float(v) for v in feature["geometry"]["coordinates"][:2])
-    name = _name(p, lang)
-    is_bus = p.get("kind") == "cooling_bus"
-    hours, tone = hours_phrase(p, now, lang)
-    status = p.get("status") or "operational"
-    return {
-        "id": str(feature["id"]),
-        "rank": rank,
-        "is_bus": is_bus,
-        "name": name,
-        "place": str(p.get("stop_name") or "") if is_bus else str(p.get("address") or ""),
-        "category": t("bus", lang) if is_bus else category_label(p.get("category"), lang),
-        "distance": format_distance(float(p["distance_m"]), lang),
-        "distance_m": float(p["distance_m"]),
-        "walk": t("walk_min", lang, n=walking_minutes(float(p["distance_m"]))),
-        "compass": t("toward", lang, dir=compass_point(float(p.get("bearing_deg") or 0.0), lang)),
-        "hours": hours,
-        "hours_guessed": _guessed(p, "opening_hours"),
-        "tone": tone,
-        "status": None if status == "operational" else status_label(status, lang),
-        "amenities": amenity_items(p.get("amenities"), lang),
-        "amenities_guessed": _guessed(p, "amenities"),
-        "fresh": freshness(p, lang),
-        "links": directions(lon, lat, name, lang),
-        "href": station_href(str(feature["id"]), lang, origin),
-        "lon": round(lon, 6),
-        "lat": round(lat, 6),
-    }
-
-
-_centres: dict[int, tuple[Registry, dict[str, tuple[float, float]]]] = {}
-
-
-def district_centres(registry: Registry) -> dict[str, tuple[float, float]]:
-    """Each district's centre (mean position of its stations, WGS-84), by name.
-
-    A worker whose phone cannot give a position picks a district; distances are then
-    from its centre. Cached per registry.
-    """
-    hit = _centres.get(id(registry))
-    if hit is not None and hit[0] is registry:
-        return hit[1]
-    names = registry.district
-    out: dict[str, tuple[float, float]] = {}
-    for name in sorted({str(d) for d in names.tolist() if d}):
-        m = names == name
-        out[name] = (
-            round(float(np.mean(registry.lon[m])), 6),
-            round(float(np.mean(registry.lat[m])), 6),
-        )
-    if len(_centres) >= 4:
-        _centres.clear()
-    _centres[id(registry)] = (registry, out)
-    return out
-
-
-def registry_centre(registry: Registry) -> tuple[float, float]:
-    """The median station position (where the map opens without a location)."""
-    if len(registry) == 0:
-        return 113.65, 34.76
-    return float(np.median(registry.lon)), float(np.median(registry.lat))
 
 
 # -- the station page ----------------------------------------------------------------------
@@ -555,7 +447,7 @@ def station_view(
             ],
             "reports": [],  # reports are for stations (POST /stations/{id}/reports)
         }
-    name = _name(p, lang)
+    name = display_name(p, lang)
     status = p.get("status") or "operational"
     here_pt = view["here"]
     distance = None
@@ -570,11 +462,12 @@ def station_view(
         status=status_label(status, lang),
         operational=status == "operational",
         amenities=amenity_items(p.get("amenities"), lang),
-        amenities_guessed=_guessed(p, "amenities"),
-        hours_guessed=_guessed(p, "opening_hours"),
+        amenities_guessed=is_guessed(p, "amenities"),
+        hours_guessed=is_guessed(p, "opening_hours"),
         address=str(p.get("address") or ""),
         district=str(p.get("district") or ""),
         phone=str(p.get("phone") or ""),
+        phones=phone_links(p.get("phone")),
         operator=str(p.get("operator") or ""),
         plate=str(p.get("plate") or ""),
         capacity=p.get("capacity"),
@@ -582,11 +475,30 @@ def station_view(
         links=directions(here_pt[0], here_pt[1], name, lang) if here_pt is not None else [],
         distance=distance,
         time=f"{now:%H:%M}",
+        at=now,
     )
     return view
 
 
 # -- posters -------------------------------------------------------------------------------
+
+
+def public_base_url(settings: Settings) -> tuple[str, bool]:
+    """The address printed on posters and in their QR codes, and whether it is configured.
+
+    ``settings.public_url`` (``YIZHAN_PUBLIC_URL``) when set. Otherwise the address the
+    server listens on (``http://YIZHAN_HOST:YIZHAN_PORT``, ``127.0.0.1`` for a wildcard
+    host), which phones usually cannot reach: the poster says so. Never the request's
+    ``Host`` header, which any client can set.
+    """
+    if settings.public_url:
+        return settings.public_url, True
+    host = settings.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}", False
 
 
 def qr_svg(url: str) -> str:
@@ -606,6 +518,7 @@ def poster_page(
     lang: Lang,
     today: date | None = None,
     nonce: str = "",
+    configured: bool = True,
 ) -> str:
     """The printable A4 poster (HTML) of station or bus *fid*.
 
@@ -623,6 +536,9 @@ def poster_page(
         Printed in the footer (default: today).
     nonce : str
         The Content Security Policy nonce of the page's one script (print button).
+    configured : bool
+        ``False``: *base_url* is a fallback, not the configured public address; the
+        poster warns on screen and labels the printed link.
 
     Raises
     ------
@@ -640,7 +556,7 @@ def poster_page(
     p = f["properties"]
     is_bus = p.get("kind") == "cooling_bus"
     url = base_url.rstrip("/") + "/s/" + quote(fid, safe="")
-    name = _name(p, lang)
+    name = display_name(p, lang)
     return render(
         "poster.html",
         lang=lang,
@@ -651,9 +567,9 @@ def poster_page(
         other_name=str(p["name"]) if name != p["name"] else "",
         category=t("bus", lang) if is_bus else category_label(p.get("category"), lang),
         amenities=amenity_items(p.get("amenities"), lang),
-        amenities_guessed=_guessed(p, "amenities"),
+        amenities_guessed=is_guessed(p, "amenities"),
         hours_text=str(p.get("opening_hours_text") or p.get("opening_hours") or ""),
-        hours_guessed=_guessed(p, "opening_hours"),
+        hours_guessed=is_guessed(p, "opening_hours"),
         schedule=[
             {
                 "name": str(s["name"]),
@@ -665,6 +581,7 @@ def poster_page(
         phone=str(p.get("phone") or ""),
         plate=str(p.get("plate") or ""),
         url=url,
+        configured=configured,
         qr=qr_svg(url),
         today=(today or date.today()).isoformat(),
     )

@@ -92,6 +92,12 @@ def resolve_columns(table: Table, spec: ImportSpec) -> tuple[dict[str, str], lis
         used[fld] = hits[0]
         taken.add(hits[0])
         auto.append(fld)
+    # Columns named exactly ``external_ids.KEY`` (as `yizhan export` writes them).
+    for col in columns:
+        if col.startswith("external_ids.") and col not in taken and col not in spec.mapping:
+            used[col] = col
+            taken.add(col)
+            auto.append(col)
     missing = [f for f in ("name", "lon", "lat") if f not in used]
     if missing:
         hints = "; ".join(f"{f}: {', '.join(SYNONYMS[f][:8])}, ..." for f in missing)

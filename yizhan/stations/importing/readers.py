@@ -2,7 +2,9 @@
 
 CSV (UTF-8, else GB18030 or CP949 -- whichever gives known column names -- or the
 given encoding; the delimiter sniffed from the header line), an XLSX sheet, GeoJSON
-Point features (positions stay in the row's geometry) and plain JSON lists of records.
+Point features (positions stay in the row's geometry), plain JSON lists of records, and
+GeoPackage, Shapefile (or a zip of one) and FlatGeobuf layers read by GDAL (pyogrio;
+``--sheet`` names the layer), whose positions stay in the row's geometry like GeoJSON's.
 Row numbers are the ones the user sees: header = row 1 in CSV/XLSX, the 0-based
 feature index in GeoJSON, the 1-based record index in a JSON list of records.
 """
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import orjson
 
 from yizhan.errors import InvalidInputError
@@ -318,6 +321,44 @@ def _json_records(records: list[Any]) -> Table:
     return Table("json", list(columns), rows)
 
 
+#: Vector formats read through GDAL (pyogrio): rows keep their geometry, like GeoJSON.
+VECTOR_SUFFIXES = (".gpkg", ".shp", ".fgb", ".zip")
+
+
+def _read_vector(path: Path, layer: str | None) -> Table:
+    """A GeoPackage, Shapefile (or a zip of one) or FlatGeobuf layer: attributes as
+    columns, geometries (reprojected to WGS-84 from the declared CRS) kept per row."""
+    # Imported here, not at the top, like openpyxl: pyogrio and pyproj take ~0.3 s to
+    # import and only these sources need them.
+    import pyogrio
+    import pyogrio.errors
+    import shapely
+    from pyproj import CRS, Transformer
+
+    try:
+        meta, _, wkb, columns = pyogrio.raw.read(path, layer=layer, datetime_as_string=True)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise InvalidInputError(str(path), f"cannot read as a vector layer: {exc}") from None
+    geoms = shapely.from_wkb(wkb, on_invalid="ignore") if wkb is not None and len(wkb) else []
+    declared = meta.get("crs")
+    if declared and len(geoms) and CRS.from_user_input(declared) != CRS.from_epsg(4326):
+        tf = Transformer.from_crs(declared, "EPSG:4326", always_xy=True)
+        geoms = shapely.transform(
+            geoms, lambda xy: np.column_stack(tf.transform(xy[:, 0], xy[:, 1]))
+        )
+    names = [str(f) for f in meta["fields"]]
+    values = [c.tolist() for c in columns]
+    rows: list[Row] = []
+    for i, g in enumerate(geoms):
+        cells = {
+            n: (None if isinstance(v[i], float) and v[i] != v[i] else v[i])
+            for n, v in zip(names, values, strict=True)
+        }
+        geometry = None if g is None else orjson.loads(shapely.to_geojson(g))
+        rows.append(Row(i, cells, geometry=geometry))
+    return Table("geojson", names, rows)
+
+
 def read_table(path: Path, spec: ImportSpec) -> Table:
     """Read *path* by its suffix, with the sheet, encoding, delimiter and header row of *spec*.
 
@@ -337,10 +378,13 @@ def read_table(path: Path, spec: ImportSpec) -> Table:
         raise InvalidInputError(str(path), "old .xls workbooks are not supported; save it as .xlsx")
     if suffix in (".geojson", ".json"):
         return _read_geojson(path)
+    if suffix in VECTOR_SUFFIXES:
+        return _read_vector(path, spec.sheet)
     if suffix in (".csv", ".tsv", ".txt", ""):
         delim = spec.delimiter or ("\t" if suffix == ".tsv" else None)
         return _read_csv(path, spec.encoding, delim, spec.header_row)
     raise InvalidInputError(
         str(path),
-        f"unknown file type {suffix!r}; expected .csv, .tsv, .txt, .xlsx, .geojson or .json",
+        f"unknown file type {suffix!r}; expected .csv, .tsv, .txt, .xlsx, .geojson, .json, "
+        ".gpkg, .shp, .zip (a zipped Shapefile) or .fgb",
     )

@@ -44,7 +44,18 @@ ENUMS: Final[dict[str, tuple[str, ...]]] = {
 }
 #: Fields imported as one line of text.
 TEXT_FIELDS: Final = frozenset(
-    {"name", "name_en", "operator", "network", "address", "district", "source"}
+    {
+        "name",
+        "name_en",
+        "operator",
+        "network",
+        "address",
+        "district",
+        "source",
+        "status_reason",
+        "last_verified_by",
+        "timezone",
+    }
 )
 #: Fields holding a date or a date-time.
 DATE_FIELDS: Final = frozenset({"last_verified_at", "created_at", "updated_at"})

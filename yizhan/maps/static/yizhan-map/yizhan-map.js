@@ -8,12 +8,22 @@
 //   node, never as HTML, so a name such as `<img src=x onerror=...>` shows as text;
 // * all vector layers share one canvas renderer in a pane above the tiles, so they hit-test
 //   together (a canvas on top would otherwise swallow the clicks meant for layers below);
-//   `yz.restack` keeps districts, coverage circles and gaps under the stations.
+//   `yz.restack` keeps districts, coverage circles and gaps under the stations;
+// * base maps come from `yz.base`; choosing one in another coordinate system (Amap's
+//   GCJ-02) fires `yz:crs` on the map and every overlay moves to the positions the page
+//   carries for that system (computed in Python with yizhan.geo.crs; see
+//   yizhan/maps/basemaps.py). `yz.gcj(map)` says which system overlays are drawn in.
 //
 // Needs Leaflet, Leaflet.markercluster, Leaflet.heat and pako (loaded before it).
 var yz = (function () {
   "use strict";
   var yz = {};
+  // Every layer and control the page built, as [builder, object] (yizhan/maps/_core.py),
+  // and those of one builder.
+  yz.made = [];
+  yz.find = function (kind) {
+    return yz.made.filter(function (x) { return x[0] === kind; }).map(function (x) { return x[1]; });
+  };
 
   // -- small helpers -------------------------------------------------------------------
   function el(tag, cls, text, parent) {
@@ -25,14 +35,57 @@ var yz = (function () {
   }
   yz.el = el;
 
-  function num(x, lang, digits) {
+  // A number for people; `fixed`: always `digits` decimals (columns of shares line up).
+  function num(x, lang, digits, fixed) {
     if (x === null || x === undefined || x === "" || isNaN(+x)) { return "—"; }
+    var d = digits === undefined ? 0 : digits;
     return (+x).toLocaleString(lang === "zh" ? "zh-CN" : "en-US",
-                               {maximumFractionDigits: digits === undefined ? 0 : digits});
+                               {maximumFractionDigits: d, minimumFractionDigits: fixed ? d : 0});
   }
   yz.num = num;
 
   function paren(text, lang) { return lang === "zh" ? "（" + text + "）" : " (" + text + ")"; }
+
+  // An amount of demand with its unit ("1,234 people aged 65+", "4.5 km² of land").
+  function amount(meta, x) {
+    var t = num(x, meta.i18n.lang, meta.digits || 0);
+    return meta.unit && t !== "—" ? t + " " + meta.unit : t;
+  }
+  yz.amount = amount;
+
+  // -- base maps and coordinate systems ------------------------------------------------
+  // Whether overlays are drawn in GCJ-02 (an Amap base is shown).
+  function gcj(map) { return map._yzCrs === "gcj02"; }
+  yz.gcj = gcj;
+  // [lat, lon] of item i of column arrays d: WGS-84, or GCJ-02 (g) from the deltas the
+  // page carries in millionths of a degree (d.gdy, d.gdx).
+  function at(d, i, g) {
+    return g && d.gdy ? [d.lat[i] + d.gdy[i] / 1e6, d.lon[i] + d.gdx[i] / 1e6] : [d.lat[i], d.lon[i]];
+  }
+  yz.at = at;
+  yz.base = function (map, meta, spec) {
+    var opts = {attribution: spec.attribution, subdomains: spec.subdomains,
+                maxZoom: 19, maxNativeZoom: spec.max_zoom};
+    var tiles = spec.urls.map(function (u) { return L.tileLayer(u, opts); });
+    var layer = tiles.length === 1 ? tiles[0] : L.layerGroup(tiles);
+    layer.yz = {crs: spec.crs, key: spec.key};
+    layer.on("add", function () {
+      if ((map._yzCrs || "wgs84") !== spec.crs) {
+        map._yzCrs = spec.crs;
+        map.fire("yz:crs", {crs: spec.crs});
+      }
+    });
+    return layer;
+  };
+  // A GeoJSON layer redrawn from its other copy when the coordinate system changes.
+  function geoSwap(map, layer, geo, geoG) {
+    if (!geoG) { return; }
+    map.on("yz:crs", function () {
+      layer.clearLayers();
+      layer.addData(gcj(map) ? geoG : geo);
+      yz.restack(map);
+    });
+  }
 
   // Decode {z: base64 of raw-deflated UTF-8 JSON}; plain objects pass through.
   yz.unpack = function (p) {
@@ -189,9 +242,9 @@ var yz = (function () {
         }
       }
     });
-    var markers = new Array(n);
+    var markers = new Array(n), g0 = gcj(map);
     for (var i = 0; i < n; i++) {
-      var m = L.circleMarker([d.lat[i], d.lon[i]], stationStyle(meta, d, i, R));
+      var m = L.circleMarker(at(d, i, g0), stationStyle(meta, d, i, R));
       m.yzI = i;
       markers[i] = m;
     }
@@ -208,6 +261,16 @@ var yz = (function () {
     };
     group.on("click", function (e) { if (e.layer && e.layer.yzI !== undefined) { show(e.layer.yzI); } });
     group.addLayers(markers);
+    // Another coordinate system: move every marker and cluster them again (out of the
+    // group first, so that markercluster does not re-file them one by one).
+    map.on("yz:crs", function () {
+      var g = gcj(map);
+      group.clearLayers();
+      group.yz.ready = n === 0;
+      for (var k = 0; k < n; k++) { markers[k].setLatLng(at(d, k, g)); }
+      group.addLayers(markers);
+      if (map.hasLayer(popup)) { map.closePopup(popup); }
+    });
     yz.stationLayers.push(group);
     return group;
   };
@@ -231,7 +294,7 @@ var yz = (function () {
       built = true;
       var R = yz.renderer(map);
       idx.forEach(function (i) {
-        var ring = L.circleMarker([d.lat[i], d.lon[i]], {
+        var ring = L.circleMarker(at(d, i, gcj(map)), {
           renderer: R, radius: 12, color: meta.check_color, weight: 3, opacity: 0.95,
           fillColor: meta.check_color, fillOpacity: 0.08, bubblingMouseEvents: false
         });
@@ -246,6 +309,10 @@ var yz = (function () {
         group.addLayer(ring);
       });
     });
+    map.on("yz:crs", function () {
+      var g = gcj(map);
+      group.eachLayer(function (ring) { ring.setLatLng(at(d, ring.yzI, g)); });
+    });
     return group;
   };
 
@@ -255,19 +322,26 @@ var yz = (function () {
       chunkedLoading: true, showCoverageOnHover: false, maxClusterRadius: 55,
       disableClusteringAtZoom: 17, spiderfyOnMaxZoom: true
     });
-    var built = false;
+    var built = false, ms = [], d = stations.yz.data;
     group.yz = {count: 0};
     group.on("add", function () {
       if (built) { return; }
       built = true;
-      var d = stations.yz.data, R = yz.renderer(map), ms = [];
+      var R = yz.renderer(map), g = gcj(map);
       for (var i = 0; d.fl && i < d.fl.length; i++) {
         if (!(d.fl[i] & 1)) { continue; }
-        var m = L.circleMarker([d.lat[i], d.lon[i]], stationStyle(meta, d, i, R));
+        var m = L.circleMarker(at(d, i, g), stationStyle(meta, d, i, R));
         m.yzI = i;
         ms.push(m);
       }
       group.yz.count = ms.length;
+      group.addLayers(ms);
+    });
+    map.on("yz:crs", function () {
+      if (!built) { return; }
+      var g = gcj(map);
+      group.clearLayers();
+      ms.forEach(function (m) { m.setLatLng(at(d, m.yzI, g)); });
       group.addLayers(ms);
     });
     group.on("click", function (e) { if (e.layer && e.layer.yzI !== undefined) { stations.yz.show(e.layer.yzI); } });
@@ -319,25 +393,37 @@ var yz = (function () {
     group.on("add", function () {
       if (built) { return; }
       built = true;
-      var d = stations.yz.data, R = yz.renderer(map);
+      var d = stations.yz.data, R = yz.renderer(map), g = gcj(map);
       for (var i = 0; i < d.lat.length; i++) {
         if (d.st[i] !== 0) { continue; }
         var col = meta.colors[d.cat[i]] || meta.colors[meta.colors.length - 1];
-        group.addLayer(L.circle([d.lat[i], d.lon[i]], {
+        var c = L.circle(at(d, i, g), {
           renderer: R, radius: radius, interactive: false,
           color: col, weight: 1, opacity: 0.4, fillColor: col, fillOpacity: 0.06
-        }));
+        });
+        c.yzI = i;
+        group.addLayer(c);
       }
       yz.restack(map);
+    });
+    map.on("yz:crs", function () {
+      var d = stations.yz.data, g = gcj(map);
+      group.eachLayer(function (c) { c.setLatLng(at(d, c.yzI, g)); });
     });
     yz.stack(map, group, 1);
     return group;
   };
 
   yz.heat = function (map, meta, packed) {
-    var d = yz.unpack(packed), pts = new Array(d.lat.length);
-    for (var i = 0; i < pts.length; i++) { pts[i] = [d.lat[i], d.lon[i], d.w[i]]; }
-    return L.heatLayer(pts, {radius: 18, blur: 16, minOpacity: 0.05, maxZoom: 16});
+    var d = yz.unpack(packed);
+    function points(g) {
+      var pts = new Array(d.lat.length);
+      for (var i = 0; i < pts.length; i++) { var p = at(d, i, g); pts[i] = [p[0], p[1], d.w[i]]; }
+      return pts;
+    }
+    var layer = L.heatLayer(points(gcj(map)), {radius: 18, blur: 16, minOpacity: 0.05, maxZoom: 16});
+    map.on("yz:crs", function () { layer.setLatLngs(points(gcj(map))); });
+    return layer;
   };
 
   // -- GeoJSON overlays ------------------------------------------------------------------
@@ -350,9 +436,9 @@ var yz = (function () {
   }
   yz.propsBox = propsBox;
 
-  yz.gaps = function (map, meta, geo) {
+  yz.gaps = function (map, meta, geo, geoG) {
     var T = meta.i18n.text, lang = meta.i18n.lang;
-    var layer = L.geoJSON(geo, {
+    var layer = L.geoJSON(gcj(map) && geoG ? geoG : geo, {
       renderer: yz.renderer(map),
       style: function () {
         return {color: "#b2182b", weight: 1.5, dashArray: "5 4", fillColor: "#b2182b", fillOpacity: 0.2};
@@ -362,19 +448,61 @@ var yz = (function () {
           var p = f.properties || {}, rows = [];
           if (p.name !== undefined && p.name !== null) { rows.push([T.f_name, p.name]); }
           var dem = p.demand !== undefined ? p.demand : p.uncovered_demand;
-          if (dem !== undefined && dem !== null) { rows.push([T.f_demand, num(dem, lang)]); }
+          if (dem !== undefined && dem !== null) { rows.push([T.f_demand, amount(meta, dem)]); }
           if (p.area_km2 !== undefined && p.area_km2 !== null) { rows.push([T.f_area, num(p.area_km2, lang, 2) + " km²"]); }
           return propsBox(T.gap, rows);
         }, {sticky: true});
       }
     });
+    geoSwap(map, layer, geo, geoG);
     yz.stack(map, layer, 2);
     return layer;
   };
 
-  yz.sites = function (map, meta, geo) {
+  // Areas within a walk of a station along streets (yizhan.geo.network isochrones);
+  // `title` is the layer's label (e.g. "15-minute walk").
+  yz.walkAreas = function (map, meta, geo, geoG, title) {
+    var T = meta.i18n.text;
+    var layer = L.geoJSON(gcj(map) && geoG ? geoG : geo, {
+      renderer: yz.renderer(map),
+      style: function () {
+        return {color: "#1a9850", weight: 1, opacity: 0.7, fillColor: "#1a9850", fillOpacity: 0.15};
+      },
+      onEachFeature: function (f, l) {
+        l.bindTooltip(function () {
+          var p = f.properties || {}, rows = [];
+          if (p.name !== undefined && p.name !== null) { rows.push([T.f_name, p.name]); }
+          return propsBox(title, rows);
+        }, {sticky: true});
+      }
+    });
+    geoSwap(map, layer, geo, geoG);
+    yz.stack(map, layer, 1);
+    return layer;
+  };
+
+  // Stations farther than the largest snap distance from every walkable way: a mark each.
+  yz.farFromNetwork = function (map, meta, geo, geoG, title) {
+    var layer = L.geoJSON(gcj(map) && geoG ? geoG : geo, {
+      pointToLayer: function (f, latlng) {
+        var icon = L.divIcon({className: "", iconSize: [22, 22], iconAnchor: [11, 11],
+                              html: el("div", "yz-far", "!")});
+        return L.marker(latlng, {icon: icon, riseOnHover: true});
+      },
+      onEachFeature: function (f, l) {
+        l.bindTooltip(function () {
+          var p = f.properties || {};
+          return propsBox(title, [[p.name || p.id || "", Math.round(p.snap_m) + " m"]]);
+        });
+      }
+    });
+    geoSwap(map, layer, geo, geoG);
+    return layer;
+  };
+
+  yz.sites = function (map, meta, geo, geoG) {
     var T = meta.i18n.text, lang = meta.i18n.lang;
-    return L.geoJSON(geo, {
+    var layer = L.geoJSON(gcj(map) && geoG ? geoG : geo, {
       pointToLayer: function (f, latlng) {
         var p = f.properties || {};
         var icon = L.divIcon({className: "", iconSize: [26, 26], iconAnchor: [13, 13], popupAnchor: [0, -12],
@@ -384,13 +512,46 @@ var yz = (function () {
       onEachFeature: function (f, l) {
         l.bindPopup(function () {
           var p = f.properties || {}, rows = [];
+          var after = p.covered_after !== undefined ? p.covered_after : p.cumulative_covered;
           if (p.rank !== undefined) { rows.push([T.f_rank, num(p.rank, lang)]); }
-          if (p.gain !== undefined) { rows.push([T.f_gain, num(p.gain, lang)]); }
-          if (p.covered_after !== undefined) { rows.push([T.f_covered_after, num(p.covered_after, lang)]); }
+          if (p.gain !== undefined) { rows.push([T.f_gain, "+" + amount(meta, p.gain)]); }
+          if (after !== undefined) {
+            var pct = p.cumulative_covered_pct;
+            rows.push([T.f_covered_after, amount(meta, after) + (pct !== undefined && pct !== null ? paren(num(pct, lang, 1) + "%", lang) : "")]);
+          }
           return propsBox(T.site, rows);
         });
       }
     });
+    geoSwap(map, layer, geo, geoG);
+    return layer;
+  };
+
+  // Stations suggested by workers and not yet decided (POST /proposals): a "?" marker each.
+  yz.proposals = function (map, meta, geo, geoG) {
+    var T = meta.i18n.text, I = meta.i18n, lang = meta.i18n.lang;
+    var layer = L.geoJSON(gcj(map) && geoG ? geoG : geo, {
+      pointToLayer: function (f, latlng) {
+        var icon = L.divIcon({className: "", iconSize: [24, 24], iconAnchor: [12, 12], popupAnchor: [0, -11],
+                              html: el("div", "yz-proposal", "?")});
+        return L.marker(latlng, {icon: icon, riseOnHover: true});
+      },
+      onEachFeature: function (f, l) {
+        l.bindPopup(function () {
+          var p = f.properties || {}, rows = [];
+          var names = (p.amenities || []).map(function (a) { return I.amenities[a] || a; });
+          rows.push([T.f_name, p.name || ""]);
+          rows.push([T.f_amenities, names.length ? names.join(lang === "zh" ? "、" : ", ") : T.none]);
+          if (p.hours) { rows.push([T.f_hours, p.hours]); }
+          if (p.district) { rows.push([T.f_district, p.district]); }
+          if (p.created_at) { rows.push([T.f_suggested_at, String(p.created_at).slice(0, 16).replace("T", " ")]); }
+          rows.push([T.f_id, String(f.id)]);
+          return propsBox(T.proposal, rows);
+        });
+      }
+    });
+    geoSwap(map, layer, geo, geoG);
+    return layer;
   };
 
   function binColor(meta, v) {
@@ -398,9 +559,9 @@ var yz = (function () {
     for (var i = 0; i < meta.share_bins.length; i++) { if (+v < meta.share_bins[i]) { return meta.share_colors[i]; } }
     return meta.share_colors[meta.share_colors.length - 1];
   }
-  yz.districts = function (map, meta, geo) {
+  yz.districts = function (map, meta, geo, geoG) {
     var T = meta.i18n.text, lang = meta.i18n.lang;
-    var layer = L.geoJSON(geo, {
+    var layer = L.geoJSON(gcj(map) && geoG ? geoG : geo, {
       renderer: yz.renderer(map),
       style: function (f) {
         var p = f.properties || {};
@@ -409,14 +570,20 @@ var yz = (function () {
       onEachFeature: function (f, l) {
         l.bindTooltip(function () {
           var p = f.properties || {};
-          return propsBox(p.name === undefined || p.name === null ? "" : p.name, [
+          var rows = [
             [T.f_share, p.share_pct === null || p.share_pct === undefined ? "—" : num(p.share_pct, lang, 1) + "%"],
-            [T.f_demand, num(p.demand, lang)],
-            [T.f_covered, num(p.covered, lang)]
-          ]);
+            [T.f_demand, amount(meta, p.demand)],
+            [T.f_covered, amount(meta, p.covered)]
+          ];
+          if (p.demand !== undefined && p.demand !== null && p.covered !== undefined && p.covered !== null) {
+            rows.push([T.tbl_uncovered, amount(meta, p.demand - p.covered)]);
+          }
+          if (p.stations !== undefined && p.stations !== null) { rows.push([T.tbl_stations, num(p.stations, lang)]); }
+          return propsBox(p.name === undefined || p.name === null ? "" : p.name, rows);
         }, {sticky: true});
       }
     });
+    geoSwap(map, layer, geo, geoG);
     yz.stack(map, layer, 0);
     return layer;
   };
@@ -428,16 +595,22 @@ var yz = (function () {
   }
   yz.hhmm = hhmm;
 
+  // Where a stop (or a timeline interval, items 2-3 or 5-6) is in the system drawn.
+  function stopAt(s, g) { return g && s.glat !== undefined ? [s.glat, s.glon] : [s.lat, s.lon]; }
+  function spanAt(iv, g) { return g && iv.length > 6 ? [iv[5], iv[6]] : [iv[2], iv[3]]; }
+
   yz.buses = function (map, meta, data) {
     var T = meta.i18n.text, lang = meta.i18n.lang, R = yz.renderer(map);
-    var group = L.featureGroup(), buses = [];
+    var group = L.featureGroup(), buses = [], g0 = gcj(map);
     data.buses.forEach(function (b) {
-      var pts = b.stops.map(function (s) { return [s.lat, s.lon]; });
+      var pts = b.stops.map(function (s) { return stopAt(s, g0); }), line = null, stopMarkers = [];
       if (pts.length > 1) {
-        L.polyline(pts, {renderer: R, color: b.color, weight: 2.5, opacity: 0.8, dashArray: "6 5", interactive: false}).addTo(group);
+        line = L.polyline(pts, {renderer: R, color: b.color, weight: 2.5, opacity: 0.8, dashArray: "6 5", interactive: false}).addTo(group);
       }
       b.stops.forEach(function (s) {
-        var m = L.circleMarker([s.lat, s.lon], {renderer: R, radius: 5, color: b.color, weight: 2.5, fillColor: "#ffffff", fillOpacity: 1});
+        var m = L.circleMarker(stopAt(s, g0), {renderer: R, radius: 5, color: b.color, weight: 2.5, fillColor: "#ffffff", fillOpacity: 1});
+        m.yzS = s;
+        stopMarkers.push(m);
         m.bindPopup(function () {
           var rows = [[T.f_bus, b.name]];
           if (b.plate) { rows.push([T.f_plate, b.plate]); }
@@ -457,22 +630,23 @@ var yz = (function () {
         if (marker.yzStop) { el("div", "yz-sub", T.f_stop + ": " + marker.yzStop, box); }
         return box;
       }, {direction: "top", offset: [0, -12]});
-      buses.push({bus: b, marker: marker});
+      buses.push({bus: b, marker: marker, line: line, stops: stopMarkers});
     });
     group.yz = {
       time: null,
+      list: data.buses,
       setTime: function (t) {
-        var n = 0;
+        var n = 0, g = gcj(map);
         buses.forEach(function (x) {
-          var at = null;
+          var iv = null;
           for (var i = 0; i < x.bus.timeline.length; i++) {
-            var iv = x.bus.timeline[i];
-            if (iv[0] <= t && t < iv[1]) { at = iv; break; }
+            var v = x.bus.timeline[i];
+            if (v[0] <= t && t < v[1]) { iv = v; break; }
           }
-          if (at) {
+          if (iv) {
             n++;
-            x.marker.yzStop = at[4];
-            x.marker.setLatLng([at[2], at[3]]);
+            x.marker.yzStop = iv[4];
+            x.marker.setLatLng(spanAt(iv, g));
             if (!group.hasLayer(x.marker)) { group.addLayer(x.marker); }
           } else if (group.hasLayer(x.marker)) {
             group.removeLayer(x.marker);
@@ -480,8 +654,34 @@ var yz = (function () {
         });
         group.yz.time = t;
         return n;
+      },
+      // Show bus k: where it stands at the slider's time, else its stops.
+      focus: function (k) {
+        var x = buses[k];
+        if (!map.hasLayer(group)) { map.addLayer(group); }
+        if (group.hasLayer(x.marker)) {
+          map.once("moveend", function () { x.marker.openTooltip(); });
+          map.setView(x.marker.getLatLng(), Math.max(map.getZoom(), 15));
+          x.marker.openTooltip();
+          return;
+        }
+        var pts = x.stops.map(function (m) { return m.getLatLng(); });
+        if (!pts.length) { return; }
+        map.fitBounds(L.latLngBounds(pts), {maxZoom: 15, padding: [40, 40]});
+        var box = el("div", "yz-popup");
+        el("div", "yz-title", x.bus.name, box);
+        el("div", "yz-sub", T.bus_not_now, box);
+        L.popup({maxWidth: 320}).setLatLng(pts[0]).setContent(box).openOn(map);
       }
     };
+    map.on("yz:crs", function () {
+      var g = gcj(map);
+      buses.forEach(function (x) {
+        x.stops.forEach(function (m) { m.setLatLng(stopAt(m.yzS, g)); });
+        if (x.line) { x.line.setLatLngs(x.bus.stops.map(function (s) { return stopAt(s, g); })); }
+      });
+      if (group.yz.time !== null) { group.yz.setTime(group.yz.time); }
+    });
     yz.stack(map, group, 3);
     return group;
   };
@@ -536,7 +736,7 @@ var yz = (function () {
   };
 
   // -- controls ----------------------------------------------------------------------------
-  yz.search = function (map, meta, stations) {
+  yz.search = function (map, meta, stations, buses) {
     var T = meta.i18n.text;
     var Ctl = L.Control.extend({
       options: {position: "topleft"},
@@ -563,6 +763,16 @@ var yz = (function () {
             }
           }
           var hits = 0;
+          // Cooling buses first: a handful, and a bus is what a planner looks for by name.
+          var fleet = buses && buses.yz ? buses.yz.list : [];
+          for (var k = 0; k < fleet.length && hits < 12; k++) {
+            var b = fleet[k];
+            if (fold(b.name + "\u0001" + (b.plate || "") + "\u0001" + (b.id || "")).indexOf(q) < 0) { continue; }
+            var lb = el("li", "yz-hit yz-hit-bus", b.name, list);
+            lb.tabIndex = 0; lb.setAttribute("role", "option"); lb.yzBus = k;
+            el("small", null, [T.search_bus, b.plate, b.operator].filter(Boolean).join(" · "), lb);
+            hits++;
+          }
           for (var i = 0; i < index.length && hits < 12; i++) {
             if (index[i].indexOf(q) < 0) { continue; }
             var li = el("li", "yz-hit", d.name[i], list);
@@ -579,13 +789,15 @@ var yz = (function () {
         var timer = null;
         input.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(run, 120); });
         function pick(li) {
-          if (!li || li.yzI === undefined) { return; }
-          stations.yz.focus(li.yzI);
+          if (!li) { return; }
+          if (li.yzBus !== undefined) { buses.yz.focus(li.yzBus); }
+          else if (li.yzI !== undefined) { stations.yz.focus(li.yzI); }
+          else { return; }
           list.textContent = "";
         }
         list.addEventListener("click", function (e) {
           var t = e.target;
-          while (t && t !== list && t.yzI === undefined) { t = t.parentNode; }
+          while (t && t !== list && t.yzI === undefined && t.yzBus === undefined) { t = t.parentNode; }
           pick(t);
         });
         list.addEventListener("keydown", function (e) { if (e.key === "Enter") { pick(e.target); } });
@@ -595,6 +807,106 @@ var yz = (function () {
         });
         this.yzInput = input;
         this.yzList = list;
+        return box;
+      }
+    });
+    return new Ctl().addTo(map);
+  };
+
+  // The headline at the top: covered share, demand within reach, stations counted,
+  // radius, time, what the demand is (text composed in yizhan/maps/headline.py).
+  yz.headline = function (map, meta, h) {
+    var box = L.DomUtil.create("div", "yz-headline", map.getContainer());
+    box.setAttribute("role", "status");
+    L.DomEvent.disableClickPropagation(box);
+    L.DomEvent.disableScrollPropagation(box);
+    el("div", "yz-hl-title", h.title, box);
+    (h.lines || []).forEach(function (line) { el("div", "yz-hl-line", line, box); });
+    if (h.note) { el("div", "yz-hl-note", h.note, box); }
+    // A click folds it to its title (folded at first on a narrow screen).
+    box.tabIndex = 0;
+    function fold() { box.classList.toggle("yz-collapsed"); }
+    box.addEventListener("click", fold);
+    box.addEventListener("keydown", function (e) { if (e.key === "Enter") { fold(); } });
+    if (window.matchMedia && window.matchMedia("(max-width: 900px)").matches) { fold(); }
+    return box;
+  };
+
+  // The district table: sortable by any column (click a heading), a row zooms to its
+  // district. Rows: {name, demand, covered, uncovered, share_pct, stations}.
+  yz.districtTable = function (map, meta, rows, layer) {
+    var T = meta.i18n.text, lang = meta.i18n.lang, digits = meta.digits || 0;
+    var cols = [
+      ["name", T.tbl_district, function (r) { return r.name; }],
+      ["demand", T.tbl_demand, function (r) { return num(r.demand, lang, digits); }],
+      ["share_pct", T.tbl_share, function (r) { return r.share_pct === null || r.share_pct === undefined ? "—" : num(r.share_pct, lang, 1, true) + "%"; }],
+      ["uncovered", T.tbl_uncovered, function (r) { return num(r.uncovered, lang, digits); }],
+      ["stations", T.tbl_stations, function (r) { return num(r.stations, lang); }]
+    ];
+    var state = {key: "uncovered", dir: -1};
+    function cmp(a, b) {
+      var x = a[state.key], y = b[state.key];
+      var nx = x === null || x === undefined, ny = y === null || y === undefined;
+      if (nx || ny) { return nx && ny ? 0 : nx ? 1 : -1; }  // unknown values last
+      if (state.key === "name") { return state.dir * String(x).localeCompare(String(y), lang === "zh" ? "zh-CN" : "en"); }
+      return state.dir * (x - y);
+    }
+    function zoomTo(name) {
+      var hit = null;
+      layer.eachLayer(function (l) { if (l.feature && l.feature.properties && l.feature.properties.name === name) { hit = l; } });
+      if (!hit) { return; }
+      if (!map.hasLayer(layer)) { map.addLayer(layer); }
+      map.fitBounds(hit.getBounds(), {padding: [20, 20]});
+    }
+    var Ctl = L.Control.extend({
+      options: {position: "bottomleft"},
+      onAdd: function () {
+        var box = L.DomUtil.create("div", "yz-districts");
+        L.DomEvent.disableClickPropagation(box);
+        L.DomEvent.disableScrollPropagation(box);
+        var head = el("div", "yz-legend-head", null, box);
+        el("span", null, fill(T.tbl_title, "n", num(rows.length, lang)), head);
+        var btn = el("button", null, "−", head);
+        btn.type = "button"; btn.setAttribute("aria-label", fill(T.tbl_title, "n", rows.length));
+        head.addEventListener("click", function () {
+          var c = box.classList.toggle("yz-collapsed");
+          btn.textContent = c ? "+" : "−";
+        });
+        var body = el("div", "yz-legend-body", null, box);
+        if (meta.unit) { el("div", "yz-sub", fill(T.tbl_unit, "unit", meta.unit), body); }
+        var table = el("table", "yz-dtable", null, body);
+        table.title = T.tbl_hint;
+        var hr = el("tr", null, null, el("thead", null, null, table));
+        var tbody = el("tbody", null, null, table);
+        var ths = cols.map(function (c) {
+          var th = el("th", null, null, hr);
+          th.scope = "col";
+          var b = el("button", null, c[1], th);
+          b.type = "button"; b.yzKey = c[0];
+          b.addEventListener("click", function () {
+            if (state.key === c[0]) { state.dir = -state.dir; }
+            else { state.key = c[0]; state.dir = c[0] === "name" ? 1 : -1; }
+            render();
+          });
+          return th;
+        });
+        function render() {
+          ths.forEach(function (th, k) {
+            th.setAttribute("aria-sort", cols[k][0] === state.key ? (state.dir > 0 ? "ascending" : "descending") : "none");
+          });
+          tbody.textContent = "";
+          rows.slice().sort(cmp).forEach(function (r) {
+            var tr = el("tr", null, null, tbody);
+            tr.tabIndex = 0;
+            tr.yzName = r.name;
+            cols.forEach(function (c) { el("td", null, c[2](r), tr); });
+            tr.addEventListener("click", function () { zoomTo(r.name); });
+            tr.addEventListener("keydown", function (e) { if (e.key === "Enter") { zoomTo(r.name); } });
+          });
+        }
+        render();
+        this.yzRender = render;
+        this.yzState = state;
         return box;
       }
     });
@@ -624,6 +936,7 @@ var yz = (function () {
           if (kind === "title") { el("div", "yz-legend-sub", text, body); return; }
           var r = el("div", "yz-legend-row", null, body), s;
           if (kind === "site") { s = el("span", "yz-sym yz-site", "1", r); }
+          if (kind === "proposal") { s = el("span", "yz-sym yz-proposal", "?", r); }
           else if (kind === "bus") { s = el("span", "yz-sym yz-bus", null, r); el("i", "fa-solid fa-bus", null, s); }
           else if (kind === "you") { s = el("span", "yz-sym yz-you", null, r); }
           else { s = el("span", "yz-sym yz-sym-" + kind, null, r); }
