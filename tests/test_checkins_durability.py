@@ -16,8 +16,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from yizhan.settings import DEFAULT_REGISTRY
+
+pytestmark = pytest.mark.slow  # starts a server process (about 10 s)
 
 ROOT = Path(__file__).resolve().parents[1]
 
