@@ -50,6 +50,7 @@ from yizhan.errors import (
 )
 from yizhan.maps.runtime import RUNTIME_DIR, runtime_dir
 from yizhan.query.analysis import AnalysisUnavailableError
+from yizhan.query.usage_service import usage_stores
 from yizhan.query.walking import Walking
 from yizhan.routes import (
     alerts,
@@ -61,10 +62,12 @@ from yizhan.routes import (
     nearest,
     ogc,
     pages,
+    photos,
     planning,
     proposals,
     reports,
     stations,
+    usage,
 )
 from yizhan.routes.deps import FastJSONResponse, RegistryDep, get_caller
 from yizhan.routes.limits import BodySizeLimit, JSONBodyGuard
@@ -255,6 +258,10 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         app.state.walking = Walking.from_settings(settings)
         if app.state.walking is not None:
             app.state.walking.stations(reg)
+        # Check-ins, visit counts, photos and the daily salts of client hashes (never kept
+        # beside the data); reports hash their clients under the same salts.
+        app.state.usage = usage_stores(settings, reg.path)
+        app.state.reports.salts = app.state.usage.salts
         # The registry and indexes live as long as the app: move them out of the collector's
         # reach, so that full collections do not walk millions of objects (0.8 s pauses).
         gc.collect()
@@ -274,6 +281,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         try:
             yield
         finally:
+            app.state.usage.close()
             app.state.analysis.close()
             await asyncio.to_thread(backend.close)
 
@@ -295,7 +303,10 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     # Added first, so inside BodySizeLimit: the body it reads is already capped.
     app.add_middleware(JSONBodyGuard, max_depth=settings.max_json_depth)
     app.add_middleware(
-        BodySizeLimit, max_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        body_timeout_s=settings.body_timeout_s,
+        larger=[(photos.UPLOAD_PATH, settings.photo_max_bytes)],
     )
     if settings.cors_origins:
         app.add_middleware(
@@ -317,7 +328,9 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     # GET /nearest, the busiest request, is answered by a plain route matched first (the
     # FastAPI route in nearest.router documents it; see yizhan.routes.nearest).
     app.router.routes.insert(0, nearest.fast_route)
-    routers = [stations, editing, reports, nearest, buses, alerts, planning, maps, pages, proposals]
+    # usage next: check-ins are the most frequent writes, and routes are tried in order
+    routers = [usage, photos, stations, editing, reports, nearest, buses, alerts, planning]
+    routers += [maps, pages, proposals]
     routers.append(ogc)
     routers.append(export)
     routers.append(isochrone)

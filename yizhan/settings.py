@@ -260,6 +260,45 @@ class Settings(BaseSettings):
             )
         return v
 
+    # -- usage: check-ins, visit counts, photos, scores (docs/evaluation.md) ---------------
+    salt_file: Path | None = Field(
+        None,
+        description="Secret file keeping the daily salts of client hashes (check-ins, reports), "
+        "shared by server processes and kept over restarts; never in the registry's or "
+        "state directory. Default: memory only.",
+    )
+    checkin_interval_hours: float = Field(
+        4.0, gt=0, le=48, description="One check-in per client and station in this many hours."
+    )
+    checkin_radius_m: float = Field(
+        300.0,
+        gt=0,
+        le=10_000,
+        description="A check-in's position must be this close to the station (or the bus).",
+    )
+    checkin_rate_per_hour: int = Field(
+        12, ge=1, description="Check-ins one client may make per hour (all stations)."
+    )
+    busy_min_checkins: int = Field(
+        3,
+        ge=1,
+        description="Check-ins in the last hour needed before a station says how busy it is.",
+    )
+    photo_max_bytes: int = Field(
+        12 * 1024 * 1024, ge=65536, description="Largest photo upload accepted (bytes)."
+    )
+    photo_max_px: int = Field(
+        1600,
+        ge=320,
+        le=8000,
+        description="Photos are resized to at most this many pixels wide/high.",
+    )
+    score_weights: Path | None = Field(
+        None,
+        description="TOML file of the station score's weights and rules (default: the bundled "
+        "yizhan/data/score-weights.toml).",
+    )
+
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:

@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     # imported only after main() has set OMP_NUM_THREADS for `serve` (see main).
     from yizhan.cli import (
         assets,
+        awards,
         db,
         export,
         history,
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         poster,
         registry_cmds,
         tokens,
+        usage,
     )
 
     registry_cmds.add_parsers(sub)
@@ -52,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_parsers(sub)
     network.add_parsers(sub)
     db.add_parsers(sub)
+    usage.add_parsers(sub)
+    awards.add_parsers(sub)
     return parser
 
 

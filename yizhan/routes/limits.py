@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import email.message
 import json
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -27,6 +29,9 @@ INT_MIN, INT_MAX = -(2**63), 2**64 - 1
 class BodySizeLimit:
     """Refuse request bodies larger than *max_bytes* with 413, before they are parsed.
 
+    *larger* lists ``(path pattern, bytes)``: requests to a path matching a pattern may
+    carry that many bytes instead (photo uploads).
+
     A declared ``Content-Length`` over the cap is refused at once; a body sent without
     one (chunked) is counted as it arrives and refused when it passes the cap: the 413 is
     sent then, the application sees the client disconnect, and its own answer is dropped.
@@ -35,16 +40,24 @@ class BodySizeLimit:
     would otherwise hold a request open for as long as it likes).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, body_timeout_s: float | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        body_timeout_s: float | None = None,
+        larger: Sequence[tuple[str, int]] = (),
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.body_timeout_s = body_timeout_s
+        self.larger = [(re.compile(pattern), n) for pattern, n in larger]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        limit = self.max_bytes
+        path = scope.get("path", "")
+        limit = next((n for rx, n in self.larger if rx.match(path)), self.max_bytes)
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:

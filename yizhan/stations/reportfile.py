@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,19 +44,13 @@ class ReportFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.where = str(path)
-        self._salt: str | None = None
+        #: Whether the file has its header line (written when the file is created).
+        self._header = False
         #: How many bytes of the file have been read, and its inode.
         self._offset = 0
         self._ino: int | None = None
         self._ends_with_newline = True
         self._fd = -1
-
-    def salt(self) -> str:
-        if self._salt is None:
-            with self.appending():
-                pass
-        assert self._salt is not None
-        return self._salt
 
     def changed(self) -> bool:
         try:
@@ -95,14 +88,15 @@ class ReportFile:
                 fsync_dir(self.path.parent)
             fcntl.flock(fd, fcntl.LOCK_EX)
             self._fd = fd
-            if self._salt is None:
+            if not self._header:
                 # The header is the first line: read up to it (what is read is given again
-                # by the next read_new, from the start).
+                # by the next read_new, from the start). The salt of the clients' hashes is
+                # never kept here (yizhan.stations.salts).
                 again, rows = self._read_new(fd, final=True)
                 self._pending = (again, rows)
-                if self._salt is None:
-                    self._salt = secrets.token_hex(16)
-                    header = {"type": FILE_TYPE, "version": FILE_VERSION, "salt": self._salt}
+                if not self._header:
+                    self._header = True
+                    header = {"type": FILE_TYPE, "version": FILE_VERSION}
                     self._write(fd, orjson.dumps(header))
             yield self
         finally:
@@ -122,7 +116,7 @@ class ReportFile:
         st = os.fstat(fd)
         if self._ino is not None and (st.st_ino != self._ino or st.st_size < self._offset):
             log.warning("%s was replaced or truncated; reading it again", self.path)
-            self._offset, self._salt, again, rows = 0, None, True, []
+            self._offset, self._header, again, rows = 0, False, True, []
         self._ino = st.st_ino
         if st.st_size > self._offset:
             data = os.pread(fd, st.st_size - self._offset, self._offset)
@@ -158,11 +152,7 @@ class ReportFile:
                 log.warning("%s: skipping an unreadable line at byte %d: %s", self.path, where, exc)
                 continue
             if isinstance(d, dict) and d.get("type") == FILE_TYPE:
-                salt = d.get("salt")
-                if self._salt is None and isinstance(salt, str) and salt:
-                    self._salt = salt
-                elif self._salt is None:
-                    log.warning("%s: the header at byte %d has no salt", self.path, where)
+                self._header = True  # an old header's "salt" is not used
                 continue
             if isinstance(d, dict):
                 rows.append(d)

@@ -6,14 +6,18 @@ verified (a verification clears every earlier report).
 
 Reports are kept in an append-only JSON-lines file (``<registry>.reports.jsonl``, mode 0600)::
 
-    {"type": "yizhan-reports", "version": 1, "salt": "<32 hex digits>"}
+    {"type": "yizhan-reports", "version": 1}
     {"id": "rep_…", "station_id": "zz-01", "code": "no_water", "comment": null,
      "location": [113.61, 34.75], "client": "<sha256 hex>", "created_at": "2026-07-15T08:00:00+00:00"}
     …
 
-The first line is the header, written when the file is created; its random ``salt`` makes
-``client`` (SHA-256 of salt and client address) unlinkable to other files. The raw address is
-never stored. Every :meth:`ReportStore.add` appends one line under ``fcntl.flock`` and fsyncs
+The first line is the header, written when the file is created. ``client`` is the SHA-256 of
+a daily salt and the client address (:mod:`yizhan.stations.salts`): the salt rotates every
+day and is never stored with the reports (files written before kept one in their header; it
+is ignored). A client's reports on different days are unlinkable, except that a report about
+a station the same client reported on within ``window_days`` is stored under that earlier
+hash, so that ``threshold`` still counts different clients. The raw address is never
+stored. Every :meth:`ReportStore.add` appends one line under ``fcntl.flock`` and fsyncs
 before returning, so that two processes never interleave lines. A line torn by a crash is
 skipped (with a logged warning) and the next line starts on a new line; nothing is ever
 rewritten.
@@ -25,7 +29,6 @@ from __future__ import annotations
 
 import bisect
 import builtins
-import hashlib
 import logging
 import math
 import secrets
@@ -43,6 +46,7 @@ from yizhan.errors import InvalidInputError, RateLimitedError, StorageUnavailabl
 from yizhan.stations.clock import Clock, iso, utc_now
 from yizhan.stations.models import check_lon_lat
 from yizhan.stations.reportfile import ReportFile
+from yizhan.stations.salts import PROCESS_SALTS, DailySalts
 
 log = logging.getLogger("yizhan")
 
@@ -225,10 +229,6 @@ class ReportLog(Protocol):
 
     where: str
 
-    def salt(self) -> str:
-        """The random salt of the clients' hashes (created with the log, never changed)."""
-        ...
-
     def changed(self) -> bool:
         """Cheap: whether anything was appended (by any process) since the last read."""
         ...
@@ -291,6 +291,7 @@ class ReportStore:
         clock: Clock = utc_now,
         refresh_interval_s: float = 1.0,
         source: ReportLog | None = None,
+        salts: DailySalts | None = None,
     ) -> None:
         for name, value in (
             ("window_days", window_days),
@@ -312,13 +313,11 @@ class ReportStore:
         self.source: ReportLog | None = (
             source if source is not None else (ReportFile(path) if path is not None else None)
         )
+        self.salts = salts if salts is not None else PROCESS_SALTS
         self._reset()
         if self.source is not None:
             with self._lock, self.source.appending() as log_:
                 self._take(log_.read_new())
-            self._salt = self.source.salt()
-        else:
-            self._salt = secrets.token_hex(16)
 
     def _reset(self) -> None:
         self._reports: list[Report] = []
@@ -373,18 +372,21 @@ class ReportStore:
                 log.warning("%s cannot be read now: %s", self.source.where, exc)
 
     # -- the API ----------------------------------------------------------------------------
-    def client_hash(self, client: str) -> str:
-        """The salted SHA-256 under which *client* (an address) is stored."""
-        return hashlib.sha256(
-            f"{self._salt}\0{client}".encode("utf-8", "surrogateescape")
-        ).hexdigest()
+    def client_hash(self, client: str, now: datetime | None = None) -> str:
+        """The salted SHA-256 of *client* (an address) under the salt of today (or *now*)."""
+        return self.salts.hash(client, "reports", now or self.clock())
 
-    def _check_rate(self, client: str, station_id: str, now: datetime) -> None:
+    def _check_rate(self, clients: builtins.list[str], station_id: str, now: datetime) -> None:
+        """*clients*: the client's hashes under every salt still kept."""
         t = now.timestamp()
+
+        def merged(table: dict[Any, builtins.list[float]], keys: Any) -> builtins.list[float]:
+            return sorted(x for k in keys for x in table.get(k, ()))
+
         for times, span, limit, what in (
-            (self._client_times.get(client, []), HOUR, self.rate_per_hour, "in an hour"),
+            (merged(self._client_times, clients), HOUR, self.rate_per_hour, "in an hour"),
             (
-                self._client_station_times.get((client, station_id), []),
+                merged(self._client_station_times, [(c, station_id) for c in clients]),
                 DAY,
                 self.rate_per_station_per_day,
                 f"about station {station_id!r} in 24 hours",
@@ -462,8 +464,18 @@ class ReportStore:
         when: datetime,
         log_: ReportAppender | None,
     ) -> Report:
-        client_hash = self.client_hash(client)
-        self._check_rate(client_hash, station_id, when)
+        hashes = self.salts.hashes(client, "reports", when, self.window)
+        self._check_rate(hashes, station_id, when)
+        since = (when - self.window).timestamp()
+        # The hash this client reported this station under within the window, if any.
+        client_hash = next(
+            (
+                h
+                for h in hashes
+                if any(t > since for t in self._client_station_times.get((h, station_id), ()))
+            ),
+            hashes[0],
+        )
         report = Report(
             id="rep_" + secrets.token_hex(8),
             station_id=station_id,

@@ -7,6 +7,7 @@ JSON Schema lists the allowed values.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Final
 
 
 class Kind(StrEnum):
@@ -82,3 +83,17 @@ def amenity_mask(amenities: object) -> int:
         for a in amenities:
             mask |= AMENITY_BIT.get(str(a), 0)
     return mask
+
+
+#: The hardships of outdoor work the find page filters on (its chips): key -> the amenities
+#: any one of which answers it (OR within a chip, AND between chips), in the order shown.
+HARDSHIPS: Final[dict[str, tuple[str, ...]]] = {
+    "water": ("drinking_water",),
+    "toilet": ("toilet",),
+    "rest": ("seating",),
+    "cooling": ("air_conditioning",),
+    "charging": ("phone_charging", "ebike_charging"),
+    "food": ("hot_meals", "microwave"),
+}
+#: The four hardships a station's score counts (eat, drink, toilet, rest).
+CORE_HARDSHIPS: Final[tuple[str, ...]] = ("food", "water", "toilet", "rest")

@@ -17,7 +17,6 @@ sources they read and change (:class:`~yizhan.stations.jsonstate.EntrySource`,
 from __future__ import annotations
 
 import random
-import secrets
 import time
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
@@ -163,23 +162,7 @@ class PgReportLog:
         self.where = f"the reports in {db.where}"
         self._seq = 0
         self._seen = -1
-        self._salt: str | None = None
         db.on_change("reports", lambda version, conn: None)
-
-    def salt(self) -> str:
-        if self._salt is None:
-            with self.db.connection(self.where) as conn:
-                conn.execute(
-                    "INSERT INTO yizhan_meta (key, value) VALUES ('report_salt', %s) "
-                    "ON CONFLICT (key) DO NOTHING",
-                    (secrets.token_hex(16),),
-                )
-                row = conn.execute(
-                    "SELECT value FROM yizhan_meta WHERE key = 'report_salt'"
-                ).fetchone()
-            assert row is not None
-            self._salt = str(row[0])
-        return self._salt
 
     def changed(self) -> bool:
         return self.db.known.get("reports", -1) > self._seen

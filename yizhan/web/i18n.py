@@ -3,7 +3,8 @@
 Vocabulary values (amenities, categories, statuses) reuse :mod:`yizhan.maps.i18n`, so a
 station's amenities read the same on the map, the page and the poster. Report codes
 are those of :data:`yizhan.stations.reports.REPORT_CODES` (in the order shown); their
-texts and the six hardship filters have their own tables here; a test checks both languages are present for every key.
+texts have their own table here and the six hardship filters (``HARDSHIPS``) come from
+:mod:`yizhan.stations.vocab`; a test checks both languages are present for every key.
 """
 
 from __future__ import annotations
@@ -12,19 +13,10 @@ from typing import Final
 
 from yizhan.maps.i18n import Lang, check_lang
 from yizhan.stations.reports import REPORT_CODES
+from yizhan.stations.vocab import HARDSHIPS  # the filter chips (scores use them too)
 
 __all__ = ["CHIPS", "HARDSHIPS", "REPORT_CODES", "TEXT", "pick_lang", "t"]
 
-#: The filter chips: key -> the amenities any one of which answers it (OR within a chip,
-#: AND between chips), in the order shown.
-HARDSHIPS: Final[dict[str, tuple[str, ...]]] = {
-    "water": ("drinking_water",),
-    "toilet": ("toilet",),
-    "rest": ("seating",),
-    "cooling": ("air_conditioning",),
-    "charging": ("phone_charging", "ebike_charging"),
-    "food": ("hot_meals", "microwave"),
-}
 #: Every filter chip of the find page: the six hardships, then step-free access.
 CHIPS: Final[dict[str, tuple[str, ...]]] = {
     **HARDSHIPS,
