@@ -352,3 +352,16 @@ def test_api_bus_check_in_counts_for_the_stop_where_it_stands(api: TestClient) -
     assert post(api, "nope").status_code == 404
     assert post(api, "s1", {"trade": "banker"}).status_code == 422
     assert post(api, "s1", {"location": [200, 1]}).status_code == 422
+
+
+def test_find_page_says_busy_now_only_with_enough_check_ins(api: TestClient) -> None:
+    """The workers' page shows "busy now" from the last hour's check-ins where there are
+    enough of them (busy_min_checkins, 3) and nothing where there are not."""
+    lon, lat = api.get("/stations/s1").json()["geometry"]["coordinates"]
+    params = {"lon": lon, "lat": lat, "lang": "en"}
+    for i in range(2):
+        assert post(api, "s1", ip=f"198.51.100.{10 + i}").status_code == 201
+    assert "check-ins in the last hour" not in api.get("/find", params=params).text
+    assert post(api, "s1", ip="198.51.100.12").status_code == 201
+    page = api.get("/find", params=params).text
+    assert "3 check-ins in the last hour" in page

@@ -26,6 +26,7 @@ from yizhan.errors import InvalidInputError, NotFoundError
 from yizhan.geo.crs import point_to_wgs84
 from yizhan.maps.i18n import Lang, amenity_label
 from yizhan.query.basemap import basemap
+from yizhan.query.usage_service import busy_now
 from yizhan.routes.deps import FastJSONResponse, FlagsDep, SearchDep, SettingsDep
 from yizhan.routes.nearest import walking_of
 from yizhan.routes.params import CrsParam
@@ -212,6 +213,10 @@ async def find_page(
             results = [
                 find.result_view(f, r, now, language, origin) for r, f in enumerate(features, 1)
             ]
+            usage = getattr(request.app.state, "usage", None)
+            if usage is not None:  # "busy now", where the last hour's check-ins say enough
+                for r in results:
+                    r["busy"] = find.busy_text(busy_now(search, usage, r["id"]), language)
             shared = find.shared_notes(results, language)
         if far is None and only_open:
             left = find.left_out_section(

@@ -353,3 +353,11 @@ def registry_centre(registry: Registry) -> tuple[float, float]:
     if len(registry) == 0:
         return 113.65, 34.76
     return float(np.median(registry.lon)), float(np.median(registry.lat))
+
+
+def busy_text(busy: dict[str, Any] | None, lang: Lang) -> str | None:
+    """The "busy now" line of a result (:func:`yizhan.query.usage_service.busy_now`); ``None``
+    when there were too few check-ins in the last hour to say anything."""
+    if busy is None:
+        return None
+    return t(f"busy_{busy['level']}", lang, n=busy["checkins_last_hour"])

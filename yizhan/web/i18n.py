@@ -75,6 +75,19 @@ TEXT: Final[dict[str, tuple[str, str]]] = {
     ),
     "updated": ("更新于 {time}", "As of {time}"),
     "walk_min": ("步行约 {n} 分钟", "about {n} min on foot"),
+    "busy_busier_than_usual": (
+        "现在比平时忙：过去一小时 {n} 人打卡",
+        "Busier than usual now: {n} check-ins in the last hour",
+    ),
+    "busy_quieter_than_usual": (
+        "现在比平时空：过去一小时 {n} 人打卡",
+        "Quieter than usual now: {n} check-ins in the last hour",
+    ),
+    "busy_as_usual": (
+        "现在和平时差不多：过去一小时 {n} 人打卡",
+        "About as busy as usual: {n} check-ins in the last hour",
+    ),
+    "busy_unknown": ("过去一小时 {n} 人打卡", "{n} check-ins in the last hour"),
     "toward": ("在{dir}方", "to the {dir}"),
     "walk_note": (
         "直线距离；步行时间按直线距离 ×1.3、每分钟 75 米估算。",
