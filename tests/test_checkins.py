@@ -365,3 +365,13 @@ def test_find_page_says_busy_now_only_with_enough_check_ins(api: TestClient) -> 
     assert post(api, "s1", ip="198.51.100.12").status_code == 201
     page = api.get("/find", params=params).text
     assert "3 check-ins in the last hour" in page
+
+
+def test_planner_map_shows_utilization_once_there_are_visits(api: TestClient) -> None:
+    """The usage layers appear on the served planner map once there are check-ins (and the
+    map stays as it was without any)."""
+    before = api.get("/maps/coverage", params={"lang": "en"})
+    assert before.status_code == 200 and "Utilization (stations)" not in before.text
+    assert post(api, "s2", ip="198.51.100.20").status_code == 201
+    after = api.get("/maps/coverage", params={"lang": "en", "radius_m": 999})  # not cached
+    assert after.status_code == 200 and "Utilization (stations)" in after.text

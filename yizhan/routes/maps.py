@@ -29,11 +29,14 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from yizhan.maps.study_map import coverage_map, station_flags
+from yizhan.maps.usage_layers import add_usage_layers
 from yizhan.maps.worker import worker_map
 from yizhan.query.features import Flags
 from yizhan.query.nearest import nearest_collection
 from yizhan.query.proposals import proposals_geojson
 from yizhan.query.studies import HOW_TO_ADD_DEMAND, Study
+from yizhan.query.usage import Usage
+from yizhan.query.usage_service import network_usage, parse_period
 from yizhan.query.walk_studies import walk_layers
 from yizhan.query.walking import require
 from yizhan.routes.deps import FlagsDep, SearchDep, SettingsDep, StoreDep
@@ -184,6 +187,7 @@ def render_coverage_map(
     tianditu_key: str | None = None,
     proposals: dict[str, Any] | None = None,
     walk: Any = None,
+    usage: Usage | None = None,
 ) -> tuple[str, str]:
     """The planner map's HTML and its Content-Security-Policy (run in an analysis process;
     *walk*: the walking layers, computed beside the network in the server process)."""
@@ -209,6 +213,8 @@ def render_coverage_map(
         proposals=proposals,
         walk=walk,
     )
+    if usage is not None:  # stations by utilization, bus stops by visits (check-ins, counts)
+        add_usage_layers(fmap, usage, lang=lang)
     html = str(fmap.get_root().render())
     return html, map_csp(html)
 
@@ -276,6 +282,13 @@ async def coverage_map_page(
             cache.move_to_end(key)
             return _map_response(hit[1], hit[2])
     inputs = _coverage_map_inputs(search, flags)
+    usage = None
+    stores = getattr(request.app.state, "usage", None)
+    if stores is not None:
+        first, last = parse_period(None, None, stores.today())
+        usage = await asyncio.to_thread(network_usage, search, stores, first, last)
+        if not usage.days_with_data.any():
+            usage = None
     walk = (
         await asyncio.to_thread(walk_layers, walking, search.registry, flt, minutes)
         if walking is not None
@@ -295,6 +308,7 @@ async def coverage_map_page(
         settings.tianditu_key,
         pending,
         walk,
+        usage,
     )
     with _cache_lock:
         cache[key] = (now, html, csp)
