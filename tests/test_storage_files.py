@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -207,15 +206,14 @@ def test_files_replicas_and_workers_follow_each_other(
                 headers={**auth, "If-Match": tag},
             )
             assert r.status_code == 200
-            t0 = time.monotonic()
+            # A liveness bound, not a speed test (the delay is measured by bench_storage).
             for url in (a.url, a.url, b.url):
                 eventually(
                     lambda u=url, want=r.headers["etag"]: (
                         httpx.get(f"{u}/stations/zz-02").headers["etag"] == want
                     ),
-                    1.5,
+                    10.0,
                     0.01,
                 )
-            assert time.monotonic() - t0 < 1.5
         history = httpx.get(f"{b.url}/stations/zz-02/history").json()
         assert history["total"] == 3  # one audit line per change, across processes
