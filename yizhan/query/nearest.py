@@ -133,7 +133,7 @@ def nearest_json(
             tail = flags_obj.station_json(registry, i) if flags_obj is not None else b""
             features.append(orjson.Fragment(b"".join((head, computed[1:-1], tail, b"}}"))))
         else:  # another system, a stored computed property or flags from a function
-            extra = {"open_now": is_open, "next_change": change}
+            extra: dict[str, Any] = {"open_now": is_open, "next_change": change}
             if flags_obj is not None:
                 extra.update(flags_obj.station(registry, i))
             elif flags is not None:
@@ -263,68 +263,45 @@ def nearest_walk_collection(
     crs: str = "wgs84",
     out_crs: str = "wgs84",
     *,
-    flags: Flags | FlagsFn | None = None,
-    walking: Walking | None = None,
+    flags: Flags | FlagsFn | None,
+    walking: Walking,
 ) -> dict[str, Any]:
-    """The `/nearest` answer built feature by feature (``metric=walk``, and the reference
-    the cached-bytes answer of :func:`nearest_json` is tested against).
-
-    *k* ``None`` asks for the server's ``default_k``; any *k* is clamped to ``max_k``.
-    *flags* adds properties to each station and bus (``stale``, ``needs_check`` …).
-    With *walking* (``metric=walk``) the *k* nearest on foot are returned, exactly, each
-    with ``walk_m`` and ``walk_min``; *radius_m* is then a walking distance, and a point
-    outside the network's area is refused (:class:`~yizhan.errors.InvalidInputError`
-    naming ``lon/lat``).
+    """The `/nearest?metric=walk` answer, built feature by feature: the *k* nearest on foot,
+    exactly, each with ``walk_m`` and ``walk_min``; *radius_m* is a walking distance, and a
+    point outside the network's area is refused (:class:`~yizhan.errors.InvalidInputError`
+    naming ``lon/lat``). *k* and *flags* as in :func:`nearest_collection`.
     """
     k_used = min(settings.default_k if k is None else k, settings.max_k)
     filtered = open_at is not None or open_for_min is not None
     at = parse_time(open_at or "now", settings.timezone)
     ts = at.timestamp()
     qlon, qlat = point_to_wgs84(lon, lat, crs)
-    walks: list[float | None]
-    if walking is None:
-        hits = search.nearest_at(
-            qlon,
-            qlat,
-            k_used,
-            flt,
-            ts,
-            open_for_s=60.0 * (open_for_min or 0),
-            max_distance_m=radius_m,
-            only_open=filtered,
-        )
-        walks = [None] * len(hits)
-    else:
-        pairs = nearest_walk(
-            search,
-            walking,
-            qlon,
-            qlat,
-            k_used,
-            flt,
-            ts,
-            open_for_s=60.0 * (open_for_min or 0),
-            max_walk_m=radius_m,
-            only_open=filtered,
-        )
-        hits = [h for h, _ in pairs]
-        walks = [w for _, w in pairs]
+    pairs = nearest_walk(
+        search,
+        walking,
+        qlon,
+        qlat,
+        k_used,
+        flt,
+        ts,
+        open_for_s=60.0 * (open_for_min or 0),
+        max_walk_m=radius_m,
+        only_open=filtered,
+    )
     registry = search.registry
     features: list[dict[str, Any]] = []
-    for h, walk_m in zip(hits, walks, strict=True):
+    for h, walk_m in pairs:
+        walked = {"walk_m": round(walk_m, 1), "walk_min": round(walking.minutes(walk_m), 1)}
         if isinstance(h, BusHit):
             bus = search.fleet.buses[h.position.bus_index]
-            bus_extra = flags(bus) if flags else None
-            if walking is not None and walk_m is not None:
-                bus_extra = {**(bus_extra or {}), **_walk_props(walking, walk_m)}
-            features.append(bus_hit_feature(search, h, out_crs, bus_extra))
+            flagged = flags(bus) if flags is not None else {}
+            features.append(bus_hit_feature(search, h, out_crs, {**flagged, **walked}))
         else:
             is_open, change = search.status(h.index, ts)
-            extra = {"open_now": is_open, "next_change": change}
+            extra: dict[str, Any] = {"open_now": is_open, "next_change": change}
             if flags is not None:
                 extra.update(flags(registry.features[h.index]))
-            if walking is not None and walk_m is not None:
-                extra.update(_walk_props(walking, walk_m))
+            extra.update(walked)
             features.append(hit_feature(registry, h, out_crs, extra))
     out: dict[str, Any] = {
         "type": "FeatureCollection",
@@ -338,24 +315,12 @@ def nearest_walk_collection(
             "lat_wgs84": round(qlat, 7),
             "k": k_used,
             "radius_m": radius_m,
-            "amenity": sorted(flt.amenities),
-            "kind": sorted(flt.kinds) if flt.kinds else None,
-            "category": sorted(flt.categories) if flt.categories else None,
-            "status": sorted(flt.statuses) if flt.statuses else None,
-            "stale": None if flt.freshness is None else flt.freshness == "stale",
+            **_filter_query(flt),
             "open_at": at.isoformat(timespec="seconds") if filtered else None,
             "open_for_min": open_for_min,
             "time": at.isoformat(timespec="seconds"),
             "out_crs": out_crs,
         },
     }
-    if walking is not None:  # great-circle answers stay exactly as they were
-        out["query"]["metric"] = "walk"
-        out["query"]["speed_kmh"] = walking.speed_kmh
-        out["query"]["network"] = walking.source
+    out["query"].update(metric="walk", speed_kmh=walking.speed_kmh, network=walking.source)
     return out
-
-
-def _walk_props(walking: Walking, walk_m: float) -> dict[str, Any]:
-    """``walk_m`` and ``walk_min`` of one result."""
-    return {"walk_m": round(walk_m, 1), "walk_min": round(walking.minutes(walk_m), 1)}
