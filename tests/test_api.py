@@ -131,6 +131,8 @@ BAD_REQUESTS = [
     ("/stations", {"district": "区" * 201}, "district"),
     ("/stations", {"q": ""}, "q"),
     ("/stations", {"q": "x" * 201}, "q"),
+    ("/export/stations.geojson", {"district": "区" * 201}, "district"),
+    ("/export/stations.csv", {"q": ""}, "q"),
     ("/stations", {"amenity": "sauna"}, "amenity"),
     ("/stations/zz-00", {"out_crs": "x"}, "out_crs"),
 ]

@@ -17,7 +17,7 @@ from yizhan.geo.crs import CRS_NAMES
 from yizhan.query.export import FORMATS, FlatLayer, flatten_features, flatten_stations, write_file
 from yizhan.query.export_study import STUDY_LAYERS, study_layer
 from yizhan.query.features import flags_today
-from yizhan.query.listing import StationQuery, matching, parse_bbox
+from yizhan.query.listing import StationQuery, matching
 from yizhan.query.studies import load_study
 from yizhan.settings import Settings
 from yizhan.stations.registry import StationFilter, load_registry
@@ -105,18 +105,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     with steps.step(f"selecting {', '.join(wanted)}"):
         if "stations" in wanted:
             flags = flags_today(settings)
-            query = StationQuery(
-                StationFilter.make(
-                    amenities=args.amenity,
-                    kinds=args.kind,
-                    categories=args.category,
-                    statuses=args.status or None,
-                    districts=args.district,
-                    stale=args.stale,
-                    stale_before=flags.stale_before,
-                ),
-                bbox=parse_bbox(args.bbox) if args.bbox else None,
-                text=args.text,
+            query = StationQuery.make(
+                args.amenity,
+                args.kind,
+                args.category,
+                args.status,
+                args.district,
+                args.stale,
+                flags.stale_before,
+                args.bbox,
+                args.text,
             )
             idx = matching(registry, query, flags).tolist()
             features.append([registry.features[i] for i in idx])

@@ -5,7 +5,9 @@ built on it) applied to the registry in one place, ordered by id, paged.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 from numpy.typing import NDArray
@@ -67,6 +69,38 @@ class StationQuery:
     bbox: tuple[float, float, float, float] | None = None
     text: str | None = None
     needs_check: bool | None = None
+
+    @classmethod
+    def make(
+        cls,
+        amenities: Iterable[str] | None = None,
+        kinds: Iterable[str] | None = None,
+        categories: Iterable[str] | None = None,
+        statuses: Iterable[str] | None = None,
+        districts: Iterable[str] | None = None,
+        stale: bool | None = None,
+        stale_before: date | None = None,
+        bbox: str | None = None,
+        text: str | None = None,
+        needs_check: bool | None = None,
+    ) -> StationQuery:
+        """The query of a listing's parameters as `GET /stations` takes them (every status
+        unless *statuses* are given; *bbox* as text, see :func:`parse_bbox`): one rule for
+        the API, the exports and the CLI."""
+        return cls(
+            StationFilter.make(
+                amenities=amenities,
+                kinds=kinds,
+                categories=categories,
+                statuses=statuses or None,
+                districts=districts,
+                stale=stale,
+                stale_before=stale_before,
+            ),
+            bbox=parse_bbox(bbox) if bbox is not None else None,
+            text=text,
+            needs_check=needs_check,
+        )
 
 
 def matching(registry: Registry, query: StationQuery, flags: Flags) -> NDArray[np.intp]:

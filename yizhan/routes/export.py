@@ -30,9 +30,17 @@ from yizhan.query.export import (
     write_file,
 )
 from yizhan.query.export_study import study_layer
-from yizhan.query.listing import StationQuery, matching, parse_bbox
+from yizhan.query.listing import StationQuery, matching
 from yizhan.routes.deps import FlagsDep, RegistryDep, SettingsDep
-from yizhan.routes.params import AmenityParam, CategoryParam, KindParam, StaleParam, StatusParam
+from yizhan.routes.params import (
+    AmenityParam,
+    CategoryParam,
+    DistrictParam,
+    KindParam,
+    StaleParam,
+    StatusParam,
+    TextParam,
+)
 from yizhan.routes.planning import (
     ANALYSIS_ERRORS,
     AnalysisCaller,
@@ -42,7 +50,7 @@ from yizhan.routes.planning import (
     check_radius_limit,
     run_analysis,
 )
-from yizhan.stations.registry import Registry, StationFilter
+from yizhan.stations.registry import Registry
 
 router = APIRouter(tags=["export"])
 
@@ -132,11 +140,8 @@ async def export_stations(
     status: Annotated[
         StatusParam, Query(description="Status; repeatable. Default: every status.")
     ] = None,
-    district: Annotated[list[str] | None, Query(description="District name; repeatable.")] = None,
-    q: Annotated[
-        str | None,
-        Query(min_length=1, description="Text in name, English name, address or operator."),
-    ] = None,
+    district: DistrictParam = None,
+    q: TextParam = None,
     stale: StaleParam = None,
     needs_check: Annotated[
         bool | None, Query(description="`true`: only flagged stations; `false`: the others.")
@@ -145,19 +150,8 @@ async def export_stations(
     """Every station matching the filters (as `GET /stations`, without paging), ordered by
     id: GeoJSON as stored; CSV with `lon`, `lat` and `wkt`; GeoPackage; Shapefile (zip, UTF-8
     `.cpg`); XLSX; FlatGeobuf. `yizhan import` reads each back."""
-    query = StationQuery(
-        StationFilter.make(
-            amenities=amenity,
-            kinds=kind,
-            categories=category,
-            statuses=status or None,
-            districts=district,
-            stale=stale,
-            stale_before=flags.stale_before,
-        ),
-        bbox=parse_bbox(bbox) if bbox is not None else None,
-        text=q,
-        needs_check=needs_check,
+    query = StationQuery.make(
+        amenity, kind, category, status, district, stale, flags.stale_before, bbox, q, needs_check
     )
     features = await asyncio.to_thread(_station_features, registry, query, flags)
     layer = flatten_stations(features)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import Query
+from pydantic import StringConstraints
 
 from yizhan.stations.vocab import Amenity, Category, Kind, Status
 
@@ -47,6 +48,22 @@ AmenityParam = Annotated[
 KindParam = Annotated[list[Kind] | None, Query(description="Kind of feature; repeatable.")]
 CategoryParam = Annotated[list[Category] | None, Query(description="Station category; repeatable.")]
 StatusParam = Annotated[list[Status] | None, Query(description="Status; repeatable.")]
+
+#: Longest free-text query value (a district name, a search text), in characters: the
+#: schema states it and the server enforces it, so the two agree on what is accepted.
+TEXT_PARAM_MAX = 200
+DistrictParam = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=TEXT_PARAM_MAX)]] | None,
+    Query(description="District name; repeatable."),
+]
+TextParam = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=TEXT_PARAM_MAX,
+        description="Text in name, English name, address or operator.",
+    ),
+]
 OpenAtParam = Annotated[
     str | None,
     Query(

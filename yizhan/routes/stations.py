@@ -10,10 +10,9 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import StringConstraints
 
 from yizhan.query.features import station_feature
-from yizhan.query.listing import MAX_OFFSET, StationQuery, matching, parse_bbox, station_index
+from yizhan.query.listing import MAX_OFFSET, StationQuery, matching, station_index
 from yizhan.routes.deps import (
     COLLECTION_SCHEMA,
     FEATURE_SCHEMA,
@@ -27,18 +26,15 @@ from yizhan.routes.deps import (
 from yizhan.routes.params import (
     AmenityParam,
     CategoryParam,
+    DistrictParam,
     KindParam,
     OutCrs,
     StaleParam,
     StatusParam,
+    TextParam,
 )
-from yizhan.stations.registry import StationFilter
 
 router = APIRouter(tags=["stations"])
-
-#: Longest free-text query value (a district name, a search text), in characters: the
-#: schema states it and the server enforces it, so the two agree on what is accepted.
-TEXT_PARAM_MAX = 200
 
 
 @router.get(
@@ -68,18 +64,8 @@ async def list_stations(
     status: Annotated[
         StatusParam, Query(description="Status; repeatable. Default: every status.")
     ] = None,
-    district: Annotated[
-        list[Annotated[str, StringConstraints(min_length=1, max_length=TEXT_PARAM_MAX)]] | None,
-        Query(description="District name; repeatable."),
-    ] = None,
-    q: Annotated[
-        str | None,
-        Query(
-            min_length=1,
-            max_length=TEXT_PARAM_MAX,
-            description="Text in name, English name, address or operator.",
-        ),
-    ] = None,
+    district: DistrictParam = None,
+    q: TextParam = None,
     limit: Annotated[
         int | None, Query(ge=1, description="Page size (clamped to the server's maximum).")
     ] = None,
@@ -97,19 +83,8 @@ async def list_stations(
     """Stations matching every filter given, ordered by id. Statuses are not filtered unless
     asked. Each has `open_now`, `next_change`, `stale`, `needs_check` and
     `needs_check_reasons`."""
-    query = StationQuery(
-        StationFilter.make(
-            amenities=amenity,
-            kinds=kind,
-            categories=category,
-            statuses=status or None,
-            districts=district,
-            stale=stale,
-            stale_before=flags.stale_before,
-        ),
-        bbox=parse_bbox(bbox) if bbox is not None else None,
-        text=q,
-        needs_check=needs_check,
+    query = StationQuery.make(
+        amenity, kind, category, status, district, stale, flags.stale_before, bbox, q, needs_check
     )
     matched = matching(registry, query, flags)
     page_size = min(limit or settings.default_limit, settings.max_limit)
