@@ -2,7 +2,8 @@
 
 Coverage says whether a station is near; 2SFCA also says whether it is big enough for
 the people around it (Luo & Wang 2003). With demand points *i* (weight ``w_i``), stations
-*j* (capacity ``S_j``), great-circle distance ``d_ij`` and catchment radius ``r``:
+*j* (capacity ``S_j``), distance ``d_ij`` (great-circle, or on foot:
+:func:`two_step_fca_from_costs` takes the costs of any metric) and catchment radius ``r``:
 
 1. For each station, the supply-to-demand ratio of its catchment::
 
@@ -186,6 +187,10 @@ def two_step_fca(
 ) -> AccessResult:
     """Two-step floating catchment accessibility of each demand point and district.
 
+    The catchments are the demand points within great-circle *radius_m* of each station;
+    :func:`two_step_fca_from_costs` is the same method on costs of any metric (e.g. on
+    foot).
+
     Parameters
     ----------
     stations : Registry or (lon, lat)
@@ -216,6 +221,60 @@ def two_step_fca(
     [0.05, 0.05]
     """
     r = check_radius(radius_m)
+    if not isinstance(demand, Demand):
+        raise InvalidInputError("demand", f"Expected a Demand, got {type(demand).__name__}")
+    st = select_stations(stations, station_mask)
+    pairs = pairs_within(demand.lon, demand.lat, st.lon, st.lat, r)
+    return two_step_fca_from_costs(
+        stations,
+        demand,
+        pairs,
+        r,
+        station_mask,
+        capacity=capacity,
+        default_capacity=default_capacity,
+        decay=decay,
+    )
+
+
+def two_step_fca_from_costs(
+    stations: Stations,
+    demand: Demand,
+    costs: tuple[ArrayLike, ArrayLike, ArrayLike],
+    radius_m: float,
+    station_mask: StationMask = None,
+    *,
+    capacity: ArrayLike | None = None,
+    default_capacity: float = DEFAULT_CAPACITY,
+    decay: Decay = "none",
+) -> AccessResult:
+    """2SFCA from a sparse demand × station cost matrix: the core every metric shares.
+
+    Like spopt's ``from_cost_matrix`` constructors, the metric is left to the caller:
+    :func:`two_step_fca` gives great-circle metres, walking gives metres on foot (bounded
+    searches from the stations, :meth:`yizhan.geo.network.WalkNetwork.cover_pairs`).
+
+    Parameters
+    ----------
+    stations : Registry or (lon, lat)
+        Stations (WGS-84), as for :func:`two_step_fca`.
+    demand : Demand
+        Weighted demand points.
+    costs : (demand_index, station_index, cost_m)
+        The pairs within reach, in COO form: positions in *demand* and in the *selected*
+        stations (after *station_mask*), and the cost of each pair in metres (>= 0). Pairs
+        costing more than *radius_m* are outside the catchment; pairs not listed are
+        unreachable.
+    radius_m : float
+        The catchment, in the costs' metres (the decay is scaled by it).
+    station_mask, capacity, default_capacity, decay
+        As for :func:`two_step_fca`.
+
+    Returns
+    -------
+    AccessResult
+    """
+    r = check_radius(radius_m)
     if not (math.isfinite(default_capacity) and default_capacity >= 0):
         raise InvalidInputError(
             "default_capacity", f"Expected a finite capacity >= 0, got {default_capacity!r}"
@@ -239,11 +298,11 @@ def two_step_fca(
         raise InvalidInputError("capacity", f"Expected capacities >= 0, got {float(cap[bad][0])!r}")
     unknown = np.isnan(cap)
     supply = np.where(unknown, default_capacity, cap)
+    ns = len(st)
+    i, j, d = _check_costs(costs, len(demand), ns)
 
     w = demand.weight
-    i, j, d = pairs_within(demand.lon, demand.lat, st.lon, st.lat, r)
     f = decay_weight(d, r, decay)
-    ns = len(st)
     catch = np.asarray(np.bincount(j, weights=f * w[i], minlength=ns), dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(catch > 0, supply / np.where(catch > 0, catch, 1.0), np.nan)
@@ -272,6 +331,30 @@ def two_step_fca(
         station_ratio=ratio,
         station_ids=st.ids,
     )
+
+
+def _check_costs(
+    costs: tuple[ArrayLike, ArrayLike, ArrayLike], n_demand: int, n_stations: int
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """The cost pairs as arrays, or an error naming ``costs``."""
+    try:
+        a, b, c = costs
+    except (TypeError, ValueError):
+        raise InvalidInputError(
+            "costs", "Expected (demand_index, station_index, cost_m) arrays"
+        ) from None
+    i = np.asarray(a, dtype=np.int64).ravel()
+    j = np.asarray(b, dtype=np.int64).ravel()
+    d = np.asarray(c, dtype=np.float64).ravel()
+    if not i.shape == j.shape == d.shape:
+        raise InvalidInputError("costs", "Expected three arrays of one length")
+    if i.size and not (
+        i.min() >= 0 and i.max() < n_demand and j.min() >= 0 and j.max() < n_stations
+    ):
+        raise InvalidInputError("costs", "an index is outside the demand or the stations")
+    if not (np.isfinite(d).all() and (d >= 0).all()):
+        raise InvalidInputError("costs", "Expected finite costs >= 0")
+    return i, j, d
 
 
 def _district_rows(
@@ -326,4 +409,11 @@ def _district_rows(
     return rows
 
 
-__all__ = ["DEFAULT_CAPACITY", "AccessResult", "Decay", "decay_weight", "two_step_fca"]
+__all__ = [
+    "DEFAULT_CAPACITY",
+    "AccessResult",
+    "Decay",
+    "decay_weight",
+    "two_step_fca",
+    "two_step_fca_from_costs",
+]

@@ -68,9 +68,7 @@ BoolArray = NDArray[np.bool_]
 DEFAULT_MAX_CANDIDATES = 2000
 
 
-# ---------------------------------------------------------------------------------------
-# Coverage matrix
-# ---------------------------------------------------------------------------------------
+# -- coverage matrix ---------------------------------------------------------------------
 #: ``cover(demand_lon, demand_lat, site_lon, site_lat, radius_m)`` -> 0/1 sparse matrix.
 CoverMatrix = Callable[[FloatArray, FloatArray, FloatArray, FloatArray, float], sp.csr_matrix]
 
@@ -140,9 +138,7 @@ def coverage_matrix(
     return mat
 
 
-# ---------------------------------------------------------------------------------------
-# Greedy and exact solvers on a reduced model
-# ---------------------------------------------------------------------------------------
+# -- greedy and exact solvers on a reduced model -----------------------------------------
 def _greedy(
     a_csr: sp.csr_matrix,
     a_csc: sp.csc_matrix,
@@ -240,9 +236,7 @@ def _solve_milp(
     return _Solve(cols, status, str(res.message), bound, secs)
 
 
-# ---------------------------------------------------------------------------------------
-# Result
-# ---------------------------------------------------------------------------------------
+# -- result ------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class SitingResult:
     """Outcome of :func:`site_mclp` / :func:`site_buses`.
@@ -375,9 +369,7 @@ class SitingResult:
         return {"type": "FeatureCollection", "features": feats}
 
 
-# ---------------------------------------------------------------------------------------
-# Candidates from demand
-# ---------------------------------------------------------------------------------------
+# -- candidates from demand --------------------------------------------------------------
 def candidates_from_demand(
     demand: Demand,
     existing_lon: ArrayLike,
@@ -386,13 +378,16 @@ def candidates_from_demand(
     *,
     spacing_m: float | None = None,
     max_candidates: int = DEFAULT_MAX_CANDIDATES,
+    covered: ArrayLike | None = None,
 ) -> tuple[FloatArray, FloatArray, IntArray]:
     """Candidate sites taken from uncovered demand points.
 
     Every uncovered demand point with positive weight is a candidate if there are at
     most *max_candidates* of them; otherwise they are thinned on a square grid (in the
     local projection) keeping the heaviest point per cell, with cells of *spacing_m*
-    (default ``radius_m / 2``) grown by half until few enough remain.
+    (default ``radius_m / 2``) grown by half until few enough remain. *covered* says
+    which points are covered under another metric (e.g. on foot); default: those within
+    great-circle *radius_m* of an existing station.
 
     Returns
     -------
@@ -405,9 +400,10 @@ def candidates_from_demand(
     if max_candidates < 1:
         raise InvalidInputError("max_candidates", f"Expected at least 1, got {max_candidates}")
     ex_lon, ex_lat = check_points(existing_lon, existing_lat, "existing")
-    if ex_lon.size:
-        dist = PointIndex(ex_lon, ex_lat).nearest_distance_m(demand.lon, demand.lat)
-        open_ = dist > r
+    if covered is not None:
+        open_ = ~_covered_mask(covered, demand)
+    elif ex_lon.size:
+        open_ = PointIndex(ex_lon, ex_lat).nearest_distance_m(demand.lon, demand.lat) > r
     else:
         open_ = np.ones(len(demand), dtype=bool)
     idx = np.flatnonzero(open_ & (demand.weight > 0)).astype(np.int64)
@@ -431,9 +427,14 @@ def candidates_from_demand(
     return demand.lon[idx].copy(), demand.lat[idx].copy(), idx
 
 
-# ---------------------------------------------------------------------------------------
-# Public solvers
-# ---------------------------------------------------------------------------------------
+# -- public solvers ----------------------------------------------------------------------
+def _covered_mask(covered: ArrayLike, demand: Demand) -> BoolArray:
+    done = np.asarray(covered, dtype=bool)
+    if done.shape != (len(demand),):
+        raise InvalidInputError("covered", f"must have one entry per demand point ({len(demand)})")
+    return done
+
+
 def _check_n(n: int, name: str) -> int:
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise InvalidInputError(name, f"Expected an integer >= 1, got {n!r}")
@@ -505,13 +506,20 @@ def site_mclp(
     if not isinstance(demand, Demand):
         raise InvalidInputError("demand", f"Expected a Demand, got {type(demand).__name__}")
     ex_lon, ex_lat = check_points(existing_lon, existing_lat, "existing")
+    if covered is not None:
+        done = _covered_mask(covered, demand)
+    elif ex_lon.size:
+        done = PointIndex(ex_lon, ex_lat).nearest_distance_m(demand.lon, demand.lat) <= r
+    else:
+        done = np.zeros(len(demand), dtype=bool)
     if candidates_lon is None or candidates_lat is None:
         if (candidates_lon is None) != (candidates_lat is None):
             raise InvalidInputError(
                 "candidates", "Expected both candidates_lon and candidates_lat, got one"
             )
+        # from the demand not covered under the metric in use (on foot: by walking)
         c_lon, c_lat, src = candidates_from_demand(
-            demand, ex_lon, ex_lat, r, max_candidates=max_candidates
+            demand, ex_lon, ex_lat, r, max_candidates=max_candidates, covered=done
         )
         own = demand.weight[src]
     else:
@@ -522,16 +530,6 @@ def site_mclp(
 
     w_all = demand.weight
     total = float(w_all.sum())
-    if covered is not None:
-        done = np.asarray(covered, dtype=bool)
-        if done.shape != (len(demand),):
-            raise InvalidInputError(
-                "covered", f"must have one entry per demand point ({len(demand)})"
-            )
-    elif ex_lon.size:
-        done = PointIndex(ex_lon, ex_lat).nearest_distance_m(demand.lon, demand.lat) <= r
-    else:
-        done = np.zeros(len(demand), dtype=bool)
     before = float(w_all[done].sum())
     open_idx = np.flatnonzero(~done & (w_all > 0))
     # Columns in tie rank: the lowest column wins a tie (yizhan.geo.siting_model).
