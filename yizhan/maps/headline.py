@@ -47,6 +47,8 @@ def coverage_headline(
     digits: int = 0,
     open_at: datetime | None = None,
     add_demand: str | None = None,
+    walk: tuple[float, float, str] | None = None,
+    circles_pct: float | None = None,
 ) -> dict[str, Any]:
     """The headline of a planner map.
 
@@ -65,6 +67,10 @@ def coverage_headline(
         Only stations open then were counted (``--open-at``).
     add_demand : str, optional
         How to add demand, shown on a map without any.
+    walk : (minutes, speed_kmh, network), optional
+        Coverage is on foot: the title says "within 15 min on foot (4.5 km/h, network
+        X)" and, with *circles_pct*, the share within *radius_m* by great circle follows
+        for comparison.
 
     Returns
     -------
@@ -84,6 +90,11 @@ def coverage_headline(
             "note": label("hl_add_demand", lang, how=add_demand) if add_demand else None,
         }
     radius = format_distance(float(radius_m), lang)
+    within, reach = radius, label("hl_radius", lang, radius=radius)
+    if walk is not None:
+        minutes, speed, network = walk
+        within = label("hl_walk", lang, minutes=f"{minutes:g}", speed=f"{speed:g}", network=network)
+        reach = label("hl_circles", lang, radius=radius, pct=f"{circles_pct or 0.0:.1f}%")
     sep = " · "
     lines = [
         label(
@@ -96,7 +107,7 @@ def coverage_headline(
         sep.join(
             [
                 label("hl_stations", lang, n=n),
-                label("hl_radius", lang, radius=radius),
+                reach,
                 time_text,
             ]
         ),
@@ -104,7 +115,7 @@ def coverage_headline(
     if what:
         lines.append(label("hl_demand", lang, what=what))
     return {
-        "title": label("hl_share", lang, radius=radius, pct=f"{covered_pct:.1f}%"),
+        "title": label("hl_share", lang, radius=within, pct=f"{covered_pct:.1f}%"),
         "lines": lines,
         "note": None,
     }

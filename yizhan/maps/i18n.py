@@ -42,6 +42,10 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "legend_not_operational": ("空心：暂停／规划中／已撤除", "Hollow: closed, planned or removed"),
     "legend_cluster": ("数字：聚合的驿站数", "Number: stations clustered together"),
     "legend_coverage": ("圆：服务半径", "Circle: service radius"),
+    "legend_walk": (
+        "步行 {minutes} 分钟内（{speed} 公里/小时，路网 {network}）",
+        "Within {minutes} min on foot ({speed} km/h, network {network})",
+    ),
     "legend_heat": ("颜色越暖，未覆盖需求越多", "Warmer = more uncovered demand"),
     "legend_gap": ("覆盖空白区", "Coverage gap"),
     "legend_site": ("建议新址（数字为排名）", "Suggested site (number = rank)"),
@@ -133,6 +137,11 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     ),
     "hl_stations": ("计入 {n} 个驿站", "{n} stations counted"),
     "hl_radius": ("半径 {radius}", "radius {radius}"),
+    "hl_walk": (
+        "步行 {minutes} 分钟（{speed} 公里/小时，路网 {network}）",
+        "{minutes} min on foot ({speed} km/h, network {network})",
+    ),
+    "hl_circles": ("对比：{radius}圆形范围内 {pct}", "for comparison, {radius} circles: {pct}"),
     "hl_as_of": ("截至 {time}", "as of {time}"),
     "hl_open_at": ("{time} 开放的驿站", "stations open at {time}"),
     "hl_demand": ("需求：{what}", "Demand: {what}"),

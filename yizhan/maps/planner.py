@@ -341,6 +341,7 @@ def planner_map(
     walk_areas: dict[str, Any] | None = None,
     walk_minutes: float = 15.0,
     far_from_network: dict[str, Any] | None = None,
+    walk_legend: str | None = None,
 ) -> folium.Map:
     """Build the planner's map.
 
@@ -433,6 +434,9 @@ def planner_map(
     far_from_network : dict, optional
         GeoJSON Points of the stations farther than the largest snap distance from every
         walkable way (``id``, ``name``, ``snap_m``): a red "!" mark each.
+    walk_legend : str, optional
+        The walking layer's legend line (default its name), e.g. "Within 15 min on foot
+        (4.5 km/h, network X)" on a map whose coverage is on foot.
 
     Returns
     -------
@@ -558,7 +562,7 @@ def planner_map(
             f"步行{walk_minutes:g}分钟范围" if lng == "zh" else f"{walk_minutes:g}-minute walk"
         )
         JsLayer("walkAreas", meta, fc, fc_g, walk_name, name=walk_name).add_to(m)
-        legend.append(["ring", walk_name])
+        legend.append(["ring", walk_legend or walk_name])
     if far_from_network is not None and far_from_network.get("features"):
         fc, fc_g = _overlay(far_from_network, "far_from_network", gcj)
         far_name = "远离步行道路的站点" if lng == "zh" else "Stations far from any walkable way"

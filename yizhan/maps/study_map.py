@@ -1,7 +1,10 @@
 """The planner map of a coverage study: analysis and map in one call.
 
 Both ``yizhan map`` and ``GET /maps/coverage`` call :func:`coverage_map`, so the file a
-planner writes and the page the server shows are the same map.
+planner writes and the page the server shows are the same map. With ``metric="walk"``
+its headline, district table, uncovered demand, gaps and suggested sites are on foot
+(the functions of ``yizhan coverage|gaps|site --metric walk``), with the great-circle
+circles kept as a layer and a figure to compare.
 """
 
 from __future__ import annotations
@@ -19,9 +22,18 @@ from yizhan.geo.siting import SitingResult, site_mclp
 from yizhan.maps.asset_refs import DEFAULT_BASE_URL
 from yizhan.maps.buses import LOCAL_TZ
 from yizhan.maps.headline import coverage_headline
-from yizhan.maps.i18n import check_lang
+from yizhan.maps.i18n import check_lang, label
 from yizhan.maps.planner import planner_map
 from yizhan.query.studies import Study
+from yizhan.query.walk_studies import (
+    far_from_network,
+    reach_features,
+    walk_coverage,
+    walk_gap_polygons,
+    walk_reach,
+    walk_siting_inputs,
+)
+from yizhan.query.walking import Walking, require
 from yizhan.stations.registry import KINDS, Registry, StationFilter
 from yizhan.stations.vocab import Kind
 
@@ -114,6 +126,9 @@ def coverage_map(
     add_demand: str | None = None,
     proposals: dict[str, Any] | None = None,
     walk: Mapping[str, Any] | None = None,
+    walking: Walking | None = None,
+    metric: str = "great_circle",
+    minutes: float = 15.0,
 ) -> tuple[Any, CoverageResult | None, SitingResult | None]:
     """Run coverage (and optionally siting) over *study* and build the planner map.
 
@@ -151,6 +166,12 @@ def coverage_map(
     walk : mapping, optional
         ``walk_areas``, ``walk_minutes`` and ``far_from_network`` for
         :func:`yizhan.maps.planner_map` (the walking layer and marks).
+    walking, metric, minutes
+        With ``metric="walk"`` (which needs *walking*, else an error naming
+        ``metric``): coverage, the district table, uncovered demand, gaps and sites
+        within *minutes* on foot, the walking layer of the service points (replacing
+        *walk*) and the headline and legend saying so; the circles of *radius_m* stay
+        as a layer and the headline gives their share for comparison.
 
     Returns
     -------
@@ -186,6 +207,23 @@ def coverage_map(
         "proposals": proposals,
         **(walk or {}),
     }
+    on_foot = require(walking, metric)
+    reach = None
+    if on_foot is not None:
+        with stage(f"areas within {minutes:g} min on foot"):
+            reach = walk_reach(on_foot, s_lon, s_lat, minutes)
+            common.update(
+                walk_areas=reach_features(on_foot, reach, minutes),
+                walk_minutes=float(minutes),
+                far_from_network=far_from_network(on_foot, registry),
+                walk_legend=label(
+                    "legend_walk",
+                    lng,
+                    minutes=f"{minutes:g}",
+                    speed=f"{on_foot.speed_kmh:g}",
+                    network=on_foot.source,
+                ),
+            )
     if study is None:
         head = coverage_headline(
             lng, stations=int(s_lon.size), when=now, open_at=open_at, add_demand=add_demand
@@ -195,11 +233,17 @@ def coverage_map(
         return fmap, None, None
     with stage(f"coverage of {study.demand.n:,} demand points"):
         result = coverage((s_lon, s_lat), study.demand, radius_m)
+    circles = result
+    if on_foot is not None:
+        with stage(f"coverage within {minutes:g} min on foot"):
+            result = walk_coverage(on_foot, (s_lon, s_lat), study.demand, minutes)
     gaps = None
     if study.area is not None:
         with stage("gap polygons"):
             gaps = gaps_geojson(
-                gap_polygons(study.area, s_lon, s_lat, radius_m),
+                gap_polygons(study.area, s_lon, s_lat, radius_m)
+                if on_foot is None
+                else walk_gap_polygons(on_foot, study.area, s_lon, s_lat, minutes, reach),
                 study.demand,
                 districts=study.districts,
                 precision=5,
@@ -208,13 +252,21 @@ def coverage_map(
     siting = None
     if n_sites > 0:
         with stage(f"siting {n_sites} new stations"):
+            seam: dict[str, Any] = {}
+            site_radius = radius_m
+            if on_foot is not None:  # cover sets on foot; candidates: uncovered on foot
+                site_radius, cover, covered = walk_siting_inputs(
+                    on_foot, s_lon, s_lat, study.demand, minutes
+                )
+                seam = {"cover": cover, "covered": covered}
             siting = site_mclp(
                 study.demand,
                 s_lon,
                 s_lat,
                 n_new=n_sites,
-                radius_m=radius_m,
+                radius_m=site_radius,
                 time_limit_s=30,
+                **seam,
             )
             sites = siting.to_geojson()
     unc = result.uncovered_demand()
@@ -231,6 +283,8 @@ def coverage_map(
         what=meaning.what(lng),
         unit=meaning.unit(lng),
         digits=meaning.digits,
+        walk=None if on_foot is None else (minutes, on_foot.speed_kmh, on_foot.source),
+        circles_pct=circles.covered_weight_pct,
     )
     with stage("building the map"):
         fmap = planner_map(

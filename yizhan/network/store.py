@@ -18,6 +18,12 @@ The archive is written to a temporary file and renamed into place, so a reader n
 half a file. Every member carries the zip CRC-32, which is checked as it is read; a file
 that is not such an archive, of another format version, or whose arrays do not fit
 together raises :class:`NetworkFileError` naming the file and the problem.
+
+``load_network(path, mmap=True)`` maps the arrays from the file instead of reading them
+(the members are stored uncompressed, so each ``.npy`` lies whole in the file): analysis
+processes open the server's network this way, sharing the operating system's page cache
+instead of a copy each (``docs/walking.md`` has the measured cost). The CRC-32 is not
+checked then (that would read every byte): the server that hands the file over checked it.
 """
 
 from __future__ import annotations
@@ -100,7 +106,66 @@ def save_network(path: str | Path, data: NetworkFile) -> Path:
     return p
 
 
-def load_network(path: str | Path, check: bool = True) -> NetworkFile:
+def _mapped(p: Path) -> dict[str, Any]:
+    """Every member of the archive at *p* as a read-only memory map (arrays) or value."""
+    out: dict[str, Any] = {}
+    with zipfile.ZipFile(p) as zf, open(p, "rb") as fh:
+        for info in zf.infolist():
+            if info.compress_type != zipfile.ZIP_STORED or not info.filename.endswith(".npy"):
+                raise ValueError(f"member {info.filename} is compressed or not an array")
+            fh.seek(info.header_offset)
+            local = fh.read(30)
+            if local[:4] != b"PK\x03\x04":
+                raise ValueError(f"member {info.filename} has no local header")
+            skip = int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
+            fh.seek(info.header_offset + 30 + skip)
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+            else:
+                raise ValueError(f"member {info.filename} has .npy version {version}")
+            if dtype.hasobject:
+                raise ValueError(f"member {info.filename} holds objects")
+            name = info.filename[:-4]
+            if dtype.kind in "US" or not shape:  # format, format_version, meta: small
+                n = int(np.prod(shape)) * dtype.itemsize
+                out[name] = np.frombuffer(fh.read(n), dtype=dtype).reshape(shape)
+            else:
+                out[name] = np.memmap(
+                    p,
+                    dtype=dtype,
+                    mode="r",
+                    offset=fh.tell(),
+                    shape=shape,
+                    order="F" if fortran else "C",
+                )
+    return out
+
+
+class _Mapped:
+    """:func:`_mapped` members with the reading interface of ``np.load``'s archive."""
+
+    def __init__(self, p: Path) -> None:
+        self._members = _mapped(p)
+        self.files = list(self._members)
+
+    def __getitem__(self, name: str) -> Any:
+        return self._members[name]
+
+    def __enter__(self) -> _Mapped:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _archive(p: Path, mmap: bool) -> Any:
+    return _Mapped(p) if mmap else np.load(p, allow_pickle=False)
+
+
+def load_network(path: str | Path, check: bool = True, mmap: bool = False) -> NetworkFile:
     """Read a network file written by :func:`save_network`.
 
     Parameters
@@ -109,6 +174,9 @@ def load_network(path: str | Path, check: bool = True) -> NetworkFile:
     check : bool
         Validate the graph (ranges, symmetry) as well as the format; about 0.5 s per
         million nodes.
+    mmap : bool
+        Map the arrays read-only from the file instead of reading them (see the module
+        notes; the CRC-32 is not checked then).
 
     Raises
     ------
@@ -123,7 +191,7 @@ def load_network(path: str | Path, check: bool = True) -> NetworkFile:
             p, f"is not a Yizhan walking network ({FORMAT_NAME}, an .npz archive)"
         )
     try:
-        with np.load(p, allow_pickle=False) as z:
+        with _archive(p, mmap) as z:
             missing = [m for m in _MEMBERS if m not in z.files]
             if "format" in missing or (z.files and str(z["format"]) != FORMAT_NAME):
                 raise NetworkFileError(p, f"is not a Yizhan walking network ({FORMAT_NAME})")

@@ -10,7 +10,8 @@ stations: their area, who decides, the station an accepted one becomes, GeoJSON
 (:mod:`.proposals`), analyses run in bounded, time- and memory-limited processes
 (:mod:`.analysis`), and walking along streets: the loaded network, nearest on foot and
 isochrones (:mod:`.walking`), coverage, gaps, siting and the map's layers on foot
-(:mod:`.walk_studies`).
+(:mod:`.walk_studies`) and those analyses as the analysis processes run them
+(:mod:`.walk_analysis`).
 
 May import ``yizhan.stations``, ``yizhan.network``, ``yizhan.geo``, ``yizhan.settings``
 and ``yizhan.errors``;

@@ -6,6 +6,9 @@ stations × demand), the demand points snapped onto the network, and the result 
 the same code as great-circle coverage (:func:`yizhan.geo.coverage.coverage_from_distance`),
 so every table has the same columns. :func:`side_by_side` puts the two metrics next to
 each other per district: covered within the great-circle radius vs within the walk.
+:func:`walk_access` is 2SFCA on foot: catchments from bounded searches from the stations
+(:meth:`~yizhan.geo.network.WalkNetwork.cover_pairs`) given to the core great-circle
+2SFCA uses too (:func:`yizhan.geo.access.two_step_fca_from_costs`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import scipy.sparse as sp
 import shapely
 
 from yizhan.errors import InvalidInputError
+from yizhan.geo.access import DEFAULT_CAPACITY, AccessResult, Decay, two_step_fca_from_costs
 from yizhan.geo.coverage import (
     DEFAULT_BANDS_M,
     CoverageResult,
@@ -66,6 +70,46 @@ def walk_coverage(
         )
         dist, _ = field.at(net.snap(demand.lon, demand.lat, "demand"))
     return coverage_from_distance(st, demand, dist, limit, bands_m=bands_m)
+
+
+def walk_access(
+    walking: Walking,
+    stations: Stations,
+    demand: Demand,
+    minutes: float = 15.0,
+    station_mask: StationMask = None,
+    *,
+    capacity: Any = None,
+    default_capacity: float = DEFAULT_CAPACITY,
+    decay: Decay = "none",
+) -> AccessResult:
+    """Two-step floating catchment accessibility on foot.
+
+    Each station's catchment is the demand within *minutes* on foot of it (bounded
+    searches from the stations, grouped by area); the ratios and sums are those of
+    :func:`yizhan.geo.access.two_step_fca` (decay scaled by the walk). The result's
+    ``radius_m`` is the walk in metres (minutes × speed).
+    """
+    limit = check_minutes(minutes) * walking.metres_per_min
+    st = select_stations(stations, station_mask)
+    empty = np.empty(0, np.int64)
+    pairs: tuple[Any, Any, Any] = (empty, empty, np.empty(0))
+    if len(st) and len(demand):
+        net = walking.network
+        src, tgt, walk_m = net.cover_pairs(
+            net.snap(st.lon, st.lat, "stations"), net.snap(demand.lon, demand.lat, "demand"), limit
+        )
+        pairs = (tgt, src, walk_m)
+    return two_step_fca_from_costs(
+        stations,
+        demand,
+        pairs,
+        limit,
+        station_mask,
+        capacity=capacity,
+        default_capacity=default_capacity,
+        decay=decay,
+    )
 
 
 def side_by_side(great_circle: CoverageResult, walk: CoverageResult) -> list[dict[str, Any]]:
@@ -136,13 +180,20 @@ def walk_reach(walking: Walking, lon: Any, lat: Any, minutes: float) -> Any:
 
 
 def walk_gap_polygons(
-    walking: Walking, study_area: Any, station_lon: Any, station_lat: Any, minutes: float
+    walking: Walking,
+    study_area: Any,
+    station_lon: Any,
+    station_lat: Any,
+    minutes: float,
+    reach: Any = None,
 ) -> Any:
-    """The parts of a study area not within *minutes* on foot of any station (lon/lat)."""
+    """The parts of a study area not within *minutes* on foot of any station (lon/lat);
+    *reach*: the stations' :func:`walk_reach`, when already computed."""
     if study_area is None or shapely.is_empty(study_area):
         raise InvalidInputError("study_area", "Expected a non-empty (Multi)Polygon")
     area = shapely.make_valid(study_area)
-    reach = walk_reach(walking, station_lon, station_lat, minutes)
+    if reach is None:
+        reach = walk_reach(walking, station_lon, station_lat, minutes)
     return area if shapely.is_empty(reach) else shapely.difference(area, reach)
 
 
@@ -165,7 +216,11 @@ def walk_members(
 def walk_area_features(walking: Walking, lon: Any, lat: Any, minutes: float) -> dict[str, Any]:
     """The planner map's walking layer: one Feature, the union of the areas within
     *minutes* on foot of the points (see :func:`walk_reach`), coordinates to 1e-6°."""
-    reach = walk_reach(walking, lon, lat, minutes)
+    return reach_features(walking, walk_reach(walking, lon, lat, minutes), minutes)
+
+
+def reach_features(walking: Walking, reach: Any, minutes: float) -> dict[str, Any]:
+    """:func:`walk_area_features` of an area already computed by :func:`walk_reach`."""
     features = []
     if not shapely.is_empty(reach):
         geom = shapely.set_precision(reach, 1e-6)

@@ -8,21 +8,28 @@ snap is dropped with it). :func:`nearest_walk` is the exact walking k-nearest th
 ``/nearest?metric=walk``, the find page and ``yizhan nearest --metric walk`` share;
 :func:`isochrone_collection` the GeoJSON of ``/isochrone`` and
 ``/stations/{id}/isochrone``. The searches themselves are in :mod:`yizhan.geo.network`.
+
+Analyses on foot run in analysis processes (:mod:`yizhan.query.analysis`): the server
+hands them a :class:`WalkSpec` (the network file and its identity, the speed and the snap
+limit, a few bytes to pickle) and :meth:`Walking.open` maps the file there
+(``load_network(mmap=True)``: no copy of the arrays, the page cache is shared).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import threading
 import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import shapely
 
-from yizhan.errors import InvalidInputError
+from yizhan.errors import InvalidInputError, YizhanError
 from yizhan.geo.network import Snapped, WalkNetwork, walk_minutes
 from yizhan.network import load_network
 from yizhan.settings import Settings
@@ -31,6 +38,26 @@ from yizhan.stations.search import BusHit, Hit, StationSearch
 
 #: The metrics ``/nearest``, coverage and siting accept.
 METRICS = ("great_circle", "walk")
+
+
+@dataclass(frozen=True)
+class WalkSpec:
+    """What an analysis process needs to open the server's walking network.
+
+    ``identity`` is the file's ``(size, mtime_ns, inode)`` when the server loaded it: a
+    file replaced since then is refused rather than answering from another network.
+    """
+
+    path: str
+    speed_kmh: float
+    max_snap_m: float
+    source: str
+    identity: tuple[int, int, int]
+
+
+def _identity(path: str | Path) -> tuple[int, int, int]:
+    st = os.stat(path)
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 class Walking:
@@ -46,15 +73,24 @@ class Walking:
         A point farther than this from every walkable way is outside the network's area.
     source : str
         What the network was loaded from (a file name), for messages and answers.
+    path : str or pathlib.Path, optional
+        The network file (what :meth:`spec` hands to analysis processes).
     """
 
     def __init__(
-        self, network: WalkNetwork, speed_kmh: float, max_snap_m: float, source: str = "network"
+        self,
+        network: WalkNetwork,
+        speed_kmh: float,
+        max_snap_m: float,
+        source: str = "network",
+        path: str | Path | None = None,
     ) -> None:
         self.network = network
         self.speed_kmh = float(speed_kmh)
         self.max_snap_m = float(max_snap_m)
         self.source = source
+        self.path = None if path is None else Path(path).resolve()
+        self._identity = None if self.path is None else _identity(self.path)
         self._lock = threading.Lock()
         # keyed on id(registry), with a weak reference to tell a reused id from the same
         # object (a Registry is a dataclass, so it cannot be a dictionary key itself)
@@ -65,7 +101,36 @@ class Walking:
         """Load the network file *path* (checked; a clear error names a bad file)."""
         net = load_network(path).network
         net.prepare()
-        return cls(net, settings.walk_speed_kmh, settings.walk_max_snap_m, Path(path).name)
+        return cls(net, settings.walk_speed_kmh, settings.walk_max_snap_m, Path(path).name, path)
+
+    def spec(self) -> WalkSpec:
+        """How an analysis process opens this network (:meth:`open`)."""
+        if self.path is None or self._identity is None:
+            raise YizhanError("this walking network was not loaded from a file")
+        return WalkSpec(
+            str(self.path), self.speed_kmh, self.max_snap_m, self.source, self._identity
+        )
+
+    @classmethod
+    def open(cls, spec: WalkSpec) -> Walking:
+        """The network of *spec*, its arrays mapped from the file (in an analysis process).
+
+        Raises
+        ------
+        YizhanError
+            The file is gone or was replaced since the server loaded it.
+        """
+        try:
+            same = _identity(spec.path) == spec.identity
+        except OSError:
+            same = False
+        if not same:
+            raise YizhanError(
+                f"the walking network {spec.source} changed on disk since the server loaded "
+                "it: restart the server to use the new one"
+            )
+        net = load_network(spec.path, check=False, mmap=True).network
+        return cls(net, spec.speed_kmh, spec.max_snap_m, spec.source, spec.path)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Walking | None:

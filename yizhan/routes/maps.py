@@ -10,7 +10,8 @@ its maps as inline scripts; hashes rather than a nonce, so that a cached planner
 needs no rewriting), no plugins, no other base URL. Tiles may come from any HTTPS server
 (base maps are configurable). The planner map is built in an analysis process
 (:mod:`yizhan.query.analysis`: bounded, time- and memory-limited), so its siting cannot
-hold the server's threads.
+hold the server's threads; so are its walking layers and, with ``metric=walk``, its
+coverage, gaps and sites on foot (the process maps the server's network file).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from yizhan.query.studies import HOW_TO_ADD_DEMAND, Study
 from yizhan.query.usage import Usage
 from yizhan.query.usage_service import network_usage, parse_period
 from yizhan.query.walk_studies import walk_layers
-from yizhan.query.walking import require
+from yizhan.query.walking import Walking, WalkSpec, require
 from yizhan.routes.deps import FlagsDep, SearchDep, SettingsDep, StoreDep
 from yizhan.routes.nearest import walking_of
 from yizhan.routes.params import AmenityParam, CategoryParam, InCrs, KindParam, Lat, Lon
@@ -186,13 +187,21 @@ def render_coverage_map(
     inputs: dict[str, Any],
     tianditu_key: str | None = None,
     proposals: dict[str, Any] | None = None,
-    walk: Any = None,
+    walk: WalkSpec | None = None,
     usage: Usage | None = None,
+    metric: str = "great_circle",
+    minutes: float = 15.0,
 ) -> tuple[str, str]:
     """The planner map's HTML and its Content-Security-Policy (run in an analysis process;
-    *walk*: the walking layers, computed beside the network in the server process)."""
+    *walk*: the server's walking network, opened here; with ``metric="walk"`` coverage,
+    gaps and sites are on foot, otherwise it adds the layer of areas within *minutes* on
+    foot and the far-from-network marks)."""
     timeline_date: date = inputs["timeline_date"]
     when: datetime = inputs["when"]
+    walking = None if walk is None else Walking.open(walk)
+    layers = None
+    if walking is not None and metric != "walk":
+        layers = walk_layers(walking, registry, flt, minutes)
     fmap, _, _ = coverage_map(
         registry,
         study,
@@ -211,7 +220,10 @@ def render_coverage_map(
         tianditu_key=tianditu_key,
         add_demand=HOW_TO_ADD_DEMAND,
         proposals=proposals,
-        walk=walk,
+        walk=layers,
+        walking=walking,
+        metric=metric,
+        minutes=minutes,
     )
     if usage is not None:  # stations by utilization, bus stops by visits (check-ins, counts)
         add_usage_layers(fmap, usage, lang=lang)
@@ -250,7 +262,11 @@ async def coverage_map_page(
     warning naming the reported problems, and a layer and list of their own. Without
     demand configured, the stations alone, and how to add demand. When the server has a
     walking network: a layer of the areas within `minutes` on foot of the stations, and a
-    mark on each station farther than the largest snap distance from any walkable way."""
+    mark on each station farther than the largest snap distance from any walkable way.
+    With `metric=walk` the headline, district table, uncovered demand, gaps and suggested
+    sites are within `minutes` on foot (as `/coverage?metric=walk` and
+    `/analysis/site`), the `radius_m` circles a layer to compare; 422 naming `metric`
+    without a network."""
     check_radius_limit(radius_m, settings)
     walking = walking_of(request)
     require(walking, metric)  # metric=walk without a network: 422 naming metric
@@ -273,6 +289,7 @@ async def coverage_map_page(
         flags.today,
         flags.stale_after_days,
         minutes if walking is not None else None,
+        metric,
     )
     cache = _map_cache(request)
     now = time.monotonic()
@@ -289,11 +306,6 @@ async def coverage_map_page(
         usage = await asyncio.to_thread(network_usage, search, stores, first, last)
         if not usage.days_with_data.any():
             usage = None
-    walk = (
-        await asyncio.to_thread(walk_layers, walking, search.registry, flt, minutes)
-        if walking is not None
-        else None
-    )
     html, csp = await run_analysis(
         request,
         client,
@@ -307,8 +319,10 @@ async def coverage_map_page(
         inputs,
         settings.tianditu_key,
         pending,
-        walk,
+        None if walking is None else walking.spec(),
         usage,
+        metric,
+        minutes,
     )
     with _cache_lock:
         cache[key] = (now, html, csp)

@@ -12,7 +12,6 @@ holders of a token) and :func:`run_analysis` (per-client hourly quota and concur
 
 from __future__ import annotations
 
-import asyncio
 import math
 import threading
 from collections.abc import Callable
@@ -23,12 +22,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from yizhan.errors import AuthenticationError, ConflictError, InvalidInputError, RateLimitedError
-from yizhan.geo.coverage import coverage, select_stations
-from yizhan.geo.siting import site_mclp
+from yizhan.geo.coverage import select_stations
 from yizhan.query.analysis import AnalysisRunner, coverage_analysis, site_analysis
 from yizhan.query.search import service_points
 from yizhan.query.studies import Study, StudySpec, default_spec, load_study
-from yizhan.query.walk_studies import walk_coverage, walk_members, walk_siting_inputs
+from yizhan.query.walk_analysis import walk_coverage_analysis, walk_site_analysis
 from yizhan.query.walking import require
 from yizhan.routes.clients import WindowLimiter, client_key
 from yizhan.routes.deps import (
@@ -78,7 +76,12 @@ _gate_lock = threading.Lock()
 T = TypeVar("T")
 
 #: Modules holding what analysis processes run (imported once by their forkserver).
-ANALYSIS_MODULES = ("yizhan.query.analysis", "yizhan.query.export_study", "yizhan.routes.maps")
+ANALYSIS_MODULES = (
+    "yizhan.query.analysis",
+    "yizhan.query.export_study",
+    "yizhan.query.walk_analysis",
+    "yizhan.routes.maps",
+)
 
 
 def analysis_runner(settings: Settings) -> AnalysisRunner:
@@ -321,7 +324,11 @@ async def get_coverage(
     open_at: OpenAtParam = None,
     open_for_min: OpenForMinParam = None,
     access: Annotated[
-        bool, Query(description="Also 2SFCA accessibility per district (`access` member).")
+        bool,
+        Query(
+            description="Also 2SFCA accessibility per district (`access` member); with "
+            "`metric=walk` the catchments are the demand within `minutes` on foot."
+        ),
     ] = False,
     metric: MetricParam = "great_circle",
     minutes: MinutesParam = 15.0,
@@ -331,20 +338,22 @@ async def get_coverage(
     `open_at` only stations open then count, and cooling buses where they stand then."""
     check_radius_limit(radius_m, settings)
     walking = require(walking_of(request), metric)
-    if walking is not None and access:
-        raise InvalidInputError("access", "2SFCA is by great-circle distance only")
     stations, mask, described = _service(search, settings, flt, open_at, open_for_min)
+    counted = select_stations(stations, mask)
     if walking is not None:
-        # On foot: the network lives in this process, so the search runs on a thread here
-        # (bounded by the network: one multi-source search), not in an analysis process.
-        gc = await asyncio.to_thread(coverage, stations, study.demand, radius_m, mask)
-        result = await asyncio.to_thread(
-            walk_coverage, walking, stations, study.demand, minutes, mask
+        # On foot, in an analysis process too: it maps the server's network file.
+        out = await run_analysis(
+            request,
+            client,
+            walk_coverage_analysis,
+            walking.spec(),
+            counted,
+            study.demand,
+            radius_m,
+            minutes,
+            access,
         )
-        out = result.to_dict()
-        out.update(walk_members(walking, gc, result, minutes))
     else:
-        counted = select_stations(stations, mask)
         out = await run_analysis(
             request, client, coverage_analysis, counted, study.demand, radius_m, access
         )
@@ -362,7 +371,8 @@ class SiteRequest(BaseModel):
     radius_m: float = Field(1000.0, gt=0, le=100_000, allow_inf_nan=False)
     candidates: list[list[float]] | None = Field(
         None,
-        description="Candidate sites as `[lon, lat]` (WGS-84); default: uncovered demand points.",
+        description="Candidate sites as `[lon, lat]` (WGS-84); default: the demand points not "
+        "covered (within `radius_m`, or with `metric=walk` within `minutes` on foot).",
     )
     amenity: list[Amenity] | None = None
     kind: list[Kind] | None = None
@@ -437,45 +447,31 @@ async def post_site(
         walking = require(walking_of(request), body.metric)
     except InvalidInputError as exc:
         raise body_error(exc) from None
-    if walking is not None:
-        # On foot: cover sets from bounded searches from the candidates, in this process
-        # (the network lives here), the solver with the same share of the hard limit.
-        radius_m, cover, covered = await asyncio.to_thread(
-            walk_siting_inputs, walking, counted.lon, counted.lat, study.demand, body.minutes
-        )
-        result = await asyncio.to_thread(
-            site_mclp,
+    # On foot: cover sets from bounded searches from the candidates (default: the demand
+    # not covered on foot), in an analysis process that maps the server's network file.
+    if walking is None:
+        func: Callable[..., dict[str, Any]] = site_analysis
+        head: tuple[Any, ...] = ()
+        reach: float = body.radius_m
+    else:
+        func, head, reach = walk_site_analysis, (walking.spec(),), body.minutes
+    try:
+        out = await run_analysis(
+            request,
+            client,
+            func,
+            *head,
             study.demand,
             counted.lon,
             counted.lat,
             cand[0],
             cand[1],
-            n_new=body.n_new,
-            radius_m=radius_m,
-            time_limit_s=solver_s,
-            cover=cover,
-            covered=covered,
+            body.n_new,
+            reach,
+            solver_s,
         )
-        out = result.to_dict()
-        out.update(metric="walk", minutes=body.minutes, speed_kmh=walking.speed_kmh)
-        out["sites"] = result.to_geojson()
-    else:
-        try:
-            out = await run_analysis(
-                request,
-                client,
-                site_analysis,
-                study.demand,
-                counted.lon,
-                counted.lat,
-                cand[0],
-                cand[1],
-                body.n_new,
-                body.radius_m,
-                solver_s,
-            )
-        except InvalidInputError as exc:
-            raise body_error(exc) from None
+    except InvalidInputError as exc:
+        raise body_error(exc) from None
     out["time_limit_s"] = solver_s
     out["demand"] = study.description
     out["stations"] = described
