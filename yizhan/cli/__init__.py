@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         importing,
         network,
         planning,
+        planning_map,
         poster,
         registry_cmds,
         tokens,
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     registry_cmds.add_parsers(sub)
     importing.add_parsers(sub)
     planning.add_parsers(sub)
+    planning_map.add_parsers(sub)
     poster.add_parsers(sub)
     tokens.add_parsers(sub)
     history.add_parsers(sub)

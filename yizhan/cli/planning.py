@@ -14,10 +14,8 @@ import math
 import sys
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -39,14 +37,10 @@ from yizhan.geo.coverage import (
 )
 from yizhan.geo.crs import CRS_NAMES
 from yizhan.geo.siting import site_mclp
-from yizhan.maps.study_map import coverage_map, station_flags
 from yizhan.query.demand_files import load_points
-from yizhan.query.features import flags_today
-from yizhan.query.proposals import proposals_geojson
 from yizhan.query.search import search_from_settings, service_points
 from yizhan.query.studies import (
     BUNDLED_STUDIES,
-    HOW_TO_ADD_DEMAND,
     BundledStudy,
     Study,
     StudySpec,
@@ -54,11 +48,12 @@ from yizhan.query.studies import (
     bundled_study_for,
     load_study,
 )
+from yizhan.query.walk_analysis import access_members
 from yizhan.query.walk_studies import (
     side_by_side,
+    walk_access,
     walk_coverage,
     walk_gap_polygons,
-    walk_layers,
     walk_members,
     walk_siting_inputs,
 )
@@ -66,9 +61,7 @@ from yizhan.query.walking import METRICS, Walking, require
 from yizhan.settings import Settings
 from yizhan.stations.hours import parse_time
 from yizhan.stations.jsonio import write_json_atomic
-from yizhan.stations.proposals import ProposalStore
 from yizhan.stations.registry import Registry, load_registry
-from yizhan.stations.reports import ReportStore
 
 
 def positive_number(kind: str) -> Any:
@@ -84,7 +77,7 @@ def positive_number(kind: str) -> Any:
     return parse
 
 
-def _study_arguments(p: argparse.ArgumentParser) -> None:
+def study_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "registry", nargs="?", help="registry GeoJSON (default with --study: the study's own)"
     )
@@ -153,7 +146,7 @@ def _study_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
 
-def _walking(args: argparse.Namespace) -> Walking | None:
+def walking_for(args: argparse.Namespace) -> Walking | None:
     """The walking network when ``--metric walk`` (an error naming --metric without one)."""
     if args.metric != "walk":
         return None
@@ -170,13 +163,14 @@ def add_parsers(sub: Any) -> None:
         description="Weighted share of demand with a station within --radius-m, per district, "
         "with the distance-to-nearest distribution.",
     )
-    _study_arguments(p)
+    study_arguments(p)
     p.add_argument("--json", action="store_true", help="print a JSON object instead of a summary")
     p.add_argument(
         "--access",
         action="store_true",
         help="also two-step floating catchment (2SFCA) accessibility per district, using station "
-        "capacity where known (10 places where not)",
+        "capacity where known (10 places where not); with --metric walk the catchments are "
+        "the demand within --minutes on foot",
     )
     p.set_defaults(func=cmd_coverage)
 
@@ -186,7 +180,7 @@ def add_parsers(sub: Any) -> None:
         description="Gap polygons (study area farther than --radius-m from every station) and the "
         "uncovered demand points, as one GeoJSON FeatureCollection.",
     )
-    _study_arguments(p)
+    study_arguments(p)
     p.add_argument("-o", "--output", required=True, type=Path, help="GeoJSON file to write")
     p.set_defaults(func=cmd_gaps)
 
@@ -196,12 +190,13 @@ def add_parsers(sub: Any) -> None:
         description="Maximal covering location problem, solved exactly (HiGHS) with the greedy "
         "answer and its gap reported. Existing stations are kept.",
     )
-    _study_arguments(p)
+    study_arguments(p)
     p.add_argument("--new", type=positive_int, required=True, help="how many new stations")
     p.add_argument(
         "--candidates",
         type=Path,
-        help="candidate sites (CSV/GeoJSON points); default: uncovered demand",
+        help="candidate sites (CSV/GeoJSON points); default: uncovered demand (on foot with "
+        "--metric walk)",
     )
     p.add_argument(
         "--time-limit-s",
@@ -217,27 +212,6 @@ def add_parsers(sub: Any) -> None:
         help="GeoJSON file to write the suggested sites to",
     )
     p.set_defaults(func=cmd_site)
-
-    p = sub.add_parser(
-        "map",
-        help="write the planner map (HTML) with coverage, gaps and suggested sites",
-        description="One HTML map with toggleable layers: stations, coverage circles, uncovered "
-        "demand (heat map), gap polygons, suggested sites, district coverage share, cooling buses.",
-    )
-    _study_arguments(p)
-    p.add_argument("-o", "--output", required=True, type=Path, help="HTML file to write")
-    p.add_argument("--lang", choices=["zh", "en"], default="zh", help="label language (default zh)")
-    p.add_argument(
-        "--sites", type=int, default=0, metavar="N", help="also suggest N new sites (default 0)"
-    )
-    p.add_argument(
-        "--assets",
-        choices=["inline", "local", "cdn"],
-        default="inline",
-        help="inline: one file that opens offline (default); local: links /static/vendor/ "
-        "as served by `yizhan serve`; cdn: public CDNs",
-    )
-    p.set_defaults(func=cmd_map)
 
 
 @dataclass(frozen=True)
@@ -313,7 +287,7 @@ def _prepare(args: argparse.Namespace, steps: Steps) -> tuple[Registry, Study, I
     return registry, study, inputs
 
 
-def _service(args: argparse.Namespace, registry: Registry) -> tuple[Any, Any, str]:
+def service_points_for(args: argparse.Namespace, registry: Registry) -> tuple[Any, Any, str]:
     """Which stations (and buses) count (see :func:`yizhan.stations.search.service_points`)."""
     settings = Settings()
     at = None
@@ -331,10 +305,10 @@ def _service(args: argparse.Namespace, registry: Registry) -> tuple[Any, Any, st
 def _coverage(
     args: argparse.Namespace, registry: Registry, study: Study, steps: Steps
 ) -> tuple[CoverageResult, tuple[Any, Any, str]]:
-    service = _service(args, registry)
+    service = service_points_for(args, registry)
     with steps.step(f"coverage of {study.demand.n:,} demand points within {args.radius_m:g} m"):
         result = coverage(service[0], study.demand, args.radius_m, service[1])
-    walking = _walking(args)
+    walking = walking_for(args)
     if walking is not None:
         args.great_circle = result
         with steps.step(f"coverage within {args.minutes:g} min on foot (one multi-source search)"):
@@ -343,25 +317,28 @@ def _coverage(
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:
-    if args.metric == "walk" and args.access:
-        raise InvalidInputError(
-            "--access", "2SFCA is by great-circle distance only; drop --metric walk"
-        )
     steps = Steps(3 + args.access + (args.metric == "walk"), quiet=args.quiet)
     registry, study, _ = _prepare(args, steps)
     result, (stations, mask, described) = _coverage(args, registry, study, steps)
     access = None
+    walking = walking_for(args)
     if args.access:
         with steps.step("two-step floating catchment (2SFCA)"):
-            access = two_step_fca(stations, study.demand, args.radius_m, mask)
+            access = (
+                two_step_fca(stations, study.demand, args.radius_m, mask)
+                if walking is None
+                else walk_access(walking, stations, study.demand, args.minutes, mask)
+            )
     if args.json:
         out = result.to_dict()
         out["demand"] = study.description
         out["stations"] = described
-        if access is not None:
-            out["access"] = access.to_dict()
         if args.metric == "walk":
             out.update(_walk_json(args, result))
+        if access is not None:
+            out["access"] = access.to_dict()
+            if walking is not None:
+                out["access"].update(access_members(walking, args.minutes))
         print(json.dumps(out, ensure_ascii=False, indent=2))
         return 0
     within = None
@@ -369,7 +346,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
         within = f"{args.minutes:g} min on foot ({result.radius_m:,.0f} m along streets)"
     print(summary_text(result, study, described, within))
     if access is not None:
-        print(access_text(access))
+        print(access_text(access, within))
     if args.metric == "walk":
         print(side_by_side_text(args, result))
     return 0
@@ -377,7 +354,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
 def _walk_json(args: argparse.Namespace, result: CoverageResult) -> dict[str, Any]:
     """What ``coverage --metric walk --json`` adds (see :func:`walk_members`)."""
-    walking = _walking(args)
+    walking = walking_for(args)
     assert walking is not None
     return walk_members(walking, args.great_circle, result, args.minutes)
 
@@ -401,11 +378,12 @@ def side_by_side_text(args: argparse.Namespace, result: CoverageResult) -> str:
     return "\n".join(lines)
 
 
-def access_text(access: Any) -> str:
-    """A readable 2SFCA table: places per 1,000 of demand within reach, per district."""
+def access_text(access: Any, within: str | None = None) -> str:
+    """A readable 2SFCA table: places per 1,000 of demand within reach, per district
+    (*within* names the catchment, default the radius)."""
     lines = [
         "",
-        f"Accessibility (2SFCA within {access.radius_m:g} m): {access.mean_access * 1000:,.2f} places per "
+        f"Accessibility (2SFCA within {within or f'{access.radius_m:g} m'}): {access.mean_access * 1000:,.2f} places per "
         f"1,000 {access.weight_name}; {access.no_access_pct:.1f} % of demand has none "
         f"({access.capacity_defaulted} stations without capacity counted as 10 places)",
     ]
@@ -428,7 +406,7 @@ def summary_text(
         f"Demand: {study.description}",
         f"Counted: {stations}",
         f"Covered within {within or f'{result.radius_m:g} m'}: {result.covered_weight_pct:.1f} % "
-        f"({_of(result.covered_weight, result.total_weight, study)})",
+        f"({amount_of(result.covered_weight, result.total_weight, study)})",
         f"{'Walk' if within else 'Distance'} to nearest station: p50 {_m(result.distance_p50_m)}, p90 {_m(result.distance_p90_m)}, "
         f"max {_m(result.distance_max_m)}",
     ]
@@ -466,7 +444,7 @@ def cmd_gaps(args: argparse.Namespace) -> int:
     feats: list[dict[str, Any]] = []
     with steps.step("gap polygons"):
         if study.area is not None:
-            walking = _walking(args)
+            walking = walking_for(args)
             gaps = (
                 gap_polygons(study.area, counted.lon, counted.lat, args.radius_m)
                 if walking is None
@@ -515,7 +493,7 @@ def cmd_gaps(args: argparse.Namespace) -> int:
 def cmd_site(args: argparse.Namespace) -> int:
     steps = Steps(4, quiet=args.quiet)
     registry, study, _ = _prepare(args, steps)
-    stations, mask, described = _service(args, registry)
+    stations, mask, described = service_points_for(args, registry)
     counted = select_stations(stations, mask)
     print(f"Counted: {described}")
     cand_lon = cand_lat = None
@@ -524,7 +502,7 @@ def cmd_site(args: argparse.Namespace) -> int:
             raise InvalidInputError("--candidates", f"no such file: {args.candidates}")
         cands = load_points(args.candidates, None, crs=args.crs)
         cand_lon, cand_lat = cands.lon, cands.lat
-    walking = _walking(args)
+    walking = walking_for(args)
     seam: dict[str, Any] = {}
     if walking is not None:
         radius, cover, covered = walk_siting_inputs(
@@ -560,122 +538,10 @@ def cmd_site(args: argparse.Namespace) -> int:
     return 0
 
 
-def registry_flags(registry: Registry) -> tuple[dict[str, dict[str, Any]], int]:
-    """Stale and needs-check stations of a registry file (its reports file, if any, is read),
-    as the API computes them; and the staleness threshold in days."""
-    settings = Settings()
-    path = settings.state_file(registry.path, "reports", ".jsonl")
-    if path is None or not path.exists():
-        flags = flags_today(settings)
-        return station_flags(registry, flags.stale_before), settings.stale_after_days
-    reports = ReportStore(
-        path,
-        window_days=settings.report_window_days,
-        threshold=settings.report_threshold,
-    )
-    flags = flags_today(settings, reports)
-    marked = station_flags(registry, flags.stale_before, flags, reports.station_ids())
-    return marked, settings.stale_after_days
-
-
-def pending_proposals(registry: Registry) -> dict[str, Any] | None:
-    """Stations suggested by workers and not yet decided, from the proposals file kept
-    beside the registry (``None`` when there is none), for the planner map."""
-    path = Settings().state_file(registry.path, "proposals", ".jsonl")
-    if path is None or not path.exists():
-        return None
-    return proposals_geojson(ProposalStore(path))
-
-
-def cmd_map(args: argparse.Namespace) -> int:
-    if args.metric == "walk":
-        raise InvalidInputError(
-            "--metric",
-            "the map's coverage, gaps and sites are by great circle; give --network FILE "
-            "(without --metric walk) to add the layer of areas within --minutes on foot",
-        )
-    if args.sites < 0:
-        raise InvalidInputError("--sites", f"Expected a whole number >= 0, got {args.sites}")
-    inputs = resolve_inputs(args)
-    spec = inputs.spec
-    if spec is None and args.sites:
-        raise InvalidInputError(
-            "--sites", "siting needs demand: add --demand FILE or --districts FILE"
-        )
-    # registry, [demand, coverage, [gaps], [sites]], map, write
-    extra = 0 if spec is None else 2 + (spec.districts is not None) + (args.sites > 0)
-    steps = Steps(3 + extra + bool(args.network or Settings().network), quiet=args.quiet)
-    with steps.step(f"loading registry {inputs.registry}"):
-        registry = load_registry(inputs.registry)
-    study = None
-    if spec is not None:
-        with steps.step("building demand"):
-            study = load_study(spec)
-    args.radius_m = inputs.radius_m
-    stations, mask, _ = _service(args, registry)
-    counted = select_stations(stations, mask)
-    flags, stale_after_days = registry_flags(registry)
-    zone = ZoneInfo(inputs.timezone)
-    now = datetime.now(zone)
-    open_at = _open_at(args)
-    walking = walking_from_args(args, Settings())
-    walk = None
-    if walking is not None:
-        with steps.step(f"areas within {args.minutes:g} min on foot"):
-            walk = walk_layers(walking, registry, filter_from_args(args), args.minutes)
-    fmap, result, _ = coverage_map(
-        registry,
-        study,
-        radius_m=inputs.radius_m,
-        flt=filter_from_args(args),
-        n_sites=args.sites,
-        lang=args.lang,
-        assets=args.assets,
-        step=steps.step,
-        service=(counted.lon, counted.lat),
-        flags=flags,
-        stale_after_days=stale_after_days,
-        when=now,
-        open_at=open_at,
-        # Cooling buses where their stops' hours put them today (placements are the
-        # server's: /maps/coverage shows them).
-        buses=registry.buses or None,
-        timeline_date=(open_at or now).date(),
-        tianditu_key=Settings().tianditu_key,
-        add_demand=HOW_TO_ADD_DEMAND,
-        proposals=pending_proposals(registry),
-        walk=walk,
-    )
-    with steps.step(f"writing {args.output}"):
-        html = fmap.get_root().render()
-        tmp = args.output.with_name(f".{args.output.name}.tmp")
-        tmp.write_text(html, encoding="utf-8")
-        tmp.replace(args.output)
-    size = f"{len(html) / 1e6:.1f} MB"
-    if result is None or study is None:
-        print(
-            f"{args.output}: planner map of {int(counted.lon.size):,} stations only, no demand "
-            f"for this registry ({size}). To add demand: {HOW_TO_ADD_DEMAND}"
-        )
-        return 0
-    print(
-        f"{args.output}: planner map, {int(counted.lon.size):,} stations counted, "
-        f"{result.covered_weight_pct:.1f} % of demand covered within {inputs.radius_m:g} m "
-        f"({_of(result.covered_weight, result.total_weight, study)}; {size})"
-    )
-    return 0
-
-
-def _open_at(args: argparse.Namespace) -> datetime | None:
-    if args.open_at is None and args.open_for_min is None:
-        return None
-    return parse_time(args.open_at or "now", Settings().timezone, field="--open-at")
-
-
 def _amount(value: float, study: Study) -> str:
     return f"{value:,.{study.meaning.digits}f} {study.meaning.unit('en')}"
 
 
-def _of(part: float, total: float, study: Study) -> str:
+def amount_of(part: float, total: float, study: Study) -> str:
     """``1,837,230 of 1,948,544 people aged 65+``."""
     return f"{part:,.{study.meaning.digits}f} of {_amount(total, study)}"
