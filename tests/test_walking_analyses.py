@@ -238,6 +238,7 @@ def test_api_walking_answers_come_from_analysis_processes(
     with app(network_file, tmp_path) as c:
         r = c.get("/coverage", params={"metric": "walk", "minutes": 5, "access": "true"})
         assert r.status_code == 200, r.text
+        assert c.app.state.analysis.pending == 0  # type: ignore[attr-defined]
         body = r.json()
         expected = walk_coverage_answer(walking, st, demand(), 1000.0, 5.0, True)
         for key, value in expected.items():
@@ -248,8 +249,6 @@ def test_api_walking_answers_come_from_analysis_processes(
         site = walk_site_answer(walking, demand(), st.lon, st.lat, None, None, 2, 5.0, 30.0)
         assert r.json()["sites"] == site["sites"]
         assert r.json()["covered_after_pct"] == site["covered_after_pct"]
-        runner = c.app.state.analysis  # type: ignore[attr-defined]
-        assert runner.running == 0
         m = c.get("/maps/coverage", params={"metric": "walk", "minutes": 5, "lang": "en"})
         assert m.status_code == 200
         pct = body["covered_weight_pct"]
@@ -262,6 +261,17 @@ def test_api_walking_answers_come_from_analysis_processes(
         for url in ("/coverage", "/maps/coverage"):
             r = c.get(url, params={"metric": "walk", "access": "true"})
             assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "metric", url
+
+
+def test_walking_analyses_count_against_the_client_quota(
+    network_file: Path, tmp_path: Path
+) -> None:
+    with app(network_file, tmp_path, analysis_rate_per_hour=2) as c:
+        assert c.get("/coverage", params={"metric": "walk", "minutes": 5}).status_code == 200
+        r = c.post("/analysis/site", json={"n_new": 1, "metric": "walk", "minutes": 5})
+        assert r.status_code == 200
+        r = c.get("/maps/coverage", params={"metric": "walk", "minutes": 5})
+        assert r.status_code == 429 and "YIZHAN_ANALYSIS_RATE_PER_HOUR" in r.json()["detail"]
 
 
 def test_a_walking_analysis_past_the_hard_limit_is_stopped(
