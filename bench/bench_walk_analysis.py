@@ -142,7 +142,7 @@ def measure(quick: bool = False) -> list[dict[str, Any]]:
             t_read, _ = _median(lambda p=path: load_network(p, check=False))
             rows.append(
                 common.row(
-                    f"{name}: open the network in the analysis process (mapped, {size_mb:.0f} MB)",
+                    f"{name}: open the network in the analysis process (mapped, {size_mb:.1f} MB)",
                     t_open,
                     "read into memory (np.load)",
                     t_read,
