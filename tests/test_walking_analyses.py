@@ -20,7 +20,7 @@ from yizhan.api import create_app
 from yizhan.cli import main
 from yizhan.errors import YizhanError
 from yizhan.geo.access import two_step_fca
-from yizhan.geo.coverage import select_stations
+from yizhan.geo.coverage import coverage, select_stations
 from yizhan.geo.demand import Demand
 from yizhan.geo.network import WalkNetwork
 from yizhan.geo.siting import candidates_from_demand
@@ -29,10 +29,10 @@ from yizhan.network import build_network, load_network, save_network
 from yizhan.network.store import NetworkFileError
 from yizhan.query.studies import StudySpec, load_study
 from yizhan.query.walk_analysis import walk_coverage_answer, walk_site_answer
-from yizhan.query.walk_studies import walk_access, walk_siting_inputs
+from yizhan.query.walk_studies import walk_access, walk_coverage, walk_members, walk_siting_inputs
 from yizhan.query.walking import Walking
 from yizhan.settings import BUNDLED_DATA, Settings
-from yizhan.stations.registry import load_registry
+from yizhan.stations.registry import StationFilter, load_registry
 
 DATA = Path(__file__).resolve().parent / "data" / "network"
 REGISTRY = BUNDLED_DATA / "helsinki-amenities.geojson"
@@ -243,6 +243,13 @@ def test_api_walking_answers_come_from_analysis_processes(
         expected = walk_coverage_answer(walking, st, demand(), 1000.0, 5.0, True)
         for key, value in expected.items():
             assert body[key] == value, key
+        # ... and what the server's thread computed before (registry and filter, not the
+        # selected stations handed to the process)
+        flt = StationFilter.make(statuses=("operational",))
+        before = walk_coverage(walking, reg, demand(), 5.0, flt)
+        old = before.to_dict()
+        old.update(walk_members(walking, coverage(reg, demand(), 1000.0, flt), before, 5.0))
+        assert {k: body[k] for k in old} == old
         assert body["access"]["metric"] == "walk" and body["access"]["radius_m"] == 375
         r = c.post("/analysis/site", json={"n_new": 2, "metric": "walk", "minutes": 5})
         assert r.status_code == 200, r.text
