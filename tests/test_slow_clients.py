@@ -207,3 +207,34 @@ def test_serve_turns_proxy_headers_off_and_sets_limits(tmp_path: Path) -> None:
     assert opts["limit_concurrency"] == 50 + headroom(50)
     assert opts["http"].max_connections == 50
     assert opts["http"].header_timeout_s == 10.0
+
+
+@pytest.mark.slow
+def test_every_worker_of_a_multi_worker_server_is_guarded(tmp_path: Path) -> None:
+    """``yizhan serve --workers 2``: the workers are started from a pickled configuration;
+    the guard reaches them by name and each closes trickling and idle connections."""
+    env = {"YIZHAN_HEADER_TIMEOUT_S": str(HEADER_TIMEOUT_S), "YIZHAN_MAX_HEADER_BYTES": "8192"}
+    with yizhan_serve(tmp_path, env, args=("--workers", "2")) as srv:
+        # Several connections, so that both workers (one accept queue) get some.
+        socks = [_open(srv, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ") for _ in range(6)]
+        try:
+            t0 = time.monotonic()
+            assert all(_closed_by_server(s, within_s=30) for s in socks)
+            assert time.monotonic() - t0 >= HEADER_TIMEOUT_S - 0.5
+        finally:
+            for s in socks:
+                s.close()
+        s = _open(srv, b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        try:
+            got = b""
+            s.settimeout(10)
+            with contextlib.suppress(OSError):
+                for _ in range(16):
+                    s.sendall(b"X-Filler: " + b"a" * 1000 + b"\r\n")
+            with contextlib.suppress(OSError):
+                while chunk := s.recv(65536):
+                    got += chunk
+            assert got.startswith(b"HTTP/1.1 431"), got[:200]  # httptools has no cap of its own
+        finally:
+            s.close()
+        assert httpx.get(f"{srv.url}/health", timeout=5).status_code == 200
