@@ -352,7 +352,7 @@ def guarded_protocol(
     return cast(type[asyncio.Protocol], type(f"Guarded{base.__name__}", (_HeadGuard, base), attrs))
 
 
-class WorkerGuardedHttpTools(_HeadGuard, HttpToolsProtocol):  # type: ignore[misc]
+class WorkerGuardedHttpTools(_HeadGuard, HttpToolsProtocol):
     """uvicorn's httptools protocol with the guard, for ``yizhan serve --workers N``.
 
     uvicorn starts each worker from a pickled configuration, and a class pickles by its
