@@ -83,22 +83,30 @@ def test_an_idle_connection_is_closed_too(server: RealServer) -> None:
         s.close()
 
 
-def test_an_oversized_head_gets_431(server: RealServer) -> None:
-    s = _open(server, b"GET /health HTTP/1.1\r\nHost: x\r\n")
+def _oversized_head_answer(srv: RealServer, kib: int) -> bytes:
+    """What the server answers a request head of about *kib* KiB (sent, then silence)."""
+    s = _open(srv, b"GET /health HTTP/1.1\r\nHost: x\r\n")
     try:
         got = b""
         s.settimeout(10)
         with contextlib.suppress(OSError):
-            for _ in range(64):
-                s.sendall(b"X-Filler: " + b"a" * 1000 + b"\r\n")
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            got += chunk
-        assert got.startswith(b"HTTP/1.1 431"), got[:200]
+            s.sendall(b"".join(b"X-Filler: " + b"a" * 1000 + b"\r\n" for _ in range(kib)))
+        with contextlib.suppress(OSError):
+            while chunk := s.recv(65536):
+                got += chunk
+        return got
     finally:
         s.close()
+
+
+def test_an_oversized_head_gets_431(server: RealServer) -> None:
+    got = _oversized_head_answer(server, 64)
+    assert got.startswith(b"HTTP/1.1 431"), got[:200]
+    # All of it at once and then nothing: refused at once, not at the header timeout.
+    t0 = time.monotonic()
+    got = _oversized_head_answer(server, 12)
+    assert got.startswith(b"HTTP/1.1 431"), got[:200]
+    assert time.monotonic() - t0 < HEADER_TIMEOUT_S
 
 
 def test_a_body_that_does_not_arrive_gets_408(server: RealServer) -> None:
@@ -224,17 +232,6 @@ def test_every_worker_of_a_multi_worker_server_is_guarded(tmp_path: Path) -> Non
         finally:
             for s in socks:
                 s.close()
-        s = _open(srv, b"GET /health HTTP/1.1\r\nHost: x\r\n")
-        try:
-            got = b""
-            s.settimeout(10)
-            with contextlib.suppress(OSError):
-                for _ in range(16):
-                    s.sendall(b"X-Filler: " + b"a" * 1000 + b"\r\n")
-            with contextlib.suppress(OSError):
-                while chunk := s.recv(65536):
-                    got += chunk
-            assert got.startswith(b"HTTP/1.1 431"), got[:200]  # httptools has no cap of its own
-        finally:
-            s.close()
+        got = _oversized_head_answer(srv, 16)
+        assert got.startswith(b"HTTP/1.1 431"), got[:200]  # httptools has no cap of its own
         assert httpx.get(f"{srv.url}/health", timeout=5).status_code == 200
