@@ -43,11 +43,14 @@ def free_port() -> int:
 
 @contextmanager
 def yizhan_serve(
-    tmp: Path, env: dict[str, str] | None = None, nofile: int | None = None
+    tmp: Path,
+    env: dict[str, str] | None = None,
+    nofile: int | None = None,
+    args: tuple[str, ...] = (),
 ) -> Iterator[RealServer]:
     """`python -m yizhan serve` over a copy of the bundled registry (with the bundled
-    districts as its study), its state in *tmp*; *env* adds ``YIZHAN_*`` settings and
-    *nofile* caps the process's open files."""
+    districts as its study), its state in *tmp*; *env* adds ``YIZHAN_*`` settings,
+    *nofile* caps the process's open files and *args* are more options (``--workers``)."""
     tmp.mkdir(parents=True, exist_ok=True)
     registry = tmp / "reg.geojson"
     shutil.copy(DEFAULT_REGISTRY, registry)
@@ -79,6 +82,7 @@ def yizhan_serve(
                 "127.0.0.1",
                 "--port",
                 str(port),
+                *args,
             ],
             cwd=REPO,
             env=full_env,

@@ -148,6 +148,18 @@ def test_per_client_quota(client: TestClient) -> None:
         assert other.get("/coverage").status_code == 200
 
 
+def test_the_quota_is_counted_by_every_process(tmp_path: Path) -> None:
+    """Two servers on one storage (two workers, or two replicas): one quota, not one each."""
+    a = _app(tmp_path, analysis_rate_per_hour=3)
+    b = create_app(a.state.settings)
+    with TestClient(a) as ca, TestClient(b) as cb:
+        codes = [c.get("/coverage").status_code for c in (ca, cb, ca)]
+        assert codes == [200, 200, 200]
+        r = cb.get("/coverage")
+        assert r.status_code == 429
+        assert "YIZHAN_ANALYSIS_RATE_PER_HOUR" in r.json()["detail"]
+
+
 def test_radius_is_capped(client: TestClient) -> None:
     r = client.get("/coverage", params={"radius_m": 50_000})
     assert r.status_code == 422

@@ -183,6 +183,23 @@ def test_failed_tokens_are_rate_limited(tmp_path: Path) -> None:
         assert other.get(f"/stations/{fid}/history").status_code == 200
 
 
+def test_failed_tokens_are_counted_by_every_process(tmp_path: Path) -> None:
+    """Two servers on one registry (two workers, or two replicas): a client guessing
+    tokens against both is limited by their sum, not by each one's own count."""
+    a = _app(tmp_path, auth_failure_limit=4, auth_failure_window_s=600)
+    b = create_app(a.state.settings)  # the same storage, another process's app
+    bad = {"Authorization": "Bearer guess-0000000000"}
+    with TestClient(a) as ca, TestClient(b) as cb:
+        fid, _ = _first(ca)
+        codes = [c.post(f"/stations/{fid}/verify", headers=bad).status_code for c in (ca, cb)]
+        codes += [c.post(f"/stations/{fid}/verify", headers=bad).status_code for c in (ca, cb)]
+        assert codes == [401, 401, 401, 401]
+        for c in (ca, cb):
+            r = c.post(f"/stations/{fid}/verify", headers=AUTH)
+            assert r.status_code == 429, r.text
+            assert "invalid bearer tokens" in r.json()["detail"]
+
+
 def test_429_for_tokens_is_documented(client: TestClient) -> None:
     ops = client.get("/openapi.json").json()["paths"]
     assert "429" in ops["/stations/{station_id}"]["patch"]["responses"]

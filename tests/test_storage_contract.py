@@ -27,7 +27,9 @@ from yizhan.errors import (
     PreconditionFailedError,
     PreconditionRequiredError,
     RateLimitedError,
+    StorageUnavailableError,
 )
+from yizhan.routes.clients import SharedLimit
 from yizhan.stations.editing import feature_etag
 from yizhan.stations.registry import StationFilter, load_registry
 from yizhan.stations.search import StationSearch
@@ -316,3 +318,38 @@ def test_rate_limits_are_shared(env: StorageEnv, backend: Backend) -> None:
     assert 55 <= info.value.retry_after_s <= 61
     other.rate_limits.hit("client-2", 3, 60)  # another key
     backend.rate_limits.hit("client-1", 10, 1)  # another window: its own counter
+
+
+def test_rate_limits_tell_the_wait_without_counting(env: StorageEnv, backend: Backend) -> None:
+    other = env.open()
+    assert backend.rate_limits.wait_s("auth:c", 2, 60) == 0
+    backend.rate_limits.hit("auth:c", 2, 60)
+    assert other.rate_limits.wait_s("auth:c", 2, 60) == 0  # one of two
+    other.rate_limits.hit("auth:c", 2, 60)
+    for limits in (backend.rate_limits, other.rate_limits):
+        for _ in range(3):  # asking does not count
+            assert 55 <= limits.wait_s("auth:c", 2, 60) <= 60
+    assert backend.rate_limits.wait_s("auth:c", 3, 60) == 0  # a higher limit is not reached
+    assert backend.rate_limits.wait_s("auth:other", 2, 60) == 0
+
+
+def test_shared_limits_fall_back_to_the_process_while_storage_is_down(
+    env: StorageEnv, backend: Backend
+) -> None:
+    class Down:
+        def hit(self, key: str, limit: int, window_s: float, what: str = "") -> None:
+            raise StorageUnavailableError("the database is restarting")
+
+        def wait_s(self, key: str, limit: int, window_s: float) -> float:
+            raise StorageUnavailableError("the database is restarting")
+
+    limit = SharedLimit(Down(), "auth", 2, 60, "invalid bearer tokens")
+    assert limit.wait_s("c") == 0
+    limit.hit("c")
+    limit.hit("c")
+    assert limit.wait_s("c") > 0
+    with pytest.raises(RateLimitedError, match="invalid bearer tokens"):
+        limit.hit("c")
+    shared = SharedLimit(backend.rate_limits, "auth", 2, 60, "invalid bearer tokens")
+    shared.hit("c")
+    assert shared.wait_s("c") == 0 and shared.fallback.retry_after_s("c") == 0

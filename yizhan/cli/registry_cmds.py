@@ -16,7 +16,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from yizhan.api import create_app
-from yizhan.cli.serving import install_log_limits, uvicorn_options
+from yizhan.cli.serving import WorkerGuardedHttpTools, install_log_limits, uvicorn_options
 from yizhan.errors import RegistryInvalidError, StorageUnavailableError
 from yizhan.geo.crs import CRS_NAMES, parse_crs
 from yizhan.query.nearest import nearest_collection
@@ -430,11 +430,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers > 1:
         # Each worker process builds its own app from the environment: pass the overrides
         # on. The workers are started from a pickled configuration, which the header guard's
-        # class (made at run time) cannot be: they use uvicorn's own httptools protocol,
-        # with the same timeouts and connection limit (put a reverse proxy in front).
+        # class made at run time cannot be: they get the guard by name, configured in each
+        # worker from the same environment (yizhan.cli.serving.WorkerGuardedHttpTools).
         for key in updates:
             os.environ[f"YIZHAN_{key.upper()}"] = str(getattr(settings, key))
-        options["http"] = "httptools"
+        options["http"] = WorkerGuardedHttpTools
         app = "yizhan.api:app_from_env"
     else:
         app = create_app(settings, registry=registry)

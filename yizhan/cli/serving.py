@@ -41,6 +41,7 @@ from typing import Any, cast
 
 from uvicorn.config import HTTP_PROTOCOLS
 from uvicorn.importer import import_from_string
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from yizhan.settings import Settings
 
@@ -279,12 +280,22 @@ class _HeadGuard:
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return  # lingering after a 431: read and drop
-        if not self._busy():
-            if self._head_bytes > self.max_header_bytes:
-                self._refuse_head()
-                return
-            self._head_bytes += len(data)
+        if self._busy():
+            super().data_received(data)  # type: ignore[misc]
+            return
+        if self._head_bytes > self.max_header_bytes:
+            self._refuse_head()
+            return
+        self._head_bytes += len(data)
         super().data_received(data)  # type: ignore[misc]
+        # Still no complete head after more than the cap (all of it in one read, and the
+        # client now silent): refused now, not at the next read or the header timeout.
+        if (
+            self._head_bytes > self.max_header_bytes
+            and not self._busy()
+            and not self.transport.is_closing()
+        ):
+            self._refuse_head()
 
     def _refuse_head(self) -> None:
         """Answer 431, stop sending, and close after :data:`LINGER_S` (reading meanwhile)."""
@@ -339,6 +350,40 @@ def guarded_protocol(
         "overload": overload,
     }
     return cast(type[asyncio.Protocol], type(f"Guarded{base.__name__}", (_HeadGuard, base), attrs))
+
+
+class WorkerGuardedHttpTools(_HeadGuard, HttpToolsProtocol):
+    """uvicorn's httptools protocol with the guard, for ``yizhan serve --workers N``.
+
+    uvicorn starts each worker from a pickled configuration, and a class pickles by its
+    name: the classes :func:`guarded_protocol` makes at run time cannot be sent, this one
+    can. Its limits are read from the worker's own settings (the ``YIZHAN_*`` environment
+    ``yizhan serve`` passes on to its workers) when the worker's first connection is made,
+    so every worker guards itself exactly as a single-process server does.
+    """
+
+    configured = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if not WorkerGuardedHttpTools.configured:
+            WorkerGuardedHttpTools.configure(Settings())
+        super().__init__(*args, **kwargs)
+
+    @classmethod
+    def configure(cls, settings: Settings) -> None:
+        """Take the guard's limits from *settings* (once per worker process)."""
+        limit = connection_limit(settings.limit_concurrency)
+        cls.header_timeout_s = settings.header_timeout_s
+        cls.max_header_bytes = settings.max_header_bytes
+        cls.max_connections = limit
+        cls.overload = OverloadLog(
+            settings.overload_log_interval_s,
+            timeout=settings.header_timeout_s,
+            limit=limit,
+            max_bytes=settings.max_header_bytes,
+        )
+        install_log_limits(settings.overload_log_interval_s)
+        cls.configured = True
 
 
 def uvicorn_options(

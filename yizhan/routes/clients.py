@@ -16,10 +16,17 @@ is the real one, and the forwarding headers are interpreted here only.
 rather than taken from a library (e.g. ``limits``) because each limit needs both "how long
 until the next event is allowed" (for ``Retry-After``) and a hard bound on the number of
 clients remembered, and the whole thing is thirty lines; state is per process.
+
+:class:`SharedLimit` is what the routes use: a limit counted in the storage backend's
+shared counters (:class:`~yizhan.storage.base.RateLimits`: a file, or a PostgreSQL table),
+so that every worker and every replica of one deployment count a client's events
+together — a client cannot multiply its allowance by the number of processes. While
+storage is unavailable it falls back to a :class:`WindowLimiter` of this process.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict, deque
@@ -29,7 +36,11 @@ from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 
 from starlette.requests import HTTPConnection
 
+from yizhan.errors import RateLimitedError, StorageUnavailableError
 from yizhan.settings import Settings
+from yizhan.storage.base import RateLimits
+
+log = logging.getLogger("yizhan")
 
 #: Longest client key kept (a malformed forwarded address is cut).
 MAX_KEY_CHARS = 64
@@ -165,3 +176,60 @@ class WindowLimiter:
             self._events[key] = times
             while len(self._events) > self.max_keys:
                 self._events.popitem(last=False)
+
+
+class SharedLimit:
+    """At most *limit* events per client in any *window_s* seconds, counted by every
+    process of the deployment (see the module docstring).
+
+    Parameters
+    ----------
+    limits : RateLimits
+        The backend's shared counters.
+    name : str
+        Names the limit's counters (``auth``, ``analysis``): keys are ``name:client``.
+    limit : int
+    window_s : float
+    what : str
+        What is counted, for the 429 message.
+    """
+
+    def __init__(
+        self, limits: RateLimits, name: str, limit: int, window_s: float, what: str
+    ) -> None:
+        self.limits = limits
+        self.name = name
+        self.limit = limit
+        self.window_s = window_s
+        self.what = what
+        self.fallback = WindowLimiter(limit, window_s)
+
+    def _unavailable(self, exc: Exception) -> None:
+        log.warning(
+            "the shared %s limit is unavailable (%s): counting in this process", self.name, exc
+        )
+
+    def wait_s(self, client: str) -> float:
+        """Seconds until *client* may have another event (0: now); nothing is counted."""
+        try:
+            return self.limits.wait_s(f"{self.name}:{client}", self.limit, self.window_s)
+        except (StorageUnavailableError, OSError) as exc:
+            self._unavailable(exc)
+            return self.fallback.retry_after_s(client)
+
+    def hit(self, client: str) -> None:
+        """Count an event of *client*, or raise :class:`RateLimitedError` (not counted)
+        when it already had *limit* in the window."""
+        try:
+            self.limits.hit(f"{self.name}:{client}", self.limit, self.window_s, self.what)
+            return
+        except (StorageUnavailableError, OSError) as exc:
+            self._unavailable(exc)
+        wait = self.fallback.retry_after_s(client)
+        if wait > 0:
+            raise RateLimitedError(
+                f"Too many {self.what}: at most {self.limit} in {self.window_s:g} s from one "
+                f"client; try again in {max(1, round(wait))} s",
+                max(1, round(wait + 0.5)),
+            )
+        self.fallback.hit(client)

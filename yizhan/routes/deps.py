@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 from typing import Annotated, Any
 
@@ -13,7 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from yizhan.errors import AuthenticationError, InvalidInputError, RateLimitedError
 from yizhan.query.features import Flags, flags_today
-from yizhan.routes.clients import WindowLimiter, client_key
+from yizhan.routes.clients import SharedLimit, client_key
 from yizhan.settings import Settings
 from yizhan.stations.registry import Registry
 from yizhan.stations.search import StationSearch
@@ -90,12 +92,19 @@ async def get_tokens(request: Request) -> Tokens:
     return tokens
 
 
-def auth_failures(request: Request) -> WindowLimiter:
-    """The app's count of failed bearer tokens per client (made on first use)."""
-    limiter: WindowLimiter | None = getattr(request.app.state, "auth_failures", None)
-    if limiter is None:
+def auth_failures(request: Request) -> SharedLimit:
+    """The app's count of failed bearer tokens per client, shared by every process of the
+    deployment (made on first use)."""
+    limiter: SharedLimit | None = getattr(request.app.state, "auth_failures", None)
+    if limiter is None or limiter.limits is not request.app.state.rate_limits:
         settings: Settings = request.app.state.settings
-        limiter = WindowLimiter(settings.auth_failure_limit, settings.auth_failure_window_s)
+        limiter = SharedLimit(
+            request.app.state.rate_limits,
+            "auth",
+            settings.auth_failure_limit,
+            settings.auth_failure_window_s,
+            "invalid bearer tokens",
+        )
         request.app.state.auth_failures = limiter
     return limiter
 
@@ -122,7 +131,7 @@ async def get_caller(
         return PUBLIC
     failures = auth_failures(request)
     key = client_key(request, request.app.state.settings)
-    wait_s = failures.retry_after_s(key)
+    wait_s = await asyncio.to_thread(failures.wait_s, key)
     if wait_s > 0:
         raise RateLimitedError(
             f"too many invalid bearer tokens from this client: retry after {math.ceil(wait_s)} s",
@@ -130,7 +139,8 @@ async def get_caller(
         )
     who = tokens.authenticate(credentials.credentials)
     if who is None:
-        failures.hit(key)
+        with contextlib.suppress(RateLimitedError):  # refused from the next request on
+            await asyncio.to_thread(failures.hit, key)
         raise AuthenticationError("invalid bearer token: unknown or revoked")
     return who
 

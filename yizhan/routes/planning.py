@@ -12,7 +12,7 @@ holders of a token) and :func:`run_analysis` (per-client hourly quota and concur
 
 from __future__ import annotations
 
-import math
+import asyncio
 import threading
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
@@ -28,7 +28,7 @@ from yizhan.query.search import service_points
 from yizhan.query.studies import Study, StudySpec, default_spec, load_study
 from yizhan.query.walk_analysis import walk_coverage_analysis, walk_site_analysis
 from yizhan.query.walking import require
-from yizhan.routes.clients import WindowLimiter, client_key
+from yizhan.routes.clients import SharedLimit, client_key
 from yizhan.routes.deps import (
     FastJSONResponse,
     RegistryDep,
@@ -55,6 +55,7 @@ from yizhan.stations.registry import Registry, StationFilter
 from yizhan.stations.search import StationSearch
 from yizhan.stations.tokens import TokenStore
 from yizhan.stations.vocab import Amenity, Category, Kind, Status
+from yizhan.storage import RateLimits
 
 router = APIRouter(tags=["planning"])
 
@@ -96,10 +97,17 @@ def analysis_runner(settings: Settings) -> AnalysisRunner:
 
 
 class AnalysisGate:
-    """Per-client limits of analyses: starts per hour and analyses at once."""
+    """Per-client limits of analyses: starts per hour (counted by every process of the
+    deployment) and analyses at once (in this process, which runs them)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.rate = WindowLimiter(settings.analysis_rate_per_hour, 3600.0)
+    def __init__(self, settings: Settings, limits: RateLimits) -> None:
+        self.rate = SharedLimit(
+            limits,
+            "analysis",
+            settings.analysis_rate_per_hour,
+            3600.0,
+            "analyses started by this client (YIZHAN_ANALYSIS_RATE_PER_HOUR)",
+        )
         self.per_client = settings.analysis_per_client
         self.active: dict[str, int] = {}
 
@@ -112,8 +120,8 @@ def _gate(request: Request) -> tuple[AnalysisRunner, AnalysisGate]:
             runner = analysis_runner(state.settings)
             state.analysis = runner
         gate: AnalysisGate | None = getattr(state, "analysis_gate", None)
-        if gate is None:
-            gate = AnalysisGate(state.settings)
+        if gate is None or gate.rate.limits is not state.rate_limits:
+            gate = AnalysisGate(state.settings, state.rate_limits)
             state.analysis_gate = gate
     return runner, gate
 
@@ -162,30 +170,32 @@ async def run_analysis(request: Request, client: str, func: Callable[..., T], *a
     """
     runner, gate = _gate(request)
     with _gate_lock:
-        wait_s = gate.rate.retry_after_s(client)
-        if wait_s > 0:
-            raise RateLimitedError(
-                f"too many analyses from this client in the last hour: retry after "
-                f"{math.ceil(wait_s)} s (YIZHAN_ANALYSIS_RATE_PER_HOUR)",
-                math.ceil(wait_s),
-            )
         if gate.active.get(client, 0) >= gate.per_client:
             raise RateLimitedError(
                 f"this client already has {gate.per_client} analyses running or waiting "
                 "(YIZHAN_ANALYSIS_PER_CLIENT): wait for them",
                 runner.retry_after_s(),
             )
-        gate.rate.hit(client)
         gate.active[client] = gate.active.get(client, 0) + 1
+    try:
+        await asyncio.to_thread(gate.rate.hit, client)
+    except BaseException:
+        _release(gate, client)
+        raise
     try:
         return await runner.run(func, *args)
     finally:
-        with _gate_lock:
-            left = gate.active[client] - 1
-            if left:
-                gate.active[client] = left
-            else:
-                del gate.active[client]
+        _release(gate, client)
+
+
+def _release(gate: AnalysisGate, client: str) -> None:
+    """One analysis of *client* is over (or was refused)."""
+    with _gate_lock:
+        left = gate.active[client] - 1
+        if left:
+            gate.active[client] = left
+        else:
+            del gate.active[client]
 
 
 def check_radius_limit(radius_m: float, settings: Settings) -> float:

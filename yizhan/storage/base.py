@@ -135,6 +135,11 @@ class RateLimits(Protocol):
         *window_s* seconds already (a refused event is not counted)."""
         ...
 
+    def wait_s(self, key: str, limit: int, window_s: float) -> float:
+        """Seconds until *key* may have another event under this limit (0: now), without
+        counting one."""
+        ...
+
 
 #: The other kinds are the ``stations/`` services themselves, whatever keeps their entries.
 Reports = ReportStore

@@ -60,6 +60,9 @@ class SharedRateLimits:
         self.source = source
         self.clock = clock
         self._lock = threading.Lock()
+        #: The counters as last read, and the source's stamp then (wait_s reads again
+        #: only when another process or a hit changed them).
+        self._read: tuple[Any, dict[tuple[str, float], dict[str, Any]]] | None = None
 
     def hit(self, key: str, limit: int, window_s: float, what: str = "requests") -> None:
         now = self.clock()
@@ -92,6 +95,22 @@ class SharedRateLimits:
 
         with self._lock, self.source.exclusive() as held:
             edit(held.entries)
+
+    def wait_s(self, key: str, limit: int, window_s: float) -> float:
+        now = self.clock()
+        stamp = self.source.stamp()
+        with self._lock:
+            if self._read is None or self._read[0] != stamp or stamp is None:
+                entries, stamp = self.source.load()
+                table = {(str(e.get("key")), float(e.get("window_s", 0))): e for e in entries}
+                self._read = (stamp, table)
+            entry = self._read[1].get((key, float(window_s)))
+        if entry is None:
+            return 0.0
+        times = [t for t in entry.get("times", ()) if t > now - window_s]
+        if len(times) < limit:
+            return 0.0
+        return max(0.0, float(times[len(times) - limit]) + window_s - now)
 
 
 class Follower:

@@ -262,5 +262,20 @@ class PgRateLimits:
                     (now,),
                 )
 
+    def wait_s(self, key: str, limit: int, window_s: float) -> float:
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        with self.db.connection("the rate limits") as conn:
+            times = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT at FROM rate_hits WHERE key = %s AND window_s = %s "
+                    "AND at > %s - make_interval(secs => %s) ORDER BY at",
+                    (key, window_s, now, window_s),
+                ).fetchall()
+            ]
+        if len(times) < limit:
+            return 0.0
+        return max(0.0, float((times[len(times) - limit] - now).total_seconds()) + window_s)
+
 
 __all__ = ["LOCKS", "PgEntrySource", "PgRateLimits", "PgReportLog", "bump"]
