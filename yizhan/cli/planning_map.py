@@ -100,10 +100,11 @@ def cmd_map(args: argparse.Namespace) -> int:
         )
     # registry, [demand, coverage, [gaps], [sites]], map, write
     extra = 0 if spec is None else 2 + (spec.districts is not None) + (args.sites > 0)
-    on_foot_steps = 0 if on_foot is None else 1 + (spec is not None)
-    steps = Steps(
-        3 + extra + bool(args.network or Settings().network) + on_foot_steps, quiet=args.quiet
+    # on foot: [areas within, coverage on foot]; else with a network: [areas within]
+    walk_steps = (
+        bool(args.network or Settings().network) if on_foot is None else 1 + (spec is not None)
     )
+    steps = Steps(3 + extra + walk_steps, quiet=args.quiet)
     with steps.step(f"loading registry {inputs.registry}"):
         registry = load_registry(inputs.registry)
     study = None
