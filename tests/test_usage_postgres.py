@@ -17,9 +17,11 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import make_bus, make_doc, make_feature, make_stop
 from tests.pgcluster import Cluster
-from tests.storage_env import fresh_database
+from tests.storage_env import eventually, fresh_database
 from yizhan.api import create_app
 from yizhan.cli import main
+from yizhan.errors import StorageUnavailableError
+from yizhan.query.usage_service import busy_now
 from yizhan.settings import Settings
 from yizhan.storage import open_backend
 from yizhan.storage.pg_transfer import import_registry
@@ -69,7 +71,12 @@ def test_two_replicas_share_check_ins_rules_and_usage(url: str) -> None:
         for c in (a, b):
             usage = c.get("/stations/s1/usage").json()
             assert usage["visits"] == 4  # today's check-ins, whichever replica took them
-            assert usage["busy_now"]["checkins_last_hour"] == 4
+            # "busy now" follows the others' check-ins within REFRESH_S
+            eventually(
+                lambda c=c: (
+                    c.get("/stations/s1/usage").json()["busy_now"]["checkins_last_hour"] == 4
+                )
+            )
     stored = rows(url, "SELECT client FROM checkins")
     assert len(stored) == 4 and not any("198.51.100" in str(r[0]) for r in stored)
     assert len(rows(url, "SELECT day FROM salts")) == 1  # one salt, shared
@@ -122,3 +129,28 @@ def test_usage_cli_on_the_database(
     assert sum(d["visits"] for d in report["districts"]) > 0
     assert main(["usage", "report", "--database-url", "mysql://x"]) != 0
     assert "--database-url" in capsys.readouterr().err
+
+
+def test_busy_now_without_the_history_keeps_answering(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the visit rows unreadable (the database down), "busy now" still says how many
+    checked in (level unknown) instead of failing the workers' page."""
+    app = create_app(
+        Settings(
+            database_url=url, trust_forwarded_for=True, reload_interval_s=0, busy_min_checkins=1
+        )
+    )
+    with TestClient(app) as a:
+        assert check_in(a, "s2", "198.51.100.7") == 201
+        stores = app.state.usage
+        assert stores.visits is not None
+
+        def down(*args: object, **kwargs: object) -> None:
+            raise StorageUnavailableError("the visit rows are unavailable for now")
+
+        monkeypatch.setattr(stores.visits, "load_parts", down)
+        busy = busy_now(app.state.backend.stations.search, stores, "s2")
+        assert busy is not None and busy["checkins_last_hour"] == 1
+        assert busy["level"] == "unknown"
+        assert a.get("/stations/s2/usage").status_code == 503  # the period's rows: 503

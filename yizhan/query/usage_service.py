@@ -23,7 +23,12 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from yizhan.errors import ConflictError, InvalidInputError, NotFoundError
+from yizhan.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    StorageUnavailableError,
+)
 from yizhan.geo.distance import haversine_m
 from yizhan.query.usage import (
     OpenTime,
@@ -48,6 +53,7 @@ from yizhan.stations.usage_files import (
     VisitMonths,
     VisitRows,
     concat,
+    split_unit,
     unit_key,
 )
 from yizhan.stations.visits import VisitCountStore
@@ -129,9 +135,10 @@ class UsageStores:
         if self.visits is not None:
             parts, month = self.visits.load_parts(first, last, units)
             meta, held = month.meta, month.days
+        stations = None if units is None else {split_unit(k)[0] for k in units}
         for day in self.checkins.open_days():
             if first <= day <= last and day.toordinal() not in held:
-                parts.append(self.checkins.day_rows(day))
+                parts.append(self.checkins.day_rows(day, stations))
         parts.append(self.counts.rows(first, last))
         return parts, meta
 
@@ -311,7 +318,8 @@ def busy_now(
 
     ``level`` compares them with the station's check-ins per open hour over the previous
     28 days: ``busier_than_usual`` (1.5 times or more), ``quieter_than_usual`` (half or
-    less), ``as_usual``; ``unknown`` without that history or without known hours.
+    less), ``as_usual``; ``unknown`` without that history or without known hours, or while
+    the storage (a database) cannot be read: the workers' page keeps answering.
     """
     when = now or stores.checkins.clock()
     n = stores.checkins.recent_count(station_id, when - timedelta(hours=1))
@@ -320,7 +328,10 @@ def busy_now(
     units = _station_units(search, stores, station_id)
     today = stores.today(when)
     first, last = today - timedelta(days=TYPICAL_DAYS), today - timedelta(days=1)
-    parts, _ = stores.row_parts(first, last, units.keys)
+    try:
+        parts, _ = stores.row_parts(first, last, units.keys)
+    except StorageUnavailableError:
+        parts = []  # the history is not known now: level "unknown"
     rows = _rows_of(parts, units)
     rows = rows.take(rows.source == SOURCE_CHECKINS) if len(rows) else rows
     usage = compute_usage(rows, units, first, last, open_time(units.hour_keys, first, last))

@@ -10,7 +10,7 @@ every process, so the rules are written once and hold across processes on either
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
@@ -130,8 +130,9 @@ class CheckinLog(Protocol):
         """
         ...
 
-    def day_rows(self, day: date) -> VisitRows:
-        """The check-ins of one local day, aggregated (counts per unit, hour and trade)."""
+    def day_rows(self, day: date, stations: Collection[str] | None = None) -> VisitRows:
+        """The check-ins of one local day, aggregated (counts per unit, hour and trade);
+        of these stations (and buses) only, if given (a log may return more)."""
         ...
 
     def open_days(self) -> list[date]:

@@ -34,6 +34,7 @@ import logging
 import secrets
 import threading
 from collections import deque
+from collections.abc import Collection
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -386,11 +387,12 @@ class CheckinStore:
         with self._lock:
             return sum(1 for x in self._station_times.get(station_id, ()) if x >= t)
 
-    def day_rows(self, day: date) -> VisitRows:
-        """The check-ins of one local day, aggregated (memory: none)."""
+    def day_rows(self, day: date, stations: Collection[str] | None = None) -> VisitRows:
+        """The check-ins of one local day, aggregated (of these stations and buses only, if
+        given: the rows may hold others; memory: none)."""
         if self.log is None:
             return VisitRows.empty()
-        return self.log.day_rows(day)
+        return self.log.day_rows(day, stations)
 
     def open_days(self) -> list[date]:
         """Days whose check-ins are still kept one by one (not yet aggregated)."""

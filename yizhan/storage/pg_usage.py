@@ -26,8 +26,10 @@ usage answers are read from the database anyway.
 
 from __future__ import annotations
 
+import math
 import secrets
 import threading
+import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -53,6 +55,9 @@ USAGE_LOCKS: dict[str, int] = {
     "visit_days": 0x595A_0102,
     "visit_counts": 0x595A_0103,
 }
+#: A replica reads the check-ins others made at most this often outside its writes (s):
+#: "busy now" of a page's results costs one query, not one each.
+REFRESH_S = 0.5
 #: ``date.toordinal()`` in SQL.
 _ORDINAL = "(day - DATE '0001-01-01') + 1"
 #: The unit key (:func:`~yizhan.stations.usage_files.unit_key`) in SQL.
@@ -80,6 +85,7 @@ class PgCheckinLog:
         self.zone = zone
         self.where = f"the check-ins in {db.where}"
         self._seq = 0
+        self._looked = -math.inf
         #: Held while the cursor moves (a read, or an append): no row is indexed twice.
         self._cursor = threading.Lock()
 
@@ -107,8 +113,14 @@ class PgCheckinLog:
     def read_new(self, days: Sequence[date]) -> list[Checkin]:
         if not days:
             return []
-        with self._cursor, self.db.connection(self.where) as conn:
-            return self._read(conn, min(days))
+        with self._cursor:
+            now = time.monotonic()
+            if now - self._looked < REFRESH_S:
+                return []  # looked a moment ago (each result of a page asks)
+            with self.db.connection(self.where) as conn:
+                found = self._read(conn, min(days))
+            self._looked = now
+            return found
 
     def append(self, day: date, decide: Decide) -> None:
         with self._cursor:
@@ -140,18 +152,27 @@ class PgCheckinLog:
             # Committed: ours come after everything read (the lock serialises inserts).
             self._seq = max(self._seq, newest)
 
-    def day_rows(self, day: date) -> VisitRows:
+    def day_rows(self, day: date, stations: Collection[str] | None = None) -> VisitRows:
+        where = "day = %s"
+        params: list[Any] = [day]
+        if stations is not None:
+            where += " AND station_id = ANY(%s)"
+            params.append(list(stations))
         with self.db.connection(self.where) as conn:
             rows = conn.execute(
                 f"SELECT {_ORDINAL}, {_UNIT}, hour, trade, {SOURCE_CHECKINS}, count(*) "
-                "FROM checkins WHERE day = %s GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
-                (day,),
+                f"FROM checkins WHERE {where} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+                params,
             ).fetchall()
         return _records(rows)
 
     def open_days(self) -> list[date]:
         with self.db.connection(self.where) as conn:
-            rows = conn.execute("SELECT DISTINCT day FROM checkins ORDER BY day").fetchall()
+            rows = conn.execute(  # the distinct days, one index probe each
+                "WITH RECURSIVE d AS (SELECT min(day) AS day FROM checkins UNION ALL "
+                "SELECT (SELECT min(day) FROM checkins WHERE day > d.day) FROM d "
+                "WHERE d.day IS NOT NULL) SELECT day FROM d WHERE day IS NOT NULL"
+            ).fetchall()
         return [r[0] for r in rows]
 
     def compact(self, before: date) -> list[date]:
@@ -326,4 +347,4 @@ class PgSalts:
         return None if row is None else bytes(row[0])
 
 
-__all__ = ["USAGE_LOCKS", "PgCheckinLog", "PgSalts", "PgVisitLog", "PgVisitMonths"]
+__all__ = ["REFRESH_S", "USAGE_LOCKS", "PgCheckinLog", "PgSalts", "PgVisitLog", "PgVisitMonths"]

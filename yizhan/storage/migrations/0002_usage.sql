@@ -18,6 +18,7 @@ CREATE TABLE checkins (
     located boolean NOT NULL
 );
 CREATE INDEX checkins_by_day ON checkins (day);
+CREATE INDEX checkins_by_station ON checkins (station_id, day);
 
 -- Visit counts as rows (the columns of the files' month .npz): aggregated check-ins,
 -- managers' counts are in visit_counts, and the synthetic generator's days.
