@@ -11,6 +11,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -18,6 +19,7 @@ from fastapi.testclient import TestClient
 from tests.conftest import make_bus, make_doc, make_feature, make_stop
 from tests.pgcluster import Cluster
 from tests.storage_env import eventually, fresh_database
+from tests.storage_servers import Replica
 from yizhan.api import create_app
 from yizhan.cli import main
 from yizhan.errors import StorageUnavailableError
@@ -154,3 +156,24 @@ def test_busy_now_without_the_history_keeps_answering(
         assert busy is not None and busy["checkins_last_hour"] == 1
         assert busy["level"] == "unknown"
         assert a.get("/stations/s2/usage").status_code == 503  # the period's rows: 503
+
+
+@pytest.mark.slow
+def test_two_serve_processes_share_the_rules_and_the_counts(url: str) -> None:
+    """Two `yizhan serve` processes on one database: the same worker (the same address,
+    hashed under the salt of the `salts` table by each process) is refused by the second
+    after checking in through the first, and each counts the other's check-ins."""
+    a = Replica("--database-url", url).wait_ready()
+    b = Replica("--database-url", url).wait_ready()
+    try:
+        assert httpx.post(f"{a.url}/stations/s1/checkins", json={}).status_code == 201
+        again = httpx.post(f"{b.url}/stations/s1/checkins", json={})
+        assert again.status_code == 429 and "Already checked in" in again.text
+        assert httpx.post(f"{b.url}/stations/s2/checkins", json={}).status_code == 201
+        for rep in (a, b):
+            for sid in ("s1", "s2"):
+                assert httpx.get(f"{rep.url}/stations/{sid}/usage").json()["visits"] == 1
+    finally:
+        a.stop()
+        b.stop()
+    assert len(rows(url, "SELECT day FROM salts")) == 1
