@@ -470,11 +470,18 @@ def test_visit_rows_of_generated_days_are_shared(env: StorageEnv, backend: Backe
     parts, held = other.visits.load_parts(date(2026, 7, 1), date(2026, 7, 2))
     assert sorted(r for p in parts for r in records(p)) == sorted(records(rows))
     assert held.days == {d1, d2} and held.meta == meta
+    before, _ = backend.visits.load_parts(date(2026, 7, 1), date(2026, 7, 2))
+    assert sorted(r for p in before for r in records(p)) == sorted(records(rows))
     again = VisitRows.from_records([(d2, "a1", 8, -1, SOURCE_SYNTHETIC, 1)])
     assert other.visits.add_days(again, [d2], replace=True, meta={"synthetic": {}}) == [d2]
     parts, held = backend.visits.load_parts(date(2026, 7, 2), date(2026, 7, 2))
     assert [r for p in parts for r in records(p)] == records(again)
     assert not held.meta.get("synthetic")  # the files may keep an empty member
+    parts, held = backend.visits.load_parts(date(2026, 7, 1), date(2026, 7, 2))  # read before
+    assert sorted(r for p in parts for r in records(p)) == sorted(records(rows.take([0]))) + (
+        records(again)
+    )
+    assert set(held.meta.get("synthetic", {})) == {str(d1)}
 
 
 def test_visit_counts_are_shared_and_audited(env: StorageEnv, backend: Backend) -> None:

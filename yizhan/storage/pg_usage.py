@@ -58,6 +58,8 @@ USAGE_LOCKS: dict[str, int] = {
 #: A replica reads the check-ins others made at most this often outside its writes (s):
 #: "busy now" of a page's results costs one query, not one each.
 REFRESH_S = 0.5
+#: Network-wide periods of visit rows a process keeps (see :class:`PgVisitMonths`).
+CACHED_PERIODS = 2
 #: ``date.toordinal()`` in SQL.
 _ORDINAL = "(day - DATE '0001-01-01') + 1"
 #: The unit key (:func:`~yizhan.stations.usage_files.unit_key`) in SQL.
@@ -199,37 +201,53 @@ class PgCheckinLog:
                     )
                 conn.execute("DELETE FROM checkins WHERE day = %s", (day,))
                 done.append(day)
+            if done:
+                _bump_visits(conn)
         return done
 
 
 class PgVisitMonths:
-    """:class:`~yizhan.stations.usage_files.VisitMonths` in ``visit_rows`` and ``visit_days``."""
+    """:class:`~yizhan.stations.usage_files.VisitMonths` in ``visit_rows`` and ``visit_days``.
+
+    The network's rows of a period (an analysis) are kept for the next question on the same
+    period until the ``visits`` counter of ``state_versions`` moves (a day added or
+    replaced, by any process): the rows of finished days change only then.
+    """
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self.where = f"the visit rows in {db.where}"
+        self._cache: dict[tuple[date, date], tuple[int, VisitRows, MonthFile]] = {}
+        self._lock = threading.Lock()
 
     def load_parts(
         self, first: date, last: date, units: Collection[str] | None = None
     ) -> tuple[list[VisitRows], MonthFile]:
-        where = "day BETWEEN %s AND %s"
-        params: list[Any] = [first, last]
-        if units is not None:
-            where += " AND unit = ANY(%s)"
-            params.append(list(units))
         with self.db.connection(self.where) as conn:
-            rows = conn.execute(
-                f"SELECT {_ORDINAL}, unit, hour, trade, source, count FROM visit_rows "
-                f"WHERE {where}",
-                params,
-            ).fetchall()
+            got = conn.execute(
+                "SELECT version FROM state_versions WHERE kind = 'visits'"
+            ).fetchone()
+            version = int(got[0]) if got else 0
+            if units is None:
+                with self._lock:
+                    cached = self._cache.get((first, last))
+                if cached is not None and cached[0] == version:
+                    return [cached[1]], cached[2]
+            keys = list(units) if units is not None else _all_units(conn)
+            rows = _copy_rows(conn, keys, first, last)
             held = conn.execute(
                 f"SELECT {_ORDINAL}, synthetic::text FROM visit_days WHERE day BETWEEN %s AND %s",
                 (first, last),
             ).fetchall()
         synthetic = {str(d): orjson.loads(s) for d, s in held if s is not None}
         meta: dict[str, Any] = {"synthetic": synthetic} if synthetic else {}
-        return [_records(rows)], MonthFile(VisitRows.empty(), {int(d) for d, _ in held}, meta)
+        month = MonthFile(VisitRows.empty(), {int(d) for d, _ in held}, meta)
+        if units is None:
+            with self._lock:
+                if len(self._cache) >= CACHED_PERIODS:
+                    self._cache.pop(next(iter(self._cache)))
+                self._cache[(first, last)] = (version, rows, month)
+        return [rows], month
 
     def add_days(
         self,
@@ -258,6 +276,7 @@ class PgVisitMonths:
                 todo = [d for d in wanted if d not in held]
             if not todo:
                 return []
+            _bump_visits(conn)
             conn.execute(
                 "INSERT INTO visit_days (day, synthetic) "
                 "SELECT * FROM unnest(%s::date[], %s::jsonb[])",
@@ -286,6 +305,72 @@ class PgVisitMonths:
                     ):
                         copy.write_row((date.fromordinal(d), units[u], h, t, s, n))
         return todo
+
+
+#: One row of ``COPY … (FORMAT binary)`` of (int4 day, int4 unit, int2 hour, int2 trade,
+#: int2 source, int4 count): the field count, then each field's length and value.
+_COPY_ROW = np.dtype(
+    [
+        ("n", ">i2"),
+        ("l0", ">i4"), ("day", ">i4"),
+        ("l1", ">i4"), ("unit", ">i4"),
+        ("l2", ">i4"), ("hour", ">i2"),
+        ("l3", ">i4"), ("trade", ">i2"),
+        ("l4", ">i4"), ("source", ">i2"),
+        ("l5", ">i4"), ("count", ">i4"),
+    ]
+)  # fmt: skip
+_COPY_HEADER = 19  # signature (11 bytes), flags, header extension length
+
+
+def _bump_visits(conn: Conn) -> None:
+    """Days were added to (or replaced in) the visit rows: cached periods are stale."""
+    conn.execute("UPDATE state_versions SET version = version + 1 WHERE kind = 'visits'")
+
+
+def _all_units(conn: Conn) -> list[str]:
+    """Every unit with visit rows: a loose scan of the ``(unit, day)`` index."""
+    rows = conn.execute(
+        "WITH RECURSIVE u AS (SELECT min(unit) AS unit FROM visit_rows UNION ALL "
+        "SELECT (SELECT min(unit) FROM visit_rows WHERE unit > u.unit) FROM u "
+        "WHERE u.unit IS NOT NULL) SELECT unit FROM u WHERE unit IS NOT NULL"
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def _copy_rows(conn: Conn, units: list[str], first: date, last: date) -> VisitRows:
+    """The visit rows of *units* over ``first``–``last``, as columns.
+
+    Read with binary ``COPY`` (units as their position in *units*), parsed by numpy:
+    every field is a fixed-width integer, so the stream is an array of records. Hand-written
+    because fetching a row of Python objects per visit row is ~50× slower: a year of a
+    large network is tens of millions of rows.
+    """
+    if not units:
+        return VisitRows.empty()
+    data = bytearray()
+    with conn.cursor().copy(
+        "COPY (SELECT (v.day - DATE '0001-01-01') + 1, (u.i - 1)::int4, v.hour, v.trade, "
+        "v.source, v.count FROM visit_rows v "
+        "JOIN unnest(%s::text[]) WITH ORDINALITY AS u(unit, i) ON v.unit = u.unit "
+        "WHERE v.day BETWEEN %s AND %s) TO STDOUT (FORMAT binary)",
+        (units, first, last),
+    ) as copy:
+        for block in copy:
+            data += block
+    body = memoryview(data)[_COPY_HEADER : len(data) - 2]  # the trailer: int16 -1
+    recs = np.frombuffer(body, dtype=_COPY_ROW)
+    if len(recs) and not (recs["n"] == 6).all():
+        raise ValueError("unexpected COPY row layout")
+    return VisitRows(
+        list(units),
+        recs["day"].astype(np.int32),
+        recs["unit"].astype(np.int32),
+        recs["hour"].astype(np.int8),
+        recs["trade"].astype(np.int8),
+        recs["source"].astype(np.int8),
+        recs["count"].astype(np.int32),
+    )
 
 
 class PgVisitLog:
@@ -347,4 +432,12 @@ class PgSalts:
         return None if row is None else bytes(row[0])
 
 
-__all__ = ["REFRESH_S", "USAGE_LOCKS", "PgCheckinLog", "PgSalts", "PgVisitLog", "PgVisitMonths"]
+__all__ = [
+    "CACHED_PERIODS",
+    "REFRESH_S",
+    "USAGE_LOCKS",
+    "PgCheckinLog",
+    "PgSalts",
+    "PgVisitLog",
+    "PgVisitMonths",
+]

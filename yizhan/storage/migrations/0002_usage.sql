@@ -33,6 +33,10 @@ CREATE TABLE visit_rows (
 CREATE INDEX visit_rows_by_day ON visit_rows (day);
 CREATE INDEX visit_rows_by_unit ON visit_rows (unit, day);
 
+-- Bumped whenever days are added to (or replaced in) visit_rows: a process keeps the rows
+-- of a period it read until then.
+INSERT INTO state_versions (kind) VALUES ('visits');
+
 -- The days visit_rows holds (so that a day is never added twice), and the generator's
 -- parameters of a synthetic day.
 CREATE TABLE visit_days (
