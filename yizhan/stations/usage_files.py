@@ -23,6 +23,9 @@ Written atomically (a temporary file, ``fsync``, rename, directory ``fsync``). C
 what the analyses want: a year of 100,000 stations' daily counts (36.5 M rows) is read and
 summed with ``numpy.bincount`` in seconds (``bench/bench_usage.py``).
 
+:class:`MonthFiles` is the files backend's :class:`VisitMonths`; with PostgreSQL the same
+rows are the ``visit_rows`` table (:class:`~yizhan.storage.pg_usage.PgVisitMonths`).
+
 Hand-written on numpy: the columns are few and fixed, and the registry stays plain files
 (no database or Arrow dependency for the few arrays a month holds).
 """
