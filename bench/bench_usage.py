@@ -6,6 +6,9 @@ utilization and ranking over 100,000 stations × a year of daily counts beside p
    (``X-Forwarded-For``, trusted) with a Lua script that counts the 201s. Afterwards the
    server is stopped and the check-in files are counted: every acknowledged check-in must
    be on disk (a 201 is sent only after the group-commit ``fsync``).
+   The same on PostgreSQL (``--database-url`` on a throwaway cluster with durable commits,
+   ``bench_storage.durable_cluster``): the check-ins are then rows of the ``checkins``
+   table, each batch one transaction under an advisory lock, counted afterwards.
 2. **SIGKILL**: an asyncio client (httpx, 64 at once) posts check-ins and records every
    acknowledged id; the server is killed with SIGKILL in mid-load; every acknowledged id
    must be in the files.
@@ -20,6 +23,7 @@ utilization and ranking over 100,000 stations × a year of daily counts beside p
 
     .venv/bin/python bench/bench_usage.py            # everything
     .venv/bin/python bench/bench_usage.py --no-http  # only the 36.5 M rows part
+    .venv/bin/python bench/bench_usage.py --checkins # only check-ins: files and PostgreSQL
 """
 
 from __future__ import annotations
@@ -46,11 +50,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psycopg
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))
 
+import bench_storage  # noqa: E402
 import common  # noqa: E402
+import pgcluster  # noqa: E402
 
 from yizhan.query.ranking import Period, rank_stations, score_stations  # noqa: E402
 from yizhan.query.search import build_search  # noqa: E402
@@ -65,6 +73,8 @@ from yizhan.stations.usage_files import (  # noqa: E402
     load_months,
     month_files,
 )
+from yizhan.storage.migrate import upgrade  # noqa: E402
+from yizhan.storage.pg_transfer import import_registry  # noqa: E402
 
 TITLE = "Usage: check-ins, utilization and ranking (bench_usage.py)"
 OUT = common.OUT / "usage"
@@ -103,8 +113,11 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(state: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """One ``yizhan serve`` worker (this checkout's code) on the bundled registry."""
+def serving(
+    state: Path, database_url: str | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """One ``yizhan serve`` worker (this checkout's code) on the bundled registry, or on
+    the database at *database_url* (the registry imported there)."""
     OUT.mkdir(parents=True, exist_ok=True)
     reg = OUT / "zhengzhou.geojson"
     shutil.copyfile(DEFAULT_REGISTRY, reg)
@@ -117,6 +130,8 @@ def serving(state: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         "YIZHAN_RELOAD_INTERVAL_S": "0",
     }
     cmd = [sys.executable, "-m", "yizhan", "serve", "--registry", str(reg), "--port", str(port)]
+    if database_url is not None:
+        cmd += ["--database-url", database_url]
     logf = (OUT / "server.log").open("ab")
     proc = subprocess.Popen(cmd, cwd=common.ROOT, env=env, stdout=logf, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -151,7 +166,10 @@ def _station_ids() -> list[str]:
     return [f["id"] for f in doc["features"] if f["properties"]["kind"] == "station"]
 
 
-def _on_disk(state: Path) -> list[str]:
+def _on_disk(state: Path, database_url: str | None = None) -> list[str]:
+    if database_url is not None:
+        with psycopg.connect(database_url) as conn:
+            return [str(r[0]) for r in conn.execute("SELECT id FROM checkins").fetchall()]
     ids = []
     for p in sorted(state.glob("*.usage/checkins-*.jsonl")):
         for line in p.read_bytes().splitlines():
@@ -185,14 +203,14 @@ end
 """
 
 
-def bench_http() -> list[dict[str, Any]]:
+def bench_http(database_url: str | None = None) -> list[dict[str, Any]]:
     if shutil.which("wrk") is None:
         return [common.row("check-ins per second", None, "", None, "skipped: wrk not installed")]
     state = OUT / f"state-http-{int(time.time())}"
     script = OUT / "checkins.lua"
     OUT.mkdir(parents=True, exist_ok=True)
     script.write_text(LUA % ",".join(f'"{i}"' for i in _station_ids()))
-    with serving(state) as (base, proc):
+    with serving(state, database_url) as (base, proc):
         cmd = [
             "wrk",
             "-t1",
@@ -221,7 +239,7 @@ def bench_http() -> list[dict[str, Any]]:
     for pct in ("50", "99"):
         m = re.search(rf"^\s*{pct}(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
         lat[pct] = float(m.group(1)) * unit[m.group(2)] if m else math.nan
-    on_disk = len(_on_disk(state))
+    on_disk = len(_on_disk(state, database_url))
     accepted = created / HTTP_SECONDS
     ok = accepted >= 1000 and on_disk >= created and other == 0
     note = (
@@ -231,9 +249,10 @@ def bench_http() -> list[dict[str, Any]]:
         f"counting); wrk -t1 -c{HTTP_CONNECTIONS} -d{HTTP_SECONDS}s, one uvicorn worker; {load}"
     )
     shutil.rmtree(state, ignore_errors=True)
+    where = "PostgreSQL" if database_url else "files"
     return [
         common.row(
-            "check-ins over HTTP, one worker (s per check-in)",
+            f"check-ins over HTTP, one worker, {where} (s per check-in)",
             1 / accepted if accepted else None,
             "GET /health, same server",
             1 / health_rps,
@@ -270,11 +289,11 @@ async def _hammer(base: str, seconds: float, acked: list[str], ids: list[str]) -
         await asyncio.gather(*(worker(k, client) for k in range(HTTP_CONNECTIONS)))
 
 
-def bench_kill() -> list[dict[str, Any]]:
+def bench_kill(database_url: str | None = None) -> list[dict[str, Any]]:
     state = OUT / f"state-kill-{int(time.time())}"
     ids = _station_ids()
     acked: list[str] = []
-    with serving(state) as (base, proc):
+    with serving(state, database_url) as (base, proc):
 
         async def run() -> None:
             load = asyncio.create_task(_hammer(base, 60, acked, ids))
@@ -284,12 +303,13 @@ def bench_kill() -> list[dict[str, Any]]:
 
         asyncio.run(run())
         proc.wait(10)
-    stored = set(_on_disk(state))
+    stored = set(_on_disk(state, database_url))
     lost = [a for a in acked if a not in stored]
     shutil.rmtree(state, ignore_errors=True)
+    where = "PostgreSQL" if database_url else "files"
     return [
         common.row(
-            "acknowledged check-ins lost to SIGKILL",
+            f"acknowledged check-ins lost to SIGKILL, {where}",
             None,
             "",
             None,
@@ -472,12 +492,32 @@ def bench_year() -> list[dict[str, Any]]:
     return out
 
 
-def run(http: bool = True) -> list[dict[str, Any]]:
+def bench_postgres() -> list[dict[str, Any]]:
+    """:func:`bench_http` and :func:`bench_kill` on a throwaway PostgreSQL cluster."""
+    try:
+        cluster = bench_storage.durable_cluster()
+    except pgcluster.ClusterUnavailableError as exc:
+        return [common.row("check-ins on PostgreSQL", None, "", None, f"skipped: {exc}")]
+    try:
+        url = f"postgresql://yizhan@127.0.0.1:{cluster.port}/yizhan"
+        upgrade(url)
+        import_registry(url, DEFAULT_REGISTRY, Settings(database_url=url))
+        rows = bench_http(url)
+        with psycopg.connect(url) as conn:
+            conn.execute("DELETE FROM checkins")
+        return rows + bench_kill(url)
+    finally:
+        cluster.remove()
+
+
+def run(http: bool = True, year: bool = True) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     if http:
         rows += bench_http()
         rows += bench_kill()
-    rows += bench_year()
+        rows += bench_postgres()
+    if year:
+        rows += bench_year()
     return rows
 
 
@@ -490,6 +530,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-http", action="store_true", help="only the 36.5 M rows part")
+    ap.add_argument("--checkins", action="store_true", help="only check-ins (files, PostgreSQL)")
     args = ap.parse_args()
-    result = run(http=not args.no_http)
+    result = run(http=not args.no_http, year=not args.checkins)
     print(markdown(result))

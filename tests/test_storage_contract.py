@@ -4,20 +4,22 @@ Each test runs once per backend on a real store (files in a temporary directory,
 database on the session's throwaway PostgreSQL cluster): stations with versions, If-Match
 and audit history; tokens; reports with their rate limits; placements; heat alerts;
 rate-limit counters; and a second backend opened on the same storage (another process)
-following the first.
+following the first; check-ins (their rules across processes, durability, concurrent
+submits, aggregation of finished days), visit rows and visit counts.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import make_bus, make_doc, make_feature, make_stop
+from tests.helpers import SetClock
 from tests.storage_env import StorageEnv, eventually, make_env
 from yizhan.errors import (
     ConflictError,
@@ -30,10 +32,13 @@ from yizhan.errors import (
     StorageUnavailableError,
 )
 from yizhan.routes.clients import SharedLimit
+from yizhan.stations.checkins import CheckinStore
 from yizhan.stations.editing import feature_etag
 from yizhan.stations.registry import StationFilter, load_registry
+from yizhan.stations.salts import DailySalts
 from yizhan.stations.search import StationSearch
 from yizhan.stations.tokens import Principal
+from yizhan.stations.usage_files import SOURCE_CHECKINS, SOURCE_COUNT, SOURCE_SYNTHETIC, VisitRows
 from yizhan.storage import Backend
 
 ADMIN = Principal("admin", "admin")
@@ -68,6 +73,22 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageEnv]:
 @pytest.fixture
 def backend(env: StorageEnv) -> Backend:
     return env.open(start=True)
+
+
+def records(rows: VisitRows) -> list[tuple[int, str, int, int, int, int]]:
+    """Visit rows as sorted ``(day, unit, hour, trade, source, count)`` tuples."""
+    return sorted(
+        (d, rows.units[u], h, t, s, n)
+        for d, u, h, t, s, n in zip(
+            rows.day.tolist(),
+            rows.unit.tolist(),
+            rows.hour.tolist(),
+            rows.trade.tolist(),
+            rows.source.tolist(),
+            rows.count.tolist(),
+            strict=True,
+        )
+    )
 
 
 # -- stations ------------------------------------------------------------------------------
@@ -353,3 +374,178 @@ def test_shared_limits_fall_back_to_the_process_while_storage_is_down(
     shared = SharedLimit(backend.rate_limits, "auth", 2, 60, "invalid bearer tokens")
     shared.hit("c")
     assert shared.wait_s("c") == 0 and shared.fallback.retry_after_s("c") == 0
+# -- usage: check-ins, visit rows, visit counts, salts --------------------------------------
+
+T0 = datetime(2026, 7, 15, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai, a Wednesday
+
+
+def usage_env(env: StorageEnv, **overrides: Any) -> tuple[Backend, Backend]:
+    """Two backends ("processes") on one storage, with a check-in limit of 3 an hour."""
+    settings = {"checkin_rate_per_hour": 3, **overrides}
+    return env.open(start=True, **settings), env.open(start=True, **settings)
+
+
+def test_check_in_rules_hold_across_processes(env: StorageEnv) -> None:
+    one, two = usage_env(env)
+    now = datetime.now(UTC)
+    assert one.salts.hash("c", "checkins", now) == two.salts.hash("c", "checkins", now)
+    first = one.checkins.add("a1", client="198.51.100.1", trade="courier")
+    with pytest.raises(RateLimitedError, match="Already checked in at 'a1'") as info:
+        two.checkins.add("a1", client="198.51.100.1")  # the other process saw it
+    assert 14_000 < info.value.retry_after_s <= 14_400
+    two.checkins.add("a1", client="198.51.100.2")  # another client
+    # At most 3 an hour from one client, wherever it checks in.
+    one.checkins.add("a2", client="198.51.100.9")
+    two.checkins.add("b1", client="198.51.100.9")
+    one.checkins.add("c1", client="198.51.100.9")
+    with pytest.raises(RateLimitedError, match="at most 3 an hour"):
+        two.checkins.add("bus1", client="198.51.100.9", stop_id="s1")
+    since = now - timedelta(hours=1)
+    assert one.checkins.recent_count("a1", since) == two.checkins.recent_count("a1", since) == 2
+    assert first.as_dict()["trade"] == "courier" and first.client != "198.51.100.1"
+
+
+def test_an_acknowledged_check_in_survives_a_restart(env: StorageEnv) -> None:
+    one, _ = usage_env(env)
+    got = one.checkins.submit("a2", client="203.0.113.5", located=True).result(timeout=10)
+    one.close()  # the process ends
+    again = env.open(checkin_rate_per_hour=3)
+    with pytest.raises(RateLimitedError):
+        again.checkins.add("a2", client="203.0.113.5")
+    today = datetime.now(UTC).astimezone(again.checkins.zone).date()
+    assert today in again.checkins.open_days()
+    rows = again.checkins.day_rows(today)
+    assert [rows.units[u] for u in rows.unit.tolist()] == ["a2"]
+    assert rows.count.tolist() == [1] and got.located
+
+
+def test_concurrent_check_ins_of_two_processes(env: StorageEnv) -> None:
+    one, two = usage_env(env, checkin_rate_per_hour=100)
+    accepted: list[str] = []
+    refused: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(8)
+
+    def worker(i: int) -> None:
+        store = (one, two)[i % 2].checkins
+        barrier.wait()
+        futures = [store.submit("c1", client=f"10.{i}.0.{k}") for k in range(25)]
+        futures.append(store.submit("c1", client="the-same-worker"))
+        for f in futures:
+            try:
+                c = f.result(timeout=30)
+                with lock:
+                    accepted.append(c.id)
+            except RateLimitedError as exc:
+                with lock:
+                    refused.append(str(exc))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(accepted) == len(set(accepted)) == 8 * 25 + 1  # the repeated tap: once
+    assert len(refused) == 7 and all("Already checked in" in r for r in refused)
+    today = datetime.now(UTC).astimezone(one.checkins.zone).date()
+    assert int(two.checkins.day_rows(today).count.sum()) == 201
+    since = datetime.now(UTC) - timedelta(hours=1)
+    # the other's last batch: seen at this one's next write, or its next look (REFRESH_S)
+    eventually(lambda: one.checkins.recent_count("c1", since) == 201)
+
+
+def test_finished_days_are_aggregated_once(env: StorageEnv, backend: Backend) -> None:
+    clock = SetClock(T0)
+    salts = DailySalts(clock=clock)
+
+    def store() -> CheckinStore:  # the backend's log, at the test's time
+        assert backend.checkins.log is not None
+        return CheckinStore(None, log=backend.checkins.log, salts=salts, clock=clock)
+
+    s = store()
+    s.add("a1", client="a", trade="taxi")  # 10:00
+    clock.now = T0 + timedelta(hours=1)
+    s.add("a1", client="b")  # 11:00
+    s.add("bus1", client="a", stop_id="s1")
+    expected = [
+        (date(2026, 7, 15).toordinal(), "a1", 10, 2, SOURCE_CHECKINS, 1),  # taxi
+        (date(2026, 7, 15).toordinal(), "a1", 11, -1, SOURCE_CHECKINS, 1),
+        (date(2026, 7, 15).toordinal(), "bus1\ts1", 11, -1, SOURCE_CHECKINS, 1),
+    ]
+    assert records(s.day_rows(date(2026, 7, 15))) == expected
+    clock.now = T0 + timedelta(days=1)
+    assert s.compact() == []  # yesterday stays (the 4-hour rule needs it)
+    clock.now = T0 + timedelta(days=2, hours=1)
+    stores = [store() for _ in range(3)]  # opening compacts; then three at once
+    results: list[list[date]] = []
+    threads = [threading.Thread(target=lambda x=x: results.append(x.compact())) for x in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert date(2026, 7, 15) not in s.open_days()
+    assert backend.visits is not None
+    parts, held = backend.visits.load_parts(date(2026, 7, 1), date(2026, 7, 31))
+    assert sorted(r for p in parts for r in records(p)) == expected  # added once
+    assert held.days == {date(2026, 7, 15).toordinal()}
+    other = env.open()
+    assert other.visits is not None
+    other_parts, _ = other.visits.load_parts(date(2026, 7, 15), date(2026, 7, 15), ["a1"])
+    assert [r for p in other_parts for r in records(p) if r[1] == "a1"] == expected[:2]
+
+
+def test_visit_rows_of_generated_days_are_shared(env: StorageEnv, backend: Backend) -> None:
+    other = env.open()
+    assert backend.visits is not None and other.visits is not None
+    d1, d2 = date(2026, 7, 1).toordinal(), date(2026, 7, 2).toordinal()
+    rows = VisitRows.from_records(
+        [(d1, "a1", 9, -1, SOURCE_SYNTHETIC, 4), (d2, "bus1\ts1", -1, 3, SOURCE_SYNTHETIC, 7)]
+    )
+    meta = {"synthetic": {str(d1): {"seed": 1}, str(d2): {"seed": 1}}}
+    assert backend.visits.add_days(rows, [d1, d2], replace=True, meta=meta) == [d1, d2]
+    assert other.visits.add_days(rows, [d1]) == []  # a day held is not added twice
+    parts, held = other.visits.load_parts(date(2026, 7, 1), date(2026, 7, 2))
+    assert sorted(r for p in parts for r in records(p)) == sorted(records(rows))
+    assert held.days == {d1, d2} and held.meta == meta
+    before, _ = backend.visits.load_parts(date(2026, 7, 1), date(2026, 7, 2))
+    assert sorted(r for p in before for r in records(p)) == sorted(records(rows))
+    again = VisitRows.from_records([(d2, "a1", 8, -1, SOURCE_SYNTHETIC, 1)])
+    assert other.visits.add_days(again, [d2], replace=True, meta={"synthetic": {}}) == [d2]
+    parts, held = backend.visits.load_parts(date(2026, 7, 2), date(2026, 7, 2))
+    assert [r for p in parts for r in records(p)] == records(again)
+    assert not held.meta.get("synthetic")  # the files may keep an empty member
+    parts, held = backend.visits.load_parts(date(2026, 7, 1), date(2026, 7, 2))  # read before
+    assert sorted(r for p in parts for r in records(p)) == sorted(records(rows.take([0]))) + (
+        records(again)
+    )
+    assert set(held.meta.get("synthetic", {})) == {str(d1)}
+
+
+def test_visit_counts_are_shared_and_audited(env: StorageEnv, backend: Backend) -> None:
+    other = env.open()
+    today = datetime.now(UTC).date()
+    day = today - timedelta(days=3)
+    first, created = backend.visit_counts.put("a2", day, 80, who=MANAGER, today=today)
+    assert created and first.count == 80
+    hours = [0] * 24
+    hours[9], hours[15] = 50, 45
+    _second, created = other.visit_counts.put(
+        "a2", day, 95, hours=hours, who=MANAGER, today=today, note="recounted"
+    )
+    assert not created  # the other process's count is the one replaced
+    assert [c.count for c in backend.visit_counts.for_station("a2", day, day)] == [95]
+    with pytest.raises(InvalidInputError, match="hours"):
+        backend.visit_counts.put("a2", day, 5, hours=[1] * 24, who=MANAGER, today=today)
+    reopened = env.open()
+    got = reopened.visit_counts.for_station("a2", day - timedelta(days=1), today)
+    assert [(c.day, c.count, c.hours) for c in got] == [(day, 95, tuple(hours))]
+    assert sorted(records(reopened.visit_counts.rows(day, day))) == [
+        (day.toordinal(), "a2", 9, -1, SOURCE_COUNT, 50),
+        (day.toordinal(), "a2", 15, -1, SOURCE_COUNT, 45),
+    ]
+    entries, _ = reopened.visit_counts.log.read_since(0)
+    assert [(e["changes"][0]["before"], e["changes"][0]["after"]) for e in entries] == [
+        (None, 80),
+        (80, 95),
+    ]
+    assert entries[1]["reason"] == "recounted" and entries[1]["actor"]["name"] == "Li"

@@ -258,10 +258,10 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         app.state.walking = Walking.from_settings(settings)
         if app.state.walking is not None:
             app.state.walking.stations(reg)
-        # Check-ins, visit counts, photos and the daily salts of client hashes (never kept
-        # beside the data); reports hash their clients under the same salts.
-        app.state.usage = usage_stores(settings, reg.path)
-        app.state.reports.salts = app.state.usage.salts
+        # Check-ins, visit counts and rows and the daily salts of client hashes are the
+        # backend's (every replica on one database shares them); photos beside the registry.
+        # Reports hash their clients under the same salts.
+        app.state.usage = usage_stores(settings, reg.path, backend=backend)
         # The registry and indexes live as long as the app: move them out of the collector's
         # reach, so that full collections do not walk millions of objects (0.8 s pauses).
         gc.collect()

@@ -15,14 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from yizhan.cli.usage import opened_usage
 from yizhan.errors import InvalidInputError
 from yizhan.query.awards import build_awards, manager_table, station_table, to_csv, to_html, to_xlsx
-from yizhan.query.ranking import parse_award_period
-from yizhan.query.search import search_from_settings
-from yizhan.query.usage_service import usage_stores
-from yizhan.settings import Settings
+from yizhan.query.ranking import AuditEntries, StoreHistory, parse_award_period
 from yizhan.stations.audit import AuditLog
-from yizhan.stations.registry import load_registry
 from yizhan.stations.reports import ReportStore
 from yizhan.stations.tokens import TokenStore
 
@@ -40,28 +37,28 @@ def _formats(text: str) -> list[str]:
 
 
 def cmd_awards(args: argparse.Namespace) -> int:
-    settings = Settings()
     formats = _formats(args.format)
-    path = Path(args.registry) if args.registry else settings.registry
-    registry = load_registry(
-        path, timezone=settings.timezone, holiday_country=settings.holiday_country
-    )
-    search = search_from_settings(settings, registry, read_only=True)
-    stores = usage_stores(settings, registry.path)
-    try:
+    with opened_usage(args) as (settings, search, stores, backend):
         period = parse_award_period(args.period, stores.today())
-        reports_path = settings.state_file(registry.path, "reports", ".jsonl")
-        reports = (
-            ReportStore(reports_path, window_days=settings.report_window_days, salts=stores.salts)
-            if reports_path is not None and reports_path.exists()
-            else None
-        )
-        audit_path = settings.state_file(registry.path, "audit", ".jsonl")
-        audit = AuditLog(audit_path) if audit_path is not None else None
-        tokens = TokenStore(settings.state_file(registry.path, "tokens")).records()
+        reports: ReportStore | None
+        audit: AuditEntries | None
+        if backend is not None:  # a database: its reports, history and tokens
+            reports, audit = backend.reports, StoreHistory(backend.stations)
+            tokens = backend.tokens.records()
+        else:
+            registry = search.registry
+            reports_path = settings.state_file(registry.path, "reports", ".jsonl")
+            reports = (
+                ReportStore(
+                    reports_path, window_days=settings.report_window_days, salts=stores.salts
+                )
+                if reports_path is not None and reports_path.exists()
+                else None
+            )
+            audit_path = settings.state_file(registry.path, "audit", ".jsonl")
+            audit = AuditLog(audit_path) if audit_path is not None else None
+            tokens = TokenStore(settings.state_file(registry.path, "tokens")).records()
         awards = build_awards(search, stores, reports, audit, tokens, period, args.district)
-    finally:
-        stores.close()
     out_dir = Path(args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = "awards-" + period.label
@@ -115,6 +112,11 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--period", default=None, help="YYYY-MM or YYYY (default: this month)")
     p.add_argument("--district", default=None, help="only this district")
     p.add_argument("--registry", default=None, help="registry GeoJSON (default: YIZHAN_REGISTRY)")
+    p.add_argument(
+        "--database-url",
+        default=None,
+        help="the PostgreSQL database instead of the registry file (default: YIZHAN_DATABASE_URL)",
+    )
     p.add_argument("--output-dir", "-o", default=".", help="where to write (default: here)")
     p.add_argument("--format", default="csv,xlsx,html", help="what to write (default: all three)")
     p.set_defaults(func=cmd_awards)

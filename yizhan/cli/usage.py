@@ -6,6 +6,9 @@
   visits per open hour and utilization per district (and the busiest stations);
 * ``yizhan usage map -o usage.html`` writes the planner map with the usage layers
   (:mod:`yizhan.maps.usage_layers`).
+
+With ``--database-url`` (or ``YIZHAN_DATABASE_URL``) the registry and the usage are the
+database's (:func:`opened_usage`), as every API replica on it sees them.
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from yizhan.cli.db import url_settings
 from yizhan.errors import InvalidInputError
 from yizhan.maps import planner_map
 from yizhan.maps.i18n import LANGS
@@ -25,6 +31,7 @@ from yizhan.query.bus_moves import bus_moves
 from yizhan.query.search import search_from_settings
 from yizhan.query.studies import StudySpec, default_districts, load_study
 from yizhan.query.usage_service import (
+    UsageStores,
     analysis_usage,
     network_usage,
     parse_period,
@@ -34,15 +41,49 @@ from yizhan.query.usage_synth import SynthParams, write_synthetic
 from yizhan.settings import Settings
 from yizhan.stations.registry import load_registry
 from yizhan.stations.search import StationSearch
+from yizhan.storage import Backend, open_backend
 
 
-def _open(args: argparse.Namespace) -> tuple[Settings, StationSearch]:
+@contextmanager
+def opened_usage(
+    args: argparse.Namespace,
+) -> Iterator[tuple[Settings, StationSearch, UsageStores, Backend | None]]:
+    """The settings, the search and the usage stores of ``--registry`` (files), or of the
+    database of ``--database-url`` / ``YIZHAN_DATABASE_URL`` (and its backend); closed
+    on exit.
+
+    Raises
+    ------
+    InvalidInputError
+        Naming ``--database-url``, or the registry or database that cannot be opened.
+    StorageUnavailableError
+        The database cannot be reached.
+    """
     settings = Settings()
+    if getattr(args, "database_url", None):
+        _, settings = url_settings(settings, args.database_url)
+    if settings.database_url:
+        backend = open_backend(settings, read_only=True)
+        try:
+            yield (
+                settings,
+                backend.stations.search,
+                usage_stores(settings, None, backend=backend),
+                backend,
+            )
+        finally:
+            backend.close()
+        return
     path = Path(args.registry) if args.registry else settings.registry
     registry = load_registry(
         path, timezone=settings.timezone, holiday_country=settings.holiday_country
     )
-    return settings, search_from_settings(settings, registry, read_only=True)
+    search = search_from_settings(settings, registry, read_only=True)
+    stores = usage_stores(settings, registry.path)
+    try:
+        yield settings, search, stores, None
+    finally:
+        stores.close()
 
 
 def _whole(value: str, name: str, least: int, most: int) -> int:
@@ -56,10 +97,8 @@ def _whole(value: str, name: str, least: int, most: int) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    settings, search = _open(args)
-    stores = usage_stores(settings, search.registry.path)
-    try:
-        if stores.directory is None:
+    with opened_usage(args) as (_, search, stores, _backend):
+        if stores.visits is None:
             raise InvalidInputError("--registry", "Expected a registry file to write beside")
         today = stores.today()
         last = parse_period(args.end, args.end, today)[1] if args.end else today - timedelta(days=1)
@@ -72,10 +111,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         for bus in search.fleet.buses:
             cats += [bus["properties"].get("category")] * (len(bus["properties"]["stops"]) + 1)
         summary = write_synthetic(
-            stores.directory, units, cats, last, params, exclude=set(stores.checkins.open_days())
+            stores.visits, units, cats, last, params, exclude=set(stores.checkins.open_days())
         )
-    finally:
-        stores.close()
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
@@ -94,15 +131,11 @@ def _fmt(x: Any, spec: str) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    settings, search = _open(args)
-    stores = usage_stores(settings, search.registry.path)
-    try:
+    with opened_usage(args) as (_, search, stores, _backend):
         first, last = parse_period(args.from_, args.to, stores.today())
         out = analysis_usage(
             search, stores, first, last, args.district, _whole(args.limit, "--limit", 1, 100_000)
         )
-    finally:
-        stores.close()
     if args.json:
         print(json.dumps(out, ensure_ascii=False, indent=2))
         return 0
@@ -127,9 +160,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_map(args: argparse.Namespace) -> int:
-    settings, search = _open(args)
-    stores = usage_stores(settings, search.registry.path)
-    try:
+    with opened_usage(args) as (settings, search, stores, _backend):
         first, last = parse_period(args.from_, args.to, stores.today())
         usage = network_usage(search, stores, first, last)
         moves: list[dict[str, Any]] = []
@@ -149,8 +180,6 @@ def cmd_map(args: argparse.Namespace) -> int:
         reg = search.registry
         m = planner_map(reg, lang=args.lang, buses=reg.buses, assets="inline")
         add_usage_layers(m, usage, moves, lang=args.lang)
-    finally:
-        stores.close()
     m.save(args.output)
     print(f"wrote {args.output} ({len(moves)} bus move suggestions)", file=sys.stderr)
     return 0
@@ -169,6 +198,12 @@ def add_parsers(sub: Any) -> None:
     def common(q: argparse.ArgumentParser) -> None:
         q.add_argument(
             "--registry", default=None, help="registry GeoJSON (default: YIZHAN_REGISTRY)"
+        )
+        q.add_argument(
+            "--database-url",
+            default=None,
+            help="the PostgreSQL database instead of the registry file "
+            "(default: YIZHAN_DATABASE_URL)",
         )
 
     g = s.add_parser(

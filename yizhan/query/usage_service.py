@@ -1,16 +1,19 @@
 """The usage stores of a registry and the answers built on them: check in, a station's
 usage (with "busy now"), the usage of a district or the network.
 
-:func:`usage_stores` opens, from the settings, the check-ins, the recorded counts, the
-photos and the daily salts, all beside the registry (``YIZHAN_STATE_DIR``) except the
-salts (``YIZHAN_SALT_FILE``, or memory). The API keeps one :class:`UsageStores` for its
-lifetime; the CLI opens one per command.
+:func:`usage_stores` takes the check-ins, the recorded counts, the visit rows and the
+daily salts from the storage backend (:class:`~yizhan.storage.Backend`: files beside the
+registry, or PostgreSQL, so that every replica answers alike), or without one opens them
+in the files beside the registry (``YIZHAN_STATE_DIR``; the salts in ``YIZHAN_SALT_FILE``,
+or memory); photos are files beside the registry. The API keeps one :class:`UsageStores`
+for its lifetime; the CLI opens one per command.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Collection
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -20,7 +23,12 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from yizhan.errors import ConflictError, InvalidInputError, NotFoundError
+from yizhan.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    StorageUnavailableError,
+)
 from yizhan.geo.distance import haversine_m
 from yizhan.query.usage import (
     OpenTime,
@@ -37,17 +45,20 @@ from yizhan.settings import Settings
 from yizhan.stations.checkins import Checkin, CheckinStore
 from yizhan.stations.clock import Clock, iso, utc_now
 from yizhan.stations.photos import PhotoStore
-from yizhan.stations.salts import DailySalts, check_salt_file
+from yizhan.stations.salts import DailySalts
 from yizhan.stations.scoring import ScoreRules, load_rules
 from yizhan.stations.search import StationSearch
 from yizhan.stations.usage_files import (
     SOURCE_CHECKINS,
+    VisitMonths,
     VisitRows,
     concat,
-    load_month_parts,
+    split_unit,
     unit_key,
 )
 from yizhan.stations.visits import VisitCountStore
+from yizhan.storage import Backend
+from yizhan.storage.files import open_usage_files
 
 #: Longest period a usage question may cover, in days.
 MAX_PERIOD_DAYS = 731
@@ -59,7 +70,9 @@ TYPICAL_DAYS = 28
 
 @dataclass
 class UsageStores:
-    """Everything usage keeps for one registry."""
+    """Everything usage keeps for one registry (``directory``: the usage directory of the
+    files, ``None`` with a database or a registry in memory; ``visits``: the visit rows of
+    finished days, ``None`` for a registry in memory)."""
 
     directory: Path | None
     salts: DailySalts
@@ -69,6 +82,9 @@ class UsageStores:
     rules: ScoreRules
     timezone: str
     settings: Settings
+    visits: VisitMonths | None = None
+    #: Whether :meth:`close` closes the check-ins (not a backend's: the backend does).
+    owns_checkins: bool = True
     _units: tuple[Any, Units] | None = field(default=None, repr=False)
     _open: dict[tuple[int, date, date, tuple[int, int]], OpenTime] = field(
         default_factory=dict, repr=False
@@ -79,7 +95,8 @@ class UsageStores:
         return (now or self.checkins.clock()).astimezone(ZoneInfo(self.timezone)).date()
 
     def close(self) -> None:
-        self.checkins.close()
+        if self.owns_checkins:
+            self.checkins.close()
 
     # -- cached building blocks -----------------------------------------------------------------
     def units(self, search: StationSearch) -> Units:
@@ -105,19 +122,23 @@ class UsageStores:
                     self._open[key] = found
         return found
 
-    def row_parts(self, first: date, last: date) -> tuple[list[VisitRows], dict[str, Any]]:
-        """Every visit row of the days ``first``–``last``, in parts: one per month file
-        (memory-mapped), the days not yet aggregated (check-in files) and the recorded
-        counts; and the months' meta."""
+    def row_parts(
+        self, first: date, last: date, units: Collection[str] | None = None
+    ) -> tuple[list[VisitRows], dict[str, Any]]:
+        """Every visit row of the days ``first``–``last`` (of *units* only, if given: a
+        database reads only theirs; parts may hold others), in parts: the finished days
+        (one per month file, memory-mapped; or the table's), the days not yet aggregated
+        (check-ins) and the recorded counts; and the months' meta."""
         parts: list[VisitRows] = []
         meta: dict[str, Any] = {}
         held: set[int] = set()
-        if self.directory is not None:
-            parts, month = load_month_parts(self.directory, first, last)
+        if self.visits is not None:
+            parts, month = self.visits.load_parts(first, last, units)
             meta, held = month.meta, month.days
+        stations = None if units is None else {split_unit(k)[0] for k in units}
         for day in self.checkins.open_days():
             if first <= day <= last and day.toordinal() not in held:
-                parts.append(self.checkins.day_rows(day))
+                parts.append(self.checkins.day_rows(day, stations))
         parts.append(self.counts.rows(first, last))
         return parts, meta
 
@@ -133,43 +154,33 @@ def usage_stores(
     *,
     clock: Clock = utc_now,
     keep_days: int | None = None,
+    backend: Backend | None = None,
 ) -> UsageStores:
-    """Open the usage stores of a registry as the settings say.
+    """The usage stores of a registry: the backend's (*clock* and *keep_days* are then
+    the backend's), or without one opened in the files beside *registry_path*.
 
     Raises
     ------
     InvalidInputError
         ``salt_file`` in the data directory, or an unreadable weights file.
     """
-    data_dirs = [d for d in (settings.state_dir, registry_path and registry_path.parent) if d]
-    if settings.salt_file is not None:
-        check_salt_file(settings.salt_file, data_dirs)
-    salts = DailySalts(
-        settings.salt_file,
-        keep_days=keep_days or max(settings.report_window_days + 1, 2),
-        timezone=settings.timezone,
-        clock=clock,
-    )
-    directory = settings.state_file(registry_path, "usage", "")
+    usage = backend or open_usage_files(settings, registry_path, clock=clock, keep_days=keep_days)
+    files = backend is None or backend.kind == "files"
+    directory = settings.state_file(registry_path, "usage", "") if files else None
     photos_dir = settings.state_file(registry_path, "photos", "")
     return UsageStores(
         directory=directory,
-        salts=salts,
-        checkins=CheckinStore(
-            directory,
-            salts=salts,
-            timezone=settings.timezone,
-            interval_s=settings.checkin_interval_hours * 3600.0,
-            rate_per_hour=settings.checkin_rate_per_hour,
-            clock=clock,
-        ),
-        counts=VisitCountStore(settings.state_file(registry_path, "visits", ".jsonl"), clock=clock),
+        salts=usage.salts,
+        checkins=usage.checkins,
+        counts=usage.visit_counts,
         photos=PhotoStore(
             photos_dir, max_px=settings.photo_max_px, timezone=settings.timezone, clock=clock
         ),
         rules=load_rules(settings.score_weights),
         timezone=settings.timezone,
         settings=settings,
+        visits=usage.visits,
+        owns_checkins=backend is None,
     )
 
 
@@ -307,7 +318,8 @@ def busy_now(
 
     ``level`` compares them with the station's check-ins per open hour over the previous
     28 days: ``busier_than_usual`` (1.5 times or more), ``quieter_than_usual`` (half or
-    less), ``as_usual``; ``unknown`` without that history or without known hours.
+    less), ``as_usual``; ``unknown`` without that history or without known hours, or while
+    the storage (a database) cannot be read: the workers' page keeps answering.
     """
     when = now or stores.checkins.clock()
     n = stores.checkins.recent_count(station_id, when - timedelta(hours=1))
@@ -316,7 +328,10 @@ def busy_now(
     units = _station_units(search, stores, station_id)
     today = stores.today(when)
     first, last = today - timedelta(days=TYPICAL_DAYS), today - timedelta(days=1)
-    parts, _ = stores.row_parts(first, last)
+    try:
+        parts, _ = stores.row_parts(first, last, units.keys)
+    except StorageUnavailableError:
+        parts = []  # the history is not known now: level "unknown"
     rows = _rows_of(parts, units)
     rows = rows.take(rows.source == SOURCE_CHECKINS) if len(rows) else rows
     usage = compute_usage(rows, units, first, last, open_time(units.hour_keys, first, last))
@@ -358,7 +373,7 @@ def station_usage(
     NotFoundError
     """
     units = _station_units(search, stores, station_id)
-    row_parts, meta = stores.row_parts(first, last)
+    row_parts, meta = stores.row_parts(first, last, units.keys)
     rows = _rows_of(row_parts, units)
     usage = compute_usage(
         rows, units, first, last, open_time(units.hour_keys, first, last, stores.rules.work_hours_s)

@@ -38,8 +38,9 @@ from yizhan.stations.hours import zone
 from yizhan.stations.usage_files import (
     SOURCE_SYNTHETIC,
     TRADES,
+    MonthFiles,
+    VisitMonths,
     VisitRows,
-    add_days,
     load_months,
 )
 
@@ -150,7 +151,7 @@ def synthesize(
 
 
 def write_synthetic(
-    directory: Path,
+    directory: Path | VisitMonths,
     units: Units,
     categories: list[str | None],
     last: date,
@@ -160,9 +161,12 @@ def write_synthetic(
     """Generate ``params.days`` days ending with *last* and write them, replacing earlier
     synthetic days but never a day of real data: one a month file holds that was not
     generated, or one in *exclude* (days whose check-ins are not aggregated yet).
+    *directory* is the usage directory (its month files) or any
+    :class:`~yizhan.stations.usage_files.VisitMonths` (the database's visit rows).
     Returns a summary."""
+    months = MonthFiles(directory) if isinstance(directory, Path) else directory
     first = last - timedelta(days=params.days - 1)
-    held = load_months(directory, first, last)
+    held = load_months(months, first, last)
     generated = {int(k) for k in held.meta.get("synthetic", {})}
     real = held.rows.take(held.rows.source != SOURCE_SYNTHETIC) if len(held.rows) else held.rows
     real_days = (real.days() | (held.days - generated) | {d.toordinal() for d in exclude}) & set(
@@ -171,10 +175,10 @@ def write_synthetic(
     rows = synthesize(units, categories, first, params)
     todo = [d for d in range(first.toordinal(), last.toordinal() + 1) if d not in real_days]
     meta = {"synthetic": {str(d): params.as_dict() for d in todo}}
-    add_days(directory, rows.take(np.isin(rows.day, todo)), todo, replace=True, meta=meta)
+    months.add_days(rows.take(np.isin(rows.day, todo)), todo, replace=True, meta=meta)
     kept = sorted(date.fromordinal(d).isoformat() for d in real_days)
     return {
-        "directory": str(directory),
+        "directory": months.where,
         "from": first.isoformat(),
         "to": last.isoformat(),
         "days_written": len(todo),

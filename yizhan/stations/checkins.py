@@ -9,36 +9,32 @@ only as a hash under the day's salt (:mod:`yizhan.stations.salts`), for the rule
   :class:`~yizhan.errors.RateLimitedError` with the seconds to wait;
 * at most ``rate_per_hour`` check-ins per client over all stations.
 
-**Files.** Each local day's check-ins are appended to ``checkins-YYYY-MM-DD.jsonl`` in the
-usage directory (``<registry>.usage/``, mode 0600)::
-
-    {"id": "chk_…", "s": "zz-01", "p": null, "t": "courier", "at": 1784102400, "c": "<sha256>", "l": true}
-
-Once a day is over (from the day after next), its file is aggregated into the month's
-columns (:func:`~yizhan.stations.usage_files.add_days`: counts per unit, hour and trade, no
-hashes) and deleted: client hashes live for two days at most, aggregates for good.
+**Where.** A :class:`~yizhan.stations.checkin_log.CheckinLog` keeps them: day files in the
+usage directory (:mod:`yizhan.stations.checkin_files`, the files backend) or the
+``checkins`` table (:mod:`yizhan.storage.pg_usage`). Once a day is over (from the day after
+next), its check-ins are aggregated into the visit rows (counts per unit, hour and trade,
+no hashes) and deleted: client hashes live for two days at most, aggregates for good.
 
 **Durability: group commit.** :meth:`CheckinStore.submit` queues a check-in and returns a
-future; one writer thread takes everything queued, checks the rules under the file's
-``flock`` (after reading what other processes appended, so the rules hold across
-processes), appends the accepted lines in one write, ``fsync``\\ s once and only then
-resolves the futures. A check-in is acknowledged only when it is on disk, and under load
-one ``fsync`` (≈2–3 ms here) covers every check-in that arrived meanwhile
-(``bench/bench_usage.py``: over 1,000 a second on one worker).
+future; one writer thread takes everything queued, and for each day holds the log's lock
+shared by every process (the file's ``flock``, or an advisory lock in the database), reads
+what other processes appended, checks the rules, appends the accepted check-ins at once
+(one write and ``fsync``, or one transaction) and only then resolves the futures. A
+check-in is acknowledged only when it is durable, and under load one ``fsync`` (≈2–3 ms
+here) or one commit covers every check-in that arrived meanwhile (``bench/bench_usage.py``:
+over 1,000 a second on one worker).
 
 This module is plain Python (no web framework): the routes and the CLI call it.
 """
 
 from __future__ import annotations
 
-import fcntl
 import itertools
 import logging
-import os
-import re
 import secrets
 import threading
 from collections import deque
+from collections.abc import Collection
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -47,99 +43,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import orjson
 
 from yizhan.errors import InvalidInputError, RateLimitedError, StorageUnavailableError
-from yizhan.stations.clock import Clock, iso, utc_now
-from yizhan.stations.jsonio import fsync_dir
+from yizhan.stations.checkin_files import CheckinFiles, aggregate_file
+from yizhan.stations.checkin_log import Checkin, CheckinLog
+from yizhan.stations.clock import Clock, utc_now
 from yizhan.stations.salts import PROCESS_SALTS, DailySalts
-from yizhan.stations.usage_files import (
-    SOURCE_CHECKINS,
-    TRADES,
-    VisitRows,
-    add_days,
-    check_trade,
-    unit_key,
-)
+from yizhan.stations.usage_files import VisitRows, check_trade
 
 log = logging.getLogger("yizhan")
 
 HOUR = 3600.0
 #: How long the last check-ins of each station are kept in memory ("busy now").
 RECENT_S = 2 * HOUR
-_DAY_FILE = re.compile(r"^checkins-(\d{4}-\d{2}-\d{2})\.jsonl$")
-_TRADE_INDEX = {t: i for i, t in enumerate(TRADES)}
-
-
-@dataclass(frozen=True)
-class Checkin:
-    """One accepted check-in.
-
-    Attributes
-    ----------
-    id : str
-        ``chk_`` + 16 hex digits.
-    station_id : str
-    stop_id : str or None
-        The bus stop where the bus stood (buses only).
-    trade : str or None
-    at : datetime
-        Aware, UTC, whole seconds.
-    client : str
-        The client's hash under the day's salt.
-    located : bool
-        Whether the worker's position was given (and found close enough).
-    """
-
-    id: str
-    station_id: str
-    stop_id: str | None
-    trade: str | None
-    at: datetime
-    client: str
-    located: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        """What the API answers (without the client hash)."""
-        return {
-            "id": self.id,
-            "station_id": self.station_id,
-            "stop_id": self.stop_id,
-            "trade": self.trade,
-            "at": iso(self.at),
-            "located": self.located,
-        }
-
-    def line(self) -> bytes:
-        return orjson.dumps(
-            {
-                "id": self.id,
-                "s": self.station_id,
-                "p": self.stop_id,
-                "t": self.trade,
-                "at": int(self.at.timestamp()),
-                "c": self.client,
-                "l": self.located,
-            }
-        )
-
-    @classmethod
-    def from_line(cls, d: Any) -> Checkin:
-        if not isinstance(d, dict):
-            raise TypeError(f"Expected an object, got {d!r:.80}")
-        for key in ("id", "s", "c"):
-            if not isinstance(d.get(key), str):
-                raise TypeError(f"{key}: Expected a string, got {d.get(key)!r}")
-        stop = d.get("p")
-        return cls(
-            id=d["id"],
-            station_id=d["s"],
-            stop_id=stop if isinstance(stop, str) else None,
-            trade=check_trade(d.get("t")),
-            at=datetime.fromtimestamp(int(d["at"]), UTC),
-            client=d["c"],
-            located=bool(d.get("l")),
-        )
 
 
 @dataclass
@@ -149,20 +65,14 @@ class _Pending:
     future: Future[Checkin]
 
 
-@dataclass
-class _DayFile:
-    offset: int = 0
-    ino: int | None = None
-    ends_with_newline: bool = True
-
-
 class CheckinStore:
     """Check-ins, the rules against abuse, durable writes by group commit.
 
     Parameters
     ----------
     directory : Path, optional
-        The usage directory; ``None`` keeps check-ins in memory only.
+        The usage directory (check-ins in its day files); ``None`` keeps check-ins in
+        memory only, unless *log* is given.
     salts : DailySalts, optional
         Salts of the client hashes (default: this process's).
     timezone : str
@@ -173,6 +83,8 @@ class CheckinStore:
         Check-ins one client may make in any hour.
     clock : callable
         The current time (aware).
+    log : CheckinLog, optional
+        Where check-ins are kept instead of *directory* (the database's table).
 
     Raises
     ------
@@ -189,6 +101,7 @@ class CheckinStore:
         interval_s: float = 4 * HOUR,
         rate_per_hour: int = 12,
         clock: Clock = utc_now,
+        log: CheckinLog | None = None,
     ) -> None:
         if not interval_s > 0:
             raise InvalidInputError("interval_s", f"Expected a positive number, got {interval_s!r}")
@@ -206,6 +119,13 @@ class CheckinStore:
         self.interval_s = float(interval_s)
         self.rate_per_hour = rate_per_hour
         self.clock = clock
+        self.log: CheckinLog | None = (
+            log
+            if log is not None
+            else CheckinFiles(directory, self.zone)
+            if directory is not None
+            else None
+        )
         #: Guards the indexes below (the writer thread and readers).
         self._lock = threading.Lock()
         #: (client hash, station) -> time of the last check-in.
@@ -215,8 +135,6 @@ class CheckinStore:
         #: station -> times of its check-ins in the last RECENT_S seconds, oldest first.
         self._station_times: dict[str, deque[float]] = {}
         self._newest = 0.0
-        self._files: dict[date, _DayFile] = {}
-        self._io_lock = threading.Lock()
         self._pending: list[_Pending] = []
         self._cond = threading.Condition()
         self._writer: threading.Thread | None = None
@@ -226,71 +144,33 @@ class CheckinStore:
         #: Ids: a random prefix per store (process) and a counter (no system call each).
         self._id_prefix = secrets.token_hex(4)
         self._ids = itertools.count(secrets.randbelow(1 << 32))
-        if directory is not None:
-            directory.mkdir(parents=True, exist_ok=True)
+        if self.log is not None:
             today = self._day(self.clock())
-            with self._io_lock:
-                for day in (today - timedelta(days=1), today):
-                    self._read_day(day)
+            self._index_all(self.log.read_new([today - timedelta(days=1), today]))
             self.compact()
 
-    # -- days and files ------------------------------------------------------------------------
+    @property
+    def where(self) -> str:
+        """Where check-ins are kept, for messages."""
+        return self.log.where if self.log is not None else "memory"
+
     def _day(self, when: datetime) -> date:
         return when.astimezone(self.zone).date()
 
-    def day_path(self, day: date) -> Path:
-        """The file of one day's check-ins."""
-        assert self.directory is not None
-        return self.directory / f"checkins-{day.isoformat()}.jsonl"
-
-    def _read_new(self, fd: int, day: date, state: _DayFile, final: bool) -> None:
-        """Index what was appended to a day's file since it was last read (I/O lock held)."""
-        st = os.fstat(fd)
-        if state.ino is not None and (st.st_ino != state.ino or st.st_size < state.offset):
-            log.warning("%s was replaced or truncated; reading it again", self.day_path(day))
-            state.offset = 0
-        state.ino = st.st_ino
-        if st.st_size <= state.offset:
-            return
-        data = os.pread(fd, st.st_size - state.offset, state.offset)
-        consumed = 0
-        rows: list[Checkin] = []
-        while consumed < len(data):
-            end = data.find(b"\n", consumed)
-            if end < 0:
-                if final:
-                    consumed = len(data)  # a torn last line: skipped
-                break
-            line = data[consumed:end].strip()
-            consumed = end + 1
-            if line:
-                try:
-                    rows.append(Checkin.from_line(orjson.loads(line)))
-                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                    log.warning("%s: skipping an unreadable line: %s", self.day_path(day), exc)
-        state.offset += consumed
-        state.ends_with_newline = data.endswith(b"\n")
+    def _index_all(self, rows: list[Checkin]) -> None:
         with self._lock:
             for c in rows:
                 self._index(c)
 
-    def _read_day(self, day: date) -> None:
-        path = self.day_path(day)
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            return
-        try:
-            self._read_new(fd, day, self._files.setdefault(day, _DayFile()), final=False)
-        finally:
-            os.close(fd)
-
     def refresh(self) -> None:
-        """Read the check-ins other processes appended to today's file."""
-        if self.directory is None:
+        """Read the check-ins other processes appended today (kept as they were when the
+        storage cannot be reached: reads answer from memory)."""
+        if self.log is None:
             return
-        with self._io_lock:
-            self._read_day(self._day(self.clock()))
+        try:
+            self._index_all(self.log.read_new([self._day(self.clock())]))
+        except StorageUnavailableError as exc:
+            log.warning("check-ins of other processes not read: %s", exc)
 
     # -- the rules -----------------------------------------------------------------------------
     def _index(self, c: Checkin) -> None:
@@ -380,7 +260,7 @@ class CheckinStore:
             located=bool(located),
         )
         pending = _Pending(checkin, hashes, Future())
-        if self.directory is None:
+        if self.log is None:
             with self._lock:
                 self._accept(pending)
             return pending.future
@@ -431,9 +311,8 @@ class CheckinStore:
         by_day: dict[date, list[_Pending]] = {}
         for p in batch:
             by_day.setdefault(self._day(p.checkin.at), []).append(p)
-        with self._io_lock:
-            for day, items in sorted(by_day.items()):
-                self._write_day(day, items)
+        for day, items in sorted(by_day.items()):
+            self._write_day(day, items)
         due = self._day(self.clock()) - timedelta(days=2)
         if not self._compacting and (
             self._compacted_through is None or self._compacted_through < due
@@ -447,23 +326,19 @@ class CheckinStore:
         try:
             self.compact()
         except Exception:  # tried again after the next write
-            log.exception("aggregating old check-in files in %s failed", self.directory)
+            log.exception("aggregating old check-ins in %s failed", self.where)
         finally:
             self._compacting = False
 
     def _write_day(self, day: date, items: list[_Pending]) -> None:
-        path = self.day_path(day)
-        state = self._files.setdefault(day, _DayFile())
-        created = not path.exists()
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise StorageUnavailableError(f"cannot open {path}: {exc.strerror}") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            self._read_new(fd, day, state, final=False)  # other processes' check-ins
-            accepted: list[_Pending] = []
+        """Check and store one day's check-ins of a batch under the log's lock."""
+        assert self.log is not None
+        accepted: list[_Pending] = []
+
+        def decide(others: list[Checkin]) -> list[Checkin]:
             with self._lock:
+                for c in others:  # other processes' check-ins count first
+                    self._index(c)
                 for p in items:
                     try:
                         self._check(p)
@@ -472,28 +347,14 @@ class CheckinStore:
                         continue
                     self._index(p.checkin)  # later items of this batch see it
                     accepted.append(p)
-            if not accepted:
-                return
-            data = b"".join(p.checkin.line() + b"\n" for p in accepted)
-            if not state.ends_with_newline:
-                data = b"\n" + data
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-                if created:
-                    fsync_dir(path.parent)
-            except OSError as exc:
-                with self._lock:
-                    self._forget(accepted)
-                raise StorageUnavailableError(
-                    f"the check-in was not saved: cannot write {path} ({exc.strerror})"
-                ) from exc
-            state.offset = os.fstat(fd).st_size
-            state.ends_with_newline = True
-        finally:
-            os.close(fd)
+            return [p.checkin for p in accepted]
+
+        try:
+            self.log.append(day, decide)
+        except BaseException:
+            with self._lock:
+                self._forget(accepted)
+            raise
         for p in accepted:
             p.future.set_result(p.checkin)
 
@@ -526,77 +387,26 @@ class CheckinStore:
         with self._lock:
             return sum(1 for x in self._station_times.get(station_id, ()) if x >= t)
 
-    def day_rows(self, day: date) -> VisitRows:
-        """The check-ins of one local day, aggregated (from its file; memory: none)."""
-        if self.directory is None:
+    def day_rows(self, day: date, stations: Collection[str] | None = None) -> VisitRows:
+        """The check-ins of one local day, aggregated (of these stations and buses only, if
+        given: the rows may hold others; memory: none)."""
+        if self.log is None:
             return VisitRows.empty()
-        return aggregate_file(self.day_path(day), self.zone)
+        return self.log.day_rows(day, stations)
 
     def open_days(self) -> list[date]:
-        """Days whose check-ins are still in their own files (not yet aggregated)."""
-        if self.directory is None or not self.directory.is_dir():
-            return []
-        out = []
-        for p in self.directory.iterdir():
-            m = _DAY_FILE.match(p.name)
-            if m:
-                out.append(date.fromisoformat(m.group(1)))
-        return sorted(out)
+        """Days whose check-ins are still kept one by one (not yet aggregated)."""
+        return [] if self.log is None else self.log.open_days()
 
     def compact(self) -> list[date]:
-        """Aggregate the files of days before yesterday into their months and delete them.
-
-        Safe to run in several processes (a lock file) and after a crash (a month file
-        records the days it holds; a day already there is not added again).
-        """
-        if self.directory is None:
+        """Aggregate the check-ins of days before yesterday into the visit rows and delete
+        them (:meth:`CheckinLog.compact`: safe in several processes, a day added once)."""
+        if self.log is None:
             return []
         today = self._day(self.clock())
-        done: list[date] = []
-        lock = os.open(self.directory / ".compact.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            for day in self.open_days():
-                if day >= today - timedelta(days=1):
-                    continue
-                rows = self.day_rows(day)
-                add_days(self.directory, rows, [day.toordinal()])
-                self.day_path(day).unlink(missing_ok=True)
-                fsync_dir(self.directory)
-                with self._io_lock:
-                    self._files.pop(day, None)
-                done.append(day)
-        finally:
-            os.close(lock)
+        done = self.log.compact(today - timedelta(days=1))
         self._compacted_through = today - timedelta(days=2)
         return done
 
 
-def aggregate_file(path: Path, zone: ZoneInfo) -> VisitRows:
-    """The check-ins of a day file as visit rows: counts per unit, local hour and trade."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return VisitRows.empty()
-    counts: dict[tuple[int, str, int, int], int] = {}
-    for raw in data.split(b"\n"):
-        if not raw.strip():
-            continue
-        try:
-            c = Checkin.from_line(orjson.loads(raw))
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            continue  # a torn line
-        local = c.at.astimezone(zone)
-        key = (
-            local.date().toordinal(),
-            unit_key(c.station_id, c.stop_id),
-            local.hour,
-            _TRADE_INDEX.get(c.trade, -1) if c.trade else -1,
-        )
-        counts[key] = counts.get(key, 0) + 1
-    return VisitRows.from_records(
-        (d, u, h, t, SOURCE_CHECKINS, n) for (d, u, h, t), n in sorted(counts.items())
-    )
-
-
-__all__ = ["Checkin", "CheckinStore", "aggregate_file"]
+__all__ = ["Checkin", "CheckinLog", "CheckinStore", "aggregate_file"]

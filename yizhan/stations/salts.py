@@ -11,6 +11,12 @@ random 128-bit value each local day) and is **never stored beside the data**:
   the registry or of its state files (``YIZHAN_STATE_DIR``): :func:`check_salt_file`
   refuses such a path, so a copy of the data directory never carries the salts.
 
+* with PostgreSQL (``YIZHAN_DATABASE_URL``) and no salt file, in the database's ``salts``
+  table (:class:`~yizhan.storage.pg_usage.PgSalts`, a :class:`SaltSource`): replicas on
+  several machines share no file, and their hashes must agree for the check-in rules to
+  hold across them. That table must be kept out of backups (docs/database.md says how and
+  why this exception to the rule was chosen).
+
 A day's salt is forgotten ``keep_days`` days after that day (and so is deleted from the
 file): from then on nothing can link that day's hashes to an address, or to another
 day's hashes. Until then :meth:`DailySalts.hashes` gives a client's hash under each salt
@@ -30,6 +36,7 @@ import secrets
 import threading
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -63,19 +70,36 @@ def check_salt_file(salt_file: Path, data_dirs: list[Path]) -> Path:
     return salt_file
 
 
+class SaltSource(Protocol):
+    """Where salts shared by processes are kept (other than the secret file)."""
+
+    def salt(self, day: date, today: date, keep_days: int) -> bytes | None:
+        """The salt of *day* (made when *day* is *today* and none exists yet; ``None``
+        otherwise); salts of days before ``today - keep_days`` are deleted."""
+        ...
+
+
 class DailySalts:
     """The salts of the last days, in memory or in a secret file shared by processes.
 
-    Parameters
-    ----------
-    path : Path, optional
-        The secret file; ``None`` keeps the salts in memory only.
-    keep_days : int
-        A day's salt is forgotten this many days after that day.
-    timezone : str
-        Days are local days in this zone (salts rotate at local midnight).
-    clock : callable
-        The current time (aware).
+        Parameters
+        ----------
+        path : Path, optional
+            The secret file; ``None`` keeps the salts in memory only.
+        keep_days : int
+            * with PostgreSQL (``YIZHAN_DATABASE_URL``) and no salt file, in the database's ``salts``
+      table (:class:`~yizhan.storage.pg_usage.PgSalts`, a :class:`SaltSource`): replicas on
+      several machines share no file, and their hashes must agree for the check-in rules to
+      hold across them. That table must be kept out of backups (docs/database.md says how and
+      why this exception to the rule was chosen).
+
+    A day's salt is forgotten this many days after that day.
+        timezone : str
+            Days are local days in this zone (salts rotate at local midnight).
+        clock : callable
+            The current time (aware).
+        source : SaltSource, optional
+            Keeps the salts instead of *path* (the database's ``salts`` table).
     """
 
     def __init__(
@@ -85,10 +109,12 @@ class DailySalts:
         keep_days: int = DEFAULT_KEEP_DAYS,
         timezone: str = "Asia/Shanghai",
         clock: Clock = utc_now,
+        source: SaltSource | None = None,
     ) -> None:
         if isinstance(keep_days, bool) or not isinstance(keep_days, int) or keep_days < 1:
             raise InvalidInputError("keep_days", f"Expected a whole number >= 1, got {keep_days!r}")
         self.path = path
+        self.source = source
         self.keep_days = keep_days
         self.zone = ZoneInfo(timezone)
         self.clock = clock
@@ -120,6 +146,11 @@ class DailySalts:
     def _load_or_create(self, day: date, today: date) -> bytes | None:
         """The salt of *day*: from the file (another process may have made it), else a new
         one when *day* is today; ``None`` for a past day nobody salted."""
+        if self.source is not None:
+            found = self.source.salt(day, today, self.keep_days)
+            if found is not None:
+                self._salts[day] = found
+            return found
         if self.path is None:
             if day != today:
                 return None
@@ -200,4 +231,4 @@ def _digest(salt: bytes, purpose: str, client: str) -> str:
 #: The salts of this process when no store was given its own (memory only).
 PROCESS_SALTS = DailySalts()
 
-__all__ = ["DEFAULT_KEEP_DAYS", "PROCESS_SALTS", "DailySalts", "check_salt_file"]
+__all__ = ["DEFAULT_KEEP_DAYS", "PROCESS_SALTS", "DailySalts", "SaltSource", "check_salt_file"]

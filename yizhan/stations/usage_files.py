@@ -23,6 +23,9 @@ Written atomically (a temporary file, ``fsync``, rename, directory ``fsync``). C
 what the analyses want: a year of 100,000 stations' daily counts (36.5 M rows) is read and
 summed with ``numpy.bincount`` in seconds (``bench/bench_usage.py``).
 
+:class:`MonthFiles` is the files backend's :class:`VisitMonths`; with PostgreSQL the same
+rows are the ``visit_rows`` table (:class:`~yizhan.storage.pg_usage.PgVisitMonths`).
+
 Hand-written on numpy: the columns are few and fixed, and the registry stays plain files
 (no database or Arrow dependency for the few arrays a month holds).
 """
@@ -35,11 +38,11 @@ import re
 import struct
 import tempfile
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import orjson
@@ -373,11 +376,68 @@ def load_month_parts(directory: Path, first: date, last: date) -> tuple[list[Vis
     return parts, MonthFile(VisitRows.empty(), days, meta)
 
 
-def load_months(directory: Path, first: date, last: date) -> MonthFile:
-    """Rows of the days ``first``–``last`` from the month files (in one table), the days
-    those files hold and their merged meta."""
-    parts, held = load_month_parts(directory, first, last)
+def load_months(directory: Path | VisitMonths, first: date, last: date) -> MonthFile:
+    """Rows of the days ``first``–``last`` from the month files (or any
+    :class:`VisitMonths`) in one table, the days they hold and their merged meta."""
+    months = MonthFiles(directory) if isinstance(directory, Path) else directory
+    parts, held = months.load_parts(first, last)
     return MonthFile(concat(parts), held.days, held.meta)
+
+
+class VisitMonths(Protocol):
+    """The visit rows of finished days (aggregated check-ins, synthetic days): the month
+    files (:class:`MonthFiles`) or the ``visit_rows`` table
+    (:class:`~yizhan.storage.pg_usage.PgVisitMonths`)."""
+
+    @property
+    def where(self) -> str:
+        """What they are kept in, for messages."""
+        ...
+
+    def load_parts(
+        self, first: date, last: date, units: Collection[str] | None = None
+    ) -> tuple[list[VisitRows], MonthFile]:
+        """The rows of the days ``first``–``last`` (of *units* only, if given; a store may
+        return more), in parts, and a :class:`MonthFile` with no rows but the days held
+        and the merged meta."""
+        ...
+
+    def add_days(
+        self,
+        rows: VisitRows,
+        days: Iterable[int],
+        *,
+        replace: bool = False,
+        meta: dict[str, Any] | None = None,
+    ) -> list[int]:
+        """:func:`add_days`: add the rows of whole days, each day once (unless *replace*)."""
+        ...
+
+
+class MonthFiles:
+    """:class:`VisitMonths` in the month files of a usage directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    @property
+    def where(self) -> str:
+        return str(self.directory)
+
+    def load_parts(
+        self, first: date, last: date, units: Collection[str] | None = None
+    ) -> tuple[list[VisitRows], MonthFile]:
+        return load_month_parts(self.directory, first, last)  # memory-mapped: all units
+
+    def add_days(
+        self,
+        rows: VisitRows,
+        days: Iterable[int],
+        *,
+        replace: bool = False,
+        meta: dict[str, Any] | None = None,
+    ) -> list[int]:
+        return add_days(self.directory, rows, days, replace=replace, meta=meta)
 
 
 __all__ = [
@@ -387,6 +447,8 @@ __all__ = [
     "SOURCE_SYNTHETIC",
     "TRADES",
     "MonthFile",
+    "MonthFiles",
+    "VisitMonths",
     "VisitRows",
     "add_days",
     "check_trade",

@@ -18,15 +18,22 @@ of ``<registry>.visits.jsonl`` written through :class:`~yizhan.stations.audit.Au
 They are kept apart from the registry's own audit log on purpose: that log's last line is
 how a crashed registry write is completed (:mod:`yizhan.stations.registryfile`), so only
 registry changes may be appended to it, under the registry's lock.
+
+With PostgreSQL the same entries are rows of ``visit_counts``
+(:class:`~yizhan.storage.pg_usage.PgVisitLog`); either is a :class:`VisitLog`, and the
+store's rules (what a count may be, "before" being the last count whichever process
+wrote it) are the same over both.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from yizhan.errors import InvalidInputError
 from yizhan.stations.audit import AuditLog
@@ -99,8 +106,60 @@ def check_count(count: Any, hours: Any) -> tuple[int, tuple[int, ...] | None]:
     return count, tuple(int(h) for h in hours)
 
 
+class VisitLogTx(Protocol):
+    """A :class:`VisitLog` while its lock is held."""
+
+    def read_since(self, pos: int) -> tuple[list[dict[str, Any]], int]:
+        """The entries after position *pos* and the position after them."""
+        ...
+
+    def append(self, entry: dict[str, Any]) -> None:
+        """Append one entry (durable when the lock is released)."""
+        ...
+
+
+class VisitLog(Protocol):
+    """Where count entries are kept: :class:`VisitFile`, or the ``visit_counts`` table."""
+
+    @property
+    def where(self) -> str: ...
+
+    def read_since(self, pos: int) -> tuple[list[dict[str, Any]], int]:
+        """The entries after position *pos* (by any process) and the position after them."""
+        ...
+
+    def locked(self) -> AbstractContextManager[VisitLogTx]:
+        """Hold the lock every process takes to append."""
+        ...
+
+
+class VisitFile:
+    """:class:`VisitLog` in ``<registry>.visits.jsonl`` (``None``: in memory)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.log = AuditLog(path)
+        self.path = path
+        self._lock_path = path.with_name(path.name + ".lock") if path is not None else None
+
+    @property
+    def where(self) -> str:
+        return str(self.path) if self.path is not None else "memory"
+
+    def read_since(self, pos: int) -> tuple[list[dict[str, Any]], int]:
+        self.log.refresh()
+        return [row for _, row in self.log.since(pos)], self.log.end
+
+    @contextmanager
+    def locked(self) -> Iterator[VisitFile]:
+        with file_lock(self._lock_path):
+            yield self
+
+    def append(self, entry: dict[str, Any]) -> None:
+        self.log.append([entry])
+
+
 class VisitCountStore:
-    """Recorded counts, in their audit log (``None``: in memory).
+    """Recorded counts, in their audit log (``None``: in memory) or another :class:`VisitLog`.
 
     Parameters
     ----------
@@ -108,25 +167,28 @@ class VisitCountStore:
         ``<registry>.visits.jsonl``.
     clock : callable
         The current time (aware).
+    log : VisitLog, optional
+        Where the entries are kept instead of *path* (the database's table).
     """
 
-    def __init__(self, path: Path | None, *, clock: Clock = utc_now) -> None:
-        self.log = AuditLog(path)
-        self._lock_path = path.with_name(path.name + ".lock") if path is not None else None
+    def __init__(
+        self, path: Path | None, *, clock: Clock = utc_now, log: VisitLog | None = None
+    ) -> None:
+        self.log: VisitLog = log if log is not None else VisitFile(path)
         self.clock = clock
         self._lock = threading.Lock()
         self._current: dict[tuple[str, str | None, date], VisitCount] = {}
         self._read_to = 0
 
-    def _catch_up(self) -> None:
-        """Apply the lines appended since the last look (by any process)."""
+    def _catch_up(self, tx: VisitLogTx | None = None) -> None:
+        """Apply the entries appended since the last look (by any process)."""
         with self._lock:
-            self.log.refresh()
-            for _, row in self.log.since(self._read_to):
+            rows, end = (tx or self.log).read_since(self._read_to)
+            for row in rows:
                 c = _from_entry(row)
                 if c is not None:
                     self._current[(c.station_id, c.stop_id, c.day)] = c
-            self._read_to = self.log.end
+            self._read_to = end
 
     def put(
         self,
@@ -162,13 +224,13 @@ class VisitCountStore:
         new = VisitCount(
             station_id, stop_id, day, n, split, at.isoformat(timespec="seconds"), actor
         )
-        with file_lock(self._lock_path):  # "before" is the last count, whichever process wrote it
-            self._catch_up()
-            old = self._append(new, note)
+        with self.log.locked() as tx:  # "before" is the last count, whichever process wrote it
+            self._catch_up(tx)
+            old = self._append(new, note, tx)
         self._catch_up()
         return new, old is None
 
-    def _append(self, new: VisitCount, note: str | None) -> VisitCount | None:
+    def _append(self, new: VisitCount, note: str | None, tx: VisitLogTx) -> VisitCount | None:
         station_id, stop_id, day, n, split = (
             new.station_id,
             new.stop_id,
@@ -204,7 +266,7 @@ class VisitCountStore:
                 "before": old.record() if old else None,
                 "after": new.record(),
             }
-            self.log.append([entry])
+            tx.append(entry)
         return old
 
     def for_station(self, station_id: str, first: date, last: date) -> list[VisitCount]:
@@ -265,4 +327,12 @@ def _from_entry(row: dict[str, Any]) -> VisitCount | None:
         return None
 
 
-__all__ = ["MAX_COUNT", "VisitCount", "VisitCountStore", "check_count"]
+__all__ = [
+    "MAX_COUNT",
+    "VisitCount",
+    "VisitCountStore",
+    "VisitFile",
+    "VisitLog",
+    "VisitLogTx",
+    "check_count",
+]

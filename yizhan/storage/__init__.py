@@ -2,8 +2,9 @@
 
 Holds the interfaces (:mod:`~yizhan.storage.base`), the embedded files backend
 (:mod:`~yizhan.storage.files`), the PostgreSQL + PostGIS backend (:mod:`~yizhan.storage.postgres`
-and its ``pg_*`` modules, migrations in ``migrations/``), and :func:`open_backend`, the one
-place a backend is opened (by ``api.create_app`` and the CLI).
+and its ``pg_*`` modules — :mod:`~yizhan.storage.pg_usage` for check-ins, visit rows and
+counts and the daily salts —, migrations in ``migrations/``), and :func:`open_backend`, the
+one place a backend is opened (by ``api.create_app`` and the CLI).
 
 May import ``stations/`` (models, editing rules, the services and read model), ``errors``
 and ``settings``; ``query/`` and everything above it may import this package.

@@ -14,13 +14,19 @@ problem reports         ``.reports.jsonl``                  ``reports`` table
 bus placements          ``.placements.json``                ``placements`` table
 heat alerts             ``.alerts.json``                    ``alerts`` table
 rate-limit counters     ``.ratelimits.json``                ``rate_hits`` table
-check-ins               (``yizhan.stations.checkins``: to be added here as :class:`Checkins`
-                        when the evaluation issue lands: a Protocol, a file and a table)
+check-ins               ``.usage/checkins-DAY.jsonl``       ``checkins`` table (raw, 2 days)
+visit rows (aggregates  ``.usage/visits-MONTH.npz``         ``visit_rows``, ``visit_days``
+of finished days)
+visit counts            ``.visits.jsonl`` (audit format)    ``visit_counts`` table
+daily salts             memory, or ``YIZHAN_SALT_FILE``     ``salts`` table (or the salt file)
+                        (never beside the data)
 ======================  ==================================  ===================================
 
-Tokens, reports, placements and alerts are the services of ``stations/``
-(:class:`~yizhan.stations.tokens.TokenStore` …) over a source the backend gives them
-(:class:`~yizhan.stations.jsonstate.EntrySource`, :class:`~yizhan.stations.reports.ReportLog`):
+Tokens, reports, placements, alerts, check-ins and visit counts are the services of
+``stations/`` (:class:`~yizhan.stations.tokens.TokenStore` …) over a source the backend
+gives them (:class:`~yizhan.stations.jsonstate.EntrySource`,
+:class:`~yizhan.stations.reports.ReportLog`, :class:`CheckinLog`, :class:`VisitLog`,
+:class:`SaltSource`; :class:`VisitMonths` is read by the usage answers directly):
 the rules live once, in ``stations/``, and only where the entries are kept differs.
 Every process keeps an in-memory read model of the stations (KD-trees, hours, flags) and
 follows the changes other processes make (:meth:`Stations.catch_up`, called by the
@@ -37,12 +43,17 @@ from typing import Any, Literal, Protocol
 from yizhan.settings import Settings
 from yizhan.stations.alerts import AlertStore
 from yizhan.stations.audit import HistoryPage
+from yizhan.stations.checkin_log import CheckinLog
+from yizhan.stations.checkins import CheckinStore
 from yizhan.stations.editing import Found
 from yizhan.stations.placements import PlacementStore
 from yizhan.stations.registry import Registry
 from yizhan.stations.reports import ReportStore
+from yizhan.stations.salts import DailySalts, SaltSource
 from yizhan.stations.search import StationSearch
 from yizhan.stations.tokens import Principal, TokenRecord, TokenStore
+from yizhan.stations.usage_files import VisitMonths
+from yizhan.stations.visits import VisitCountStore, VisitLog
 
 log = logging.getLogger("yizhan")
 
@@ -145,6 +156,8 @@ class RateLimits(Protocol):
 Reports = ReportStore
 Placements = PlacementStore
 Alerts = AlertStore
+Checkins = CheckinStore
+VisitCounts = VisitCountStore
 
 
 @dataclass
@@ -156,6 +169,9 @@ class Backend:
     kind : {"files", "postgresql"}
     where : str
         What it is opened on (a registry file, a database), for messages.
+    checkins, visit_counts, visits, salts
+        Usage: check-ins (with their rules), managers' visit counts, the visit rows of
+        finished days (``None``: a registry in memory keeps none), the daily salts.
     start, close : callable
         Start following other processes' changes (a thread); stop it and release
         connections.
@@ -169,6 +185,10 @@ class Backend:
     placements: PlacementStore
     alerts: AlertStore
     rate_limits: RateLimits
+    checkins: CheckinStore
+    visit_counts: VisitCountStore
+    visits: VisitMonths | None
+    salts: DailySalts
     _start: Callable[[], None] = field(default=lambda: None, repr=False)
     _close: Callable[[], None] = field(default=lambda: None, repr=False)
 
@@ -210,11 +230,17 @@ def patch_search(
 __all__ = [
     "Alerts",
     "Backend",
+    "CheckinLog",
+    "Checkins",
     "Placements",
     "RateLimits",
     "Reports",
+    "SaltSource",
     "Stations",
     "Tokens",
+    "VisitCounts",
+    "VisitLog",
+    "VisitMonths",
     "new_search",
     "patch_search",
 ]

@@ -11,6 +11,9 @@ several processes on one machine:
   entries as stored at that moment and read again by every process when they change
   (one ``os.stat`` per use);
 - reports: an append-only JSON-lines file (:class:`~yizhan.stations.reports.ReportFile`);
+- usage (:func:`open_usage_files`): check-ins in day files and the visit rows of finished
+  days in month files (``<registry>.usage/``), visit counts in ``.visits.jsonl``; the daily
+  salts in memory or in ``YIZHAN_SALT_FILE`` (never beside the data);
 - the registry: every process follows the others' changes from the audit log (one station
   patched in place per line), checking the file and the log every
   :data:`FOLLOW_INTERVAL_S` (or ``YIZHAN_RELOAD_INTERVAL_S`` if shorter; 0: never).
@@ -22,17 +25,24 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from yizhan.errors import RateLimitedError
 from yizhan.settings import Settings
 from yizhan.stations.alerts import AlertStore
+from yizhan.stations.checkins import CheckinStore
+from yizhan.stations.clock import Clock, utc_now
 from yizhan.stations.filestore import RegistryStore
 from yizhan.stations.jsonstate import Entries, EntrySource, JsonStateFile
 from yizhan.stations.placements import PlacementStore
 from yizhan.stations.registry import Registry, load_registry
 from yizhan.stations.reports import ReportStore
+from yizhan.stations.salts import DailySalts, SaltSource, check_salt_file
 from yizhan.stations.tokens import TokenStore
+from yizhan.stations.usage_files import MonthFiles, VisitMonths
+from yizhan.stations.visits import VisitCountStore
 from yizhan.storage.base import Backend, new_search, patch_search
 
 log = logging.getLogger("yizhan")
@@ -140,6 +150,92 @@ class Follower:
                 log.exception("%s: following the changes failed", self._thread.name)
 
 
+#: The salts kept in this process's memory, by (keep_days, timezone): every backend of one
+#: process without a salt file hashes a client alike (as one process's stores always did).
+_MEMORY_SALTS: dict[tuple[int, str], DailySalts] = {}
+_MEMORY_LOCK = threading.Lock()
+
+
+@dataclass
+class UsageState:
+    """The usage kinds of one backend (see :class:`~yizhan.storage.base.Backend`)."""
+
+    salts: DailySalts
+    checkins: CheckinStore
+    visit_counts: VisitCountStore
+    visits: VisitMonths | None
+
+
+def open_salts(
+    settings: Settings,
+    data_dirs: list[Path],
+    *,
+    source: SaltSource | None = None,
+    clock: Clock = utc_now,
+    keep_days: int | None = None,
+) -> DailySalts:
+    """The daily salts: ``YIZHAN_SALT_FILE`` (refused in one of *data_dirs*), else *source*
+    (the database's), else this process's memory (shared by its backends unless *clock* is
+    given); kept a day longer than the report window.
+
+    Raises
+    ------
+    InvalidInputError
+        Naming ``salt_file``.
+    """
+    if settings.salt_file is not None:
+        check_salt_file(settings.salt_file, data_dirs)
+    keep = keep_days or max(settings.report_window_days + 1, 2)
+    if settings.salt_file is None and source is None and clock is utc_now:
+        with _MEMORY_LOCK:
+            key = (keep, settings.timezone)
+            if key not in _MEMORY_SALTS:
+                _MEMORY_SALTS[key] = DailySalts(keep_days=keep, timezone=settings.timezone)
+            return _MEMORY_SALTS[key]
+    return DailySalts(
+        settings.salt_file,
+        keep_days=keep,
+        timezone=settings.timezone,
+        clock=clock,
+        source=source if settings.salt_file is None else None,
+    )
+
+
+def open_usage_files(
+    settings: Settings,
+    registry_path: Path | None,
+    *,
+    clock: Clock = utc_now,
+    keep_days: int | None = None,
+) -> UsageState:
+    """Check-ins, visit rows and counts in the files beside *registry_path* (memory when it
+    is ``None``), and the daily salts.
+
+    Raises
+    ------
+    InvalidInputError
+        ``salt_file`` in the data directory.
+    """
+    dirs = [d for d in (settings.state_dir, registry_path and registry_path.parent) if d]
+    salts = open_salts(settings, dirs, clock=clock, keep_days=keep_days)
+    directory = settings.state_file(registry_path, "usage", "")
+    return UsageState(
+        salts=salts,
+        checkins=CheckinStore(
+            directory,
+            salts=salts,
+            timezone=settings.timezone,
+            interval_s=settings.checkin_interval_hours * 3600.0,
+            rate_per_hour=settings.checkin_rate_per_hour,
+            clock=clock,
+        ),
+        visit_counts=VisitCountStore(
+            settings.state_file(registry_path, "visits", ".jsonl"), clock=clock
+        ),
+        visits=MonthFiles(directory) if directory is not None else None,
+    )
+
+
 def open_files(
     settings: Settings, registry: Registry | None = None, *, read_only: bool = False
 ) -> Backend:
@@ -159,6 +255,7 @@ def open_files(
         )
     )
     path = reg.path
+    usage = open_usage_files(settings, path)
     placements = PlacementStore(settings.state_file(path, "placements"), read_only=read_only)
     alerts = AlertStore(settings.state_file(path, "alerts"), read_only=read_only)
     stations = RegistryStore(
@@ -181,6 +278,7 @@ def open_files(
         threshold=settings.report_threshold,
         rate_per_hour=settings.report_rate_per_hour,
         rate_per_station_per_day=settings.report_rate_per_station_per_day,
+        salts=usage.salts,
     )
     rate_limits = SharedRateLimits(
         JsonStateFile(settings.state_file(path, "ratelimits"), "ratelimits", mode=0o600)
@@ -200,6 +298,7 @@ def open_files(
     def close() -> None:
         if follower is not None:
             follower.stop()
+        usage.checkins.close()
 
     return Backend(
         kind="files",
@@ -210,9 +309,21 @@ def open_files(
         placements=placements,
         alerts=alerts,
         rate_limits=rate_limits,
+        checkins=usage.checkins,
+        visit_counts=usage.visit_counts,
+        visits=usage.visits,
+        salts=usage.salts,
         _start=start,
         _close=close,
     )
 
 
-__all__ = ["FOLLOW_INTERVAL_S", "Follower", "SharedRateLimits", "open_files"]
+__all__ = [
+    "FOLLOW_INTERVAL_S",
+    "Follower",
+    "SharedRateLimits",
+    "UsageState",
+    "open_files",
+    "open_salts",
+    "open_usage_files",
+]

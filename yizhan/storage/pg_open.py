@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import logging
+from zoneinfo import ZoneInfo
 
 from yizhan.errors import StorageUnavailableError
 from yizhan.settings import Settings
 from yizhan.stations.alerts import AlertStore
+from yizhan.stations.checkins import CheckinStore
 from yizhan.stations.placements import PlacementStore
 from yizhan.stations.reports import ReportStore
 from yizhan.stations.tokens import TokenStore
+from yizhan.stations.visits import VisitCountStore
 from yizhan.storage.base import Backend
+from yizhan.storage.files import open_salts
 from yizhan.storage.migrate import check_schema
 from yizhan.storage.pg_state import PgEntrySource, PgRateLimits, PgReportLog
 from yizhan.storage.pg_stations import PgStationStore
+from yizhan.storage.pg_usage import PgCheckinLog, PgSalts, PgVisitLog, PgVisitMonths
 from yizhan.storage.postgres import Database
 
 log = logging.getLogger("yizhan")
@@ -40,6 +45,10 @@ def open_postgres(settings: Settings, *, pool_size: int = 8) -> Backend:
     try:
         with db.connection() as conn:
             check_schema(conn)
+        # Every replica hashes clients under the same salts: the salt file, else the table.
+        salts = open_salts(
+            settings, [settings.state_dir] if settings.state_dir else [], source=PgSalts(db)
+        )
         placements = PlacementStore(source=PgEntrySource(db, "placements"))
         alerts = AlertStore(source=PgEntrySource(db, "alerts"))
         tokens = TokenStore(
@@ -54,6 +63,15 @@ def open_postgres(settings: Settings, *, pool_size: int = 8) -> Backend:
             rate_per_hour=settings.report_rate_per_hour,
             rate_per_station_per_day=settings.report_rate_per_station_per_day,
             source=PgReportLog(db),
+            salts=salts,
+        )
+        checkins = CheckinStore(
+            None,
+            salts=salts,
+            timezone=settings.timezone,
+            interval_s=settings.checkin_interval_hours * 3600.0,
+            rate_per_hour=settings.checkin_rate_per_hour,
+            log=PgCheckinLog(db, ZoneInfo(settings.timezone)),
         )
         stations = PgStationStore(db, settings, placements, alerts)
         db.on_change("stations", stations.follow)
@@ -62,6 +80,11 @@ def open_postgres(settings: Settings, *, pool_size: int = 8) -> Backend:
         raise
     if not len(stations.registry) and not stations.registry.buses:
         log.warning("the database %s holds no stations yet: run `yizhan db import`", db.where)
+
+    def close() -> None:
+        checkins.close()  # what is queued is written first
+        db.close()
+
     return Backend(
         kind="postgresql",
         where=db.where,
@@ -71,8 +94,12 @@ def open_postgres(settings: Settings, *, pool_size: int = 8) -> Backend:
         placements=placements,
         alerts=alerts,
         rate_limits=PgRateLimits(db),
+        checkins=checkins,
+        visit_counts=VisitCountStore(None, log=PgVisitLog(db)),
+        visits=PgVisitMonths(db),
+        salts=salts,
         _start=db.start,
-        _close=db.close,
+        _close=close,
     )
 
 

@@ -1,0 +1,443 @@
+"""Usage in PostgreSQL: check-ins, visit rows, managers' visit counts and the daily salts.
+
+The services of ``stations/`` keep their rules (:class:`~yizhan.stations.checkins.CheckinStore`:
+one check-in per client and station in 4 hours, N an hour; group commit;
+:class:`~yizhan.stations.visits.VisitCountStore`); here are the sources they use, in the
+tables of migration ``0002_usage.sql``:
+
+- :class:`PgCheckinLog` (``checkins``): a batch of the writer thread is one transaction
+  holding an advisory lock: the check-ins other replicas committed since this one last
+  read are read first, the rules decide on them, the accepted ones are inserted (one
+  statement) and committed before any future resolves. The lock serialises the inserts,
+  so ``seq`` is commit order and each process reads the others' rows with ``seq >`` its
+  cursor. A finished day is aggregated in SQL (``GROUP BY`` day, unit, hour, trade) into
+  ``visit_rows``, recorded in ``visit_days`` and its check-ins deleted, in one transaction
+  under another advisory lock: several replicas may compact at once, a day is added once.
+- :class:`PgVisitMonths` (``visit_rows``, ``visit_days``): what the files' month ``.npz``
+  hold, also written by the synthetic generator (``COPY``).
+- :class:`PgVisitLog` (``visit_counts``): the count entries in the audit format; an append
+  holds an advisory lock while the last counts are read.
+- :class:`PgSalts` (``salts``): the salts every replica hashes clients under (see
+  docs/database.md for why they are in the database, and how to keep them out of backups).
+
+No NOTIFY: every read of these is a query on an indexed column (a cursor, a day range), and
+usage answers are read from the database anyway.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import threading
+import time
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import orjson
+
+from yizhan.stations.checkin_log import Checkin, Decide
+from yizhan.stations.usage_files import (
+    SOURCE_CHECKINS,
+    TRADES,
+    MonthFile,
+    VisitRows,
+)
+from yizhan.storage.pg_stations import dumps
+from yizhan.storage.postgres import Conn, Database
+
+#: Advisory lock keys of usage (apart from pg_state.LOCKS).
+USAGE_LOCKS: dict[str, int] = {
+    "checkins": 0x595A_0101,
+    "visit_days": 0x595A_0102,
+    "visit_counts": 0x595A_0103,
+}
+#: A replica reads the check-ins others made at most this often outside its writes (s):
+#: "busy now" of a page's results costs one query, not one each.
+REFRESH_S = 0.5
+#: Network-wide periods of visit rows a process keeps (see :class:`PgVisitMonths`).
+CACHED_PERIODS = 2
+#: ``date.toordinal()`` in SQL.
+_ORDINAL = "(day - DATE '0001-01-01') + 1"
+#: The unit key (:func:`~yizhan.stations.usage_files.unit_key`) in SQL.
+_UNIT = "station_id || coalesce(E'\\t' || stop_id, '')"
+
+
+def _records(rows: Iterable[tuple[Any, ...]]) -> VisitRows:
+    return VisitRows.from_records(
+        (int(d), str(u), int(h), int(t), int(s), int(n)) for d, u, h, t, s, n in rows
+    )
+
+
+class PgCheckinLog:
+    """A :class:`~yizhan.stations.checkin_log.CheckinLog` in the ``checkins`` table.
+
+    Parameters
+    ----------
+    db : Database
+    zone : ZoneInfo
+        Days and hours are local in this zone (stored with each check-in).
+    """
+
+    def __init__(self, db: Database, zone: ZoneInfo) -> None:
+        self.db = db
+        self.zone = zone
+        self.where = f"the check-ins in {db.where}"
+        self._seq = 0
+        self._looked = -math.inf
+        #: Held while the cursor moves (a read, or an append): no row is indexed twice.
+        self._cursor = threading.Lock()
+
+    def _read(self, conn: Conn, since_day: date) -> list[Checkin]:
+        rows = conn.execute(
+            "SELECT seq, id, station_id, stop_id, trade, at, client, located FROM checkins "
+            "WHERE seq > %s AND day >= %s ORDER BY seq",
+            (self._seq, since_day),
+        ).fetchall()
+        if rows:
+            self._seq = int(rows[-1][0])
+        return [
+            Checkin(
+                id=str(i),
+                station_id=str(s),
+                stop_id=None if p is None else str(p),
+                trade=TRADES[t] if 0 <= t < len(TRADES) else None,
+                at=at.astimezone(UTC),
+                client=str(c),
+                located=bool(loc),
+            )
+            for _, i, s, p, t, at, c, loc in rows
+        ]
+
+    def read_new(self, days: Sequence[date]) -> list[Checkin]:
+        if not days:
+            return []
+        with self._cursor:
+            now = time.monotonic()
+            if now - self._looked < REFRESH_S:
+                return []  # looked a moment ago (each result of a page asks)
+            with self.db.connection(self.where) as conn:
+                found = self._read(conn, min(days))
+            self._looked = now
+            return found
+
+    def append(self, day: date, decide: Decide) -> None:
+        with self._cursor:
+            with self.db.connection(self.where) as conn:
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (USAGE_LOCKS["checkins"],))
+                accepted = decide(self._read(conn, day - timedelta(days=1)))
+                if not accepted:
+                    return
+                local = [c.at.astimezone(self.zone) for c in accepted]
+                row = conn.execute(
+                    "WITH ins AS (INSERT INTO checkins "
+                    "(id, station_id, stop_id, trade, at, day, hour, client, located) "
+                    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::smallint[], "
+                    "%s::timestamptz[], %s::date[], %s::smallint[], %s::text[], %s::boolean[]) "
+                    "RETURNING seq) SELECT max(seq) FROM ins",
+                    (
+                        [c.id for c in accepted],
+                        [c.station_id for c in accepted],
+                        [c.stop_id for c in accepted],
+                        [c.trade_index for c in accepted],
+                        [c.at for c in accepted],
+                        [t.date() for t in local],
+                        [t.hour for t in local],
+                        [c.client for c in accepted],
+                        [c.located for c in accepted],
+                    ),
+                ).fetchone()
+                newest = int(row[0]) if row and row[0] is not None else self._seq
+            # Committed: ours come after everything read (the lock serialises inserts).
+            self._seq = max(self._seq, newest)
+
+    def day_rows(self, day: date, stations: Collection[str] | None = None) -> VisitRows:
+        where = "day = %s"
+        params: list[Any] = [day]
+        if stations is not None:
+            where += " AND station_id = ANY(%s)"
+            params.append(list(stations))
+        with self.db.connection(self.where) as conn:
+            rows = conn.execute(
+                f"SELECT {_ORDINAL}, {_UNIT}, hour, trade, {SOURCE_CHECKINS}, count(*) "
+                f"FROM checkins WHERE {where} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+                params,
+            ).fetchall()
+        return _records(rows)
+
+    def open_days(self) -> list[date]:
+        with self.db.connection(self.where) as conn:
+            rows = conn.execute(  # the distinct days, one index probe each
+                "WITH RECURSIVE d AS (SELECT min(day) AS day FROM checkins UNION ALL "
+                "SELECT (SELECT min(day) FROM checkins WHERE day > d.day) FROM d "
+                "WHERE d.day IS NOT NULL) SELECT day FROM d WHERE day IS NOT NULL"
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def compact(self, before: date) -> list[date]:
+        done: list[date] = []
+        with self.db.connection(self.where) as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (USAGE_LOCKS["visit_days"],))
+            days = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT DISTINCT day FROM checkins WHERE day < %s ORDER BY day", (before,)
+                ).fetchall()
+            ]
+            for day in days:
+                new = conn.execute(
+                    "INSERT INTO visit_days (day) VALUES (%s) ON CONFLICT DO NOTHING RETURNING day",
+                    (day,),
+                ).fetchone()
+                if new is not None:  # a day already held is not added again (as the files)
+                    conn.execute(
+                        "INSERT INTO visit_rows (day, unit, hour, trade, source, count) "
+                        f"SELECT day, {_UNIT}, hour, trade, {SOURCE_CHECKINS}, count(*) "
+                        "FROM checkins WHERE day = %s GROUP BY 1, 2, 3, 4",
+                        (day,),
+                    )
+                conn.execute("DELETE FROM checkins WHERE day = %s", (day,))
+                done.append(day)
+            if done:
+                _bump_visits(conn)
+        return done
+
+
+class PgVisitMonths:
+    """:class:`~yizhan.stations.usage_files.VisitMonths` in ``visit_rows`` and ``visit_days``.
+
+    The network's rows of a period (an analysis) are kept for the next question on the same
+    period until the ``visits`` counter of ``state_versions`` moves (a day added or
+    replaced, by any process): the rows of finished days change only then.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.where = f"the visit rows in {db.where}"
+        self._cache: dict[tuple[date, date], tuple[int, VisitRows, MonthFile]] = {}
+        self._lock = threading.Lock()
+
+    def load_parts(
+        self, first: date, last: date, units: Collection[str] | None = None
+    ) -> tuple[list[VisitRows], MonthFile]:
+        with self.db.connection(self.where) as conn:
+            got = conn.execute(
+                "SELECT version FROM state_versions WHERE kind = 'visits'"
+            ).fetchone()
+            version = int(got[0]) if got else 0
+            if units is None:
+                with self._lock:
+                    cached = self._cache.get((first, last))
+                if cached is not None and cached[0] == version:
+                    return [cached[1]], cached[2]
+            keys = list(units) if units is not None else _all_units(conn)
+            rows = _copy_rows(conn, keys, first, last)
+            held = conn.execute(
+                f"SELECT {_ORDINAL}, synthetic::text FROM visit_days WHERE day BETWEEN %s AND %s",
+                (first, last),
+            ).fetchall()
+        synthetic = {str(d): orjson.loads(s) for d, s in held if s is not None}
+        meta: dict[str, Any] = {"synthetic": synthetic} if synthetic else {}
+        month = MonthFile(VisitRows.empty(), {int(d) for d, _ in held}, meta)
+        if units is None:
+            with self._lock:
+                if len(self._cache) >= CACHED_PERIODS:
+                    self._cache.pop(next(iter(self._cache)))
+                self._cache[(first, last)] = (version, rows, month)
+        return [rows], month
+
+    def add_days(
+        self,
+        rows: VisitRows,
+        days: Iterable[int],
+        *,
+        replace: bool = False,
+        meta: dict[str, Any] | None = None,
+    ) -> list[int]:
+        wanted = sorted(set(days))
+        synthetic = (meta or {}).get("synthetic", {})
+        with self.db.connection(self.where) as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (USAGE_LOCKS["visit_days"],))
+            asked = [date.fromordinal(d) for d in wanted]
+            if replace:
+                conn.execute("DELETE FROM visit_rows WHERE day = ANY(%s)", (asked,))
+                conn.execute("DELETE FROM visit_days WHERE day = ANY(%s)", (asked,))
+                todo = wanted
+            else:
+                held = {
+                    int(r[0])
+                    for r in conn.execute(
+                        f"SELECT {_ORDINAL} FROM visit_days WHERE day = ANY(%s)", (asked,)
+                    ).fetchall()
+                }
+                todo = [d for d in wanted if d not in held]
+            if not todo:
+                return []
+            _bump_visits(conn)
+            conn.execute(
+                "INSERT INTO visit_days (day, synthetic) "
+                "SELECT * FROM unnest(%s::date[], %s::jsonb[])",
+                (
+                    [date.fromordinal(d) for d in todo],
+                    [
+                        None if synthetic.get(str(d)) is None else dumps(synthetic[str(d)])
+                        for d in todo
+                    ],
+                ),
+            )
+            new = rows.take(np.isin(rows.day, todo)) if len(rows) else rows
+            if len(new):
+                units = new.units
+                with conn.cursor().copy(
+                    "COPY visit_rows (day, unit, hour, trade, source, count) FROM STDIN"
+                ) as copy:
+                    for d, u, h, t, s, n in zip(
+                        new.day.tolist(),
+                        new.unit.tolist(),
+                        new.hour.tolist(),
+                        new.trade.tolist(),
+                        new.source.tolist(),
+                        new.count.tolist(),
+                        strict=True,
+                    ):
+                        copy.write_row((date.fromordinal(d), units[u], h, t, s, n))
+        return todo
+
+
+#: One row of ``COPY … (FORMAT binary)`` of (int4 day, int4 unit, int2 hour, int2 trade,
+#: int2 source, int4 count): the field count, then each field's length and value.
+_COPY_ROW = np.dtype(
+    [
+        ("n", ">i2"),
+        ("l0", ">i4"), ("day", ">i4"),
+        ("l1", ">i4"), ("unit", ">i4"),
+        ("l2", ">i4"), ("hour", ">i2"),
+        ("l3", ">i4"), ("trade", ">i2"),
+        ("l4", ">i4"), ("source", ">i2"),
+        ("l5", ">i4"), ("count", ">i4"),
+    ]
+)  # fmt: skip
+_COPY_HEADER = 19  # signature (11 bytes), flags, header extension length
+
+
+def _bump_visits(conn: Conn) -> None:
+    """Days were added to (or replaced in) the visit rows: cached periods are stale."""
+    conn.execute("UPDATE state_versions SET version = version + 1 WHERE kind = 'visits'")
+
+
+def _all_units(conn: Conn) -> list[str]:
+    """Every unit with visit rows: a loose scan of the ``(unit, day)`` index."""
+    rows = conn.execute(
+        "WITH RECURSIVE u AS (SELECT min(unit) AS unit FROM visit_rows UNION ALL "
+        "SELECT (SELECT min(unit) FROM visit_rows WHERE unit > u.unit) FROM u "
+        "WHERE u.unit IS NOT NULL) SELECT unit FROM u WHERE unit IS NOT NULL"
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def _copy_rows(conn: Conn, units: list[str], first: date, last: date) -> VisitRows:
+    """The visit rows of *units* over ``first``–``last``, as columns.
+
+    Read with binary ``COPY`` (units as their position in *units*), parsed by numpy:
+    every field is a fixed-width integer, so the stream is an array of records. Hand-written
+    because fetching a row of Python objects per visit row is ~50× slower: a year of a
+    large network is tens of millions of rows.
+    """
+    if not units:
+        return VisitRows.empty()
+    data = bytearray()
+    with conn.cursor().copy(
+        "COPY (SELECT (v.day - DATE '0001-01-01') + 1, (u.i - 1)::int4, v.hour, v.trade, "
+        "v.source, v.count FROM visit_rows v "
+        "JOIN unnest(%s::text[]) WITH ORDINALITY AS u(unit, i) ON v.unit = u.unit "
+        "WHERE v.day BETWEEN %s AND %s) TO STDOUT (FORMAT binary)",
+        (units, first, last),
+    ) as copy:
+        for block in copy:
+            data += block
+    body = memoryview(data)[_COPY_HEADER : len(data) - 2]  # the trailer: int16 -1
+    recs = np.frombuffer(body, dtype=_COPY_ROW)
+    if len(recs) and not (recs["n"] == 6).all():
+        raise ValueError("unexpected COPY row layout")
+    return VisitRows(
+        list(units),
+        recs["day"].astype(np.int32),
+        recs["unit"].astype(np.int32),
+        recs["hour"].astype(np.int8),
+        recs["trade"].astype(np.int8),
+        recs["source"].astype(np.int8),
+        recs["count"].astype(np.int32),
+    )
+
+
+class PgVisitLog:
+    """A :class:`~yizhan.stations.visits.VisitLog` in the ``visit_counts`` table."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.where = f"the visit counts in {db.where}"
+
+    def read_since(self, pos: int) -> tuple[list[dict[str, Any]], int]:
+        with self.db.connection(self.where) as conn:
+            return _read_counts(conn, pos)
+
+    @contextmanager
+    def locked(self) -> Iterator[_VisitTx]:
+        with self.db.connection(self.where) as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (USAGE_LOCKS["visit_counts"],))
+            yield _VisitTx(conn)
+
+
+def _read_counts(conn: Conn, pos: int) -> tuple[list[dict[str, Any]], int]:
+    rows = conn.execute(
+        "SELECT seq, entry::text FROM visit_counts WHERE seq > %s ORDER BY seq", (pos,)
+    ).fetchall()
+    return [orjson.loads(text) for _, text in rows], int(rows[-1][0]) if rows else pos
+
+
+class _VisitTx:
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+
+    def read_since(self, pos: int) -> tuple[list[dict[str, Any]], int]:
+        return _read_counts(self.conn, pos)
+
+    def append(self, entry: dict[str, Any]) -> None:
+        self.conn.execute(
+            "INSERT INTO visit_counts (station_id, at, entry) VALUES (%s, %s, %s::json)",
+            (str(entry["id"]), datetime.fromisoformat(str(entry["at"])), dumps(entry)),
+        )
+
+
+class PgSalts:
+    """A :class:`~yizhan.stations.salts.SaltSource` in the ``salts`` table: today's salt is
+    made by whichever replica needs it first (``ON CONFLICT DO NOTHING``, then read), so
+    every replica hashes a client alike."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def salt(self, day: date, today: date, keep_days: int) -> bytes | None:
+        with self.db.connection("the salts") as conn:
+            conn.execute("DELETE FROM salts WHERE day < %s", (today - timedelta(days=keep_days),))
+            if day == today:
+                conn.execute(
+                    "INSERT INTO salts (day, salt) VALUES (%s, %s) ON CONFLICT (day) DO NOTHING",
+                    (day, secrets.token_bytes(16)),
+                )
+            row = conn.execute("SELECT salt FROM salts WHERE day = %s", (day,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+
+__all__ = [
+    "CACHED_PERIODS",
+    "REFRESH_S",
+    "USAGE_LOCKS",
+    "PgCheckinLog",
+    "PgSalts",
+    "PgVisitLog",
+    "PgVisitMonths",
+]
