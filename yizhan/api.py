@@ -260,7 +260,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             app.state.walking.stations(reg)
         # Check-ins, visit counts, photos and the daily salts of client hashes (never kept
         # beside the data); reports hash their clients under the same salts.
-        app.state.usage = usage_stores(settings, reg.path)
+        app.state.usage = usage_stores(settings, reg.path, photos=backend.photos)
         app.state.reports.salts = app.state.usage.salts
         # The registry and indexes live as long as the app: move them out of the collector's
         # reach, so that full collections do not walk millions of objects (0.8 s pauses).

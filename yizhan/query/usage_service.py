@@ -133,8 +133,10 @@ def usage_stores(
     *,
     clock: Clock = utc_now,
     keep_days: int | None = None,
+    photos: PhotoStore | None = None,
 ) -> UsageStores:
-    """Open the usage stores of a registry as the settings say.
+    """Open the usage stores of a registry as the settings say (*photos*: the storage
+    backend's photo store, else the photo directory beside the registry).
 
     Raises
     ------
@@ -164,7 +166,8 @@ def usage_stores(
             clock=clock,
         ),
         counts=VisitCountStore(settings.state_file(registry_path, "visits", ".jsonl"), clock=clock),
-        photos=PhotoStore(
+        photos=photos
+        or PhotoStore(
             photos_dir, max_px=settings.photo_max_px, timezone=settings.timezone, clock=clock
         ),
         rules=load_rules(settings.score_weights),

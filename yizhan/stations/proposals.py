@@ -322,7 +322,7 @@ class ProposalStore:
     ----------
     path : Path, optional
         The JSON-lines file; ``None`` (and no *source*) keeps proposals in memory only.
-        Created (with its header) if missing.
+        Created (with its header) by the first proposal.
     rate_per_hour : int
         Most proposals one client may send in any hour (429 beyond).
     max_pending : int
@@ -362,7 +362,7 @@ class ProposalStore:
         )
         self._salt = secrets.token_hex(16)
         self._reset()
-        if self.source is not None:
+        if self.source is not None and self.source.changed():  # a new file: made on first use
             with self._lock, self.source.writing() as w:
                 self._take(w.read_new())
                 self._salt = w.salt

@@ -14,13 +14,17 @@ problem reports         ``.reports.jsonl``                  ``reports`` table
 bus placements          ``.placements.json``                ``placements`` table
 heat alerts             ``.alerts.json``                    ``alerts`` table
 rate-limit counters     ``.ratelimits.json``                ``rate_hits`` table
+station proposals       ``.proposals.jsonl`` (events)       ``proposals`` table (decided once)
+station photos          ``.photos/`` (images, thumbnails,   ``photos`` table (the images as
+                        ``index.jsonl``)                    ``bytea``)
 check-ins               (``yizhan.stations.checkins``: to be added here as :class:`Checkins`
                         when the evaluation issue lands: a Protocol, a file and a table)
 ======================  ==================================  ===================================
 
-Tokens, reports, placements and alerts are the services of ``stations/``
+Tokens, reports, placements, alerts, proposals and photos are the services of ``stations/``
 (:class:`~yizhan.stations.tokens.TokenStore` …) over a source the backend gives them
-(:class:`~yizhan.stations.jsonstate.EntrySource`, :class:`~yizhan.stations.reports.ReportLog`):
+(:class:`~yizhan.stations.jsonstate.EntrySource`, :class:`~yizhan.stations.reports.ReportLog`,
+:class:`~yizhan.stations.proposals.ProposalLog`, :class:`~yizhan.stations.photos.PhotoShelf`):
 the rules live once, in ``stations/``, and only where the entries are kept differs.
 Every process keeps an in-memory read model of the stations (KD-trees, hours, flags) and
 follows the changes other processes make (:meth:`Stations.catch_up`, called by the
@@ -38,7 +42,9 @@ from yizhan.settings import Settings
 from yizhan.stations.alerts import AlertStore
 from yizhan.stations.audit import HistoryPage
 from yizhan.stations.editing import Found
+from yizhan.stations.photos import PhotoStore
 from yizhan.stations.placements import PlacementStore
+from yizhan.stations.proposals import ProposalStore
 from yizhan.stations.registry import Registry
 from yizhan.stations.reports import ReportStore
 from yizhan.stations.search import StationSearch
@@ -145,6 +151,8 @@ class RateLimits(Protocol):
 Reports = ReportStore
 Placements = PlacementStore
 Alerts = AlertStore
+Proposals = ProposalStore
+Photos = PhotoStore
 
 
 @dataclass
@@ -169,6 +177,8 @@ class Backend:
     placements: PlacementStore
     alerts: AlertStore
     rate_limits: RateLimits
+    proposals: ProposalStore
+    photos: PhotoStore
     _start: Callable[[], None] = field(default=lambda: None, repr=False)
     _close: Callable[[], None] = field(default=lambda: None, repr=False)
 
@@ -210,7 +220,9 @@ def patch_search(
 __all__ = [
     "Alerts",
     "Backend",
+    "Photos",
     "Placements",
+    "Proposals",
     "RateLimits",
     "Reports",
     "Stations",

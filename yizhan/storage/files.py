@@ -11,6 +11,10 @@ several processes on one machine:
   entries as stored at that moment and read again by every process when they change
   (one ``os.stat`` per use);
 - reports: an append-only JSON-lines file (:class:`~yizhan.stations.reports.ReportFile`);
+- proposals: an append-only JSON-lines file of proposals and decisions
+  (:class:`~yizhan.stations.proposalfile.ProposalFile`, appended under ``flock``);
+- photos: a directory of images with an append-only index
+  (:class:`~yizhan.stations.photofiles.PhotoDir`);
 - the registry: every process follows the others' changes from the audit log (one station
   patched in place per line), checking the file and the log every
   :data:`FOLLOW_INTERVAL_S` (or ``YIZHAN_RELOAD_INTERVAL_S`` if shorter; 0: never).
@@ -29,7 +33,9 @@ from yizhan.settings import Settings
 from yizhan.stations.alerts import AlertStore
 from yizhan.stations.filestore import RegistryStore
 from yizhan.stations.jsonstate import Entries, EntrySource, JsonStateFile
+from yizhan.stations.photos import PhotoStore
 from yizhan.stations.placements import PlacementStore
+from yizhan.stations.proposals import ProposalStore
 from yizhan.stations.registry import Registry, load_registry
 from yizhan.stations.reports import ReportStore
 from yizhan.stations.tokens import TokenStore
@@ -185,6 +191,15 @@ def open_files(
     rate_limits = SharedRateLimits(
         JsonStateFile(settings.state_file(path, "ratelimits"), "ratelimits", mode=0o600)
     )
+    proposals = ProposalStore(
+        settings.state_file(path, "proposals", ".jsonl"),
+        rate_per_hour=settings.report_rate_per_hour,
+    )
+    photos = PhotoStore(
+        settings.state_file(path, "photos", ""),
+        max_px=settings.photo_max_px,
+        timezone=settings.timezone,
+    )
     follower: Follower | None = None
     if path is not None and settings.reload_interval_s > 0:
         follower = Follower(
@@ -210,6 +225,8 @@ def open_files(
         placements=placements,
         alerts=alerts,
         rate_limits=rate_limits,
+        proposals=proposals,
+        photos=photos,
         _start=start,
         _close=close,
     )

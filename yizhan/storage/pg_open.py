@@ -7,11 +7,14 @@ import logging
 from yizhan.errors import StorageUnavailableError
 from yizhan.settings import Settings
 from yizhan.stations.alerts import AlertStore
+from yizhan.stations.photos import PhotoStore
 from yizhan.stations.placements import PlacementStore
+from yizhan.stations.proposals import ProposalStore
 from yizhan.stations.reports import ReportStore
 from yizhan.stations.tokens import TokenStore
 from yizhan.storage.base import Backend
 from yizhan.storage.migrate import check_schema
+from yizhan.storage.pg_records import PgPhotos, PgProposalLog
 from yizhan.storage.pg_state import PgEntrySource, PgRateLimits, PgReportLog
 from yizhan.storage.pg_stations import PgStationStore
 from yizhan.storage.postgres import Database
@@ -55,6 +58,12 @@ def open_postgres(settings: Settings, *, pool_size: int = 8) -> Backend:
             rate_per_station_per_day=settings.report_rate_per_station_per_day,
             source=PgReportLog(db),
         )
+        proposals = ProposalStore(
+            rate_per_hour=settings.report_rate_per_hour, source=PgProposalLog(db)
+        )
+        photos = PhotoStore(
+            max_px=settings.photo_max_px, timezone=settings.timezone, source=PgPhotos(db)
+        )
         stations = PgStationStore(db, settings, placements, alerts)
         db.on_change("stations", stations.follow)
     except BaseException:
@@ -71,6 +80,8 @@ def open_postgres(settings: Settings, *, pool_size: int = 8) -> Backend:
         placements=placements,
         alerts=alerts,
         rate_limits=PgRateLimits(db),
+        proposals=proposals,
+        photos=photos,
         _start=db.start,
         _close=db.close,
     )
