@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -25,7 +26,7 @@ from PIL import Image
 from tests.conftest import make_doc, make_feature
 from tests.helpers import SetClock
 from tests.pgcluster import Cluster
-from tests.storage_env import StorageEnv, fresh_database, make_env
+from tests.storage_env import StorageEnv, eventually, fresh_database, make_env
 from yizhan.api import create_app
 from yizhan.errors import ConflictError, NotFoundError, RateLimitedError
 from yizhan.settings import Settings
@@ -33,7 +34,7 @@ from yizhan.stations.photos import PhotoStore
 from yizhan.stations.proposals import ProposalStore
 from yizhan.stations.tokens import Principal
 from yizhan.storage import Backend, opened_proposals
-from yizhan.storage.pg_records import PgProposalLog
+from yizhan.storage.pg_records import PROPOSALS_LOCK, PgProposalLog
 from yizhan.storage.pg_transfer import import_registry
 
 ADMIN = Principal("admin", "admin")
@@ -289,6 +290,43 @@ def test_postgres_keeps_one_row_per_proposal_and_photo(pg_env: StorageEnv) -> No
         versions = dict(conn.execute("SELECT kind, version FROM state_versions").fetchall())
         assert versions["proposals"] == 2 and versions["photos"] == 2
         assert "10.0.0.1" not in json.dumps(conn.execute("SELECT entry FROM proposals").fetchall())
+
+
+def test_postgres_proposals_waiting_for_the_lock_hold_one_connection(
+    pg_env: StorageEnv,
+) -> None:
+    b = pg_env.open()
+    url = pg_env.settings.database_url
+    assert url is not None
+    done: list[str] = []
+    with psycopg.connect(url, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (PROPOSALS_LOCK,))  # a replica mid-change
+        threads = [
+            threading.Thread(
+                target=lambda i=i: done.append(b.proposals.add(f"p{i}", HERE, client=f"c{i}").id)
+            )
+            for i in range(12)  # more than the pool's 8 connections
+        ]
+        for t in threads:
+            t.start()
+        # One waiter holds a pooled connection, the others none: an edit (an acceptance's
+        # station) still gets one at once.
+        a1 = b.stations.find("a1")
+        b.stations.update("a1", {"properties": {"phone": "1"}}, a1.etag, ADMIN)
+
+        def waiting() -> int:
+            row = other.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            ).fetchone()
+            return int(row[0]) if row else 0
+
+        eventually(lambda: waiting() == 1)
+        time.sleep(0.2)  # the other threads queue in the process, not in the database
+        assert waiting() == 1 and done == []
+        other.execute("SELECT pg_advisory_unlock(%s)", (PROPOSALS_LOCK,))
+        for t in threads:
+            t.join()
+    assert len(done) == 12 and len(b.proposals.list()) == 12
 
 
 def test_postgres_reads_answer_from_memory_while_the_database_is_down(

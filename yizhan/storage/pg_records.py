@@ -104,6 +104,9 @@ class PgProposalLog:
 
     @contextmanager
     def writing(self) -> Iterator[_ProposalWriter]:
+        """A transaction holding the proposals' advisory lock. One thread per process waits
+        for it with a pooled connection (the store's own lock queues the others without
+        one), so an acceptance creating its station on a second connection is not starved."""
         with self.db.connection(self.where) as conn:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (PROPOSALS_LOCK,))
             yield _ProposalWriter(self, conn)
