@@ -28,7 +28,7 @@ from tests.helpers import SetClock
 from tests.pgcluster import Cluster
 from tests.storage_env import StorageEnv, eventually, fresh_database, make_env
 from yizhan.api import create_app
-from yizhan.errors import ConflictError, NotFoundError, RateLimitedError
+from yizhan.errors import ConflictError, InvalidInputError, NotFoundError, RateLimitedError
 from yizhan.settings import Settings
 from yizhan.stations.photos import PhotoStore
 from yizhan.stations.proposals import ProposalStore
@@ -130,6 +130,22 @@ def test_an_accepted_proposal_is_one_station_whoever_accepts(
         b.proposals.decide(p.id, "rejected", ADMIN, reason="x")
     assert len(made) == 1  # the second acceptance created nothing
     assert a.proposals.get(p.id).decision == got.decision
+
+
+def test_a_failed_acceptance_leaves_the_proposal_pending_everywhere(
+    two: tuple[Backend, Backend],
+) -> None:
+    a, b = two
+    p = a.proposals.add("新驿站", HERE, client="c")
+
+    def invalid(proposal: Any) -> str:
+        raise InvalidInputError("properties.phone", "Expected a phone number")
+
+    with pytest.raises(InvalidInputError):
+        b.proposals.decide(p.id, "accepted", ADMIN, create=invalid)
+    assert a.proposals.get(p.id).status == b.proposals.get(p.id).status == "pending"
+    assert a.proposals.decide(p.id, "rejected", ADMIN, reason="x").status == "rejected"
+    assert b.proposals.get(p.id).status == "rejected"
 
 
 def test_racing_deciders_decide_once(two: tuple[Backend, Backend]) -> None:

@@ -495,27 +495,29 @@ class ProposalStore:
         if not isinstance(client, str) or not client:
             raise InvalidInputError("client", f"Expected a client address, got {client!r}")
         when = (now or self.clock()).astimezone(UTC).replace(microsecond=0)
-        with self._writing() as w:
-            who = self.client_hash(client)
-            self._check_rate(who, when)
-            p = Proposal(
-                id="prop_" + secrets.token_hex(8),
-                name=text,
-                amenities=offers,
-                hours=hours_text,
-                comment=note,
-                location=loc,
-                location_source=location_source,
-                district=district,
-                nearest=nearest,
-                client=who,
-                created_at=when,
-            )
-            if w is not None:
-                line = {"event": "proposal", **p.as_dict(include_client=True)}
-                for key in ("status", "decision"):
-                    line.pop(key)
-                w.append(line)
+        with self._lock:  # held until the change is in memory too
+            with self._writing() as w:
+                who = self.client_hash(client)
+                self._check_rate(who, when)
+                p = Proposal(
+                    id="prop_" + secrets.token_hex(8),
+                    name=text,
+                    amenities=offers,
+                    hours=hours_text,
+                    comment=note,
+                    location=loc,
+                    location_source=location_source,
+                    district=district,
+                    nearest=nearest,
+                    client=who,
+                    created_at=when,
+                )
+                if w is not None:
+                    line = {"event": "proposal", **p.as_dict(include_client=True)}
+                    for key in ("status", "decision"):
+                        line.pop(key)
+                    w.append(line)
+            # Taken in once the log's change is durable (committed), under the lock.
             self._by_id[p.id] = p
             self._order.append(p.id)
             bisect.insort(self._client_times.setdefault(who, []), when.timestamp())
@@ -596,25 +598,26 @@ class ProposalStore:
         if status not in ("accepted", "rejected"):
             raise InvalidInputError("status", f"Expected accepted or rejected, got {status!r}")
         why = check_text("reason", reason, MAX_REASON, required=status == "rejected")
-        with self._writing() as w:
-            cur = self._by_id.get(proposal_id)
-            if cur is None:
-                raise NotFoundError(f"no proposal with id {proposal_id!r}")
-            if cur.decision is not None:
-                raise ConflictError(
-                    f"proposal {proposal_id!r} was already {cur.decision.status} "
-                    f"({_iso(cur.decision.at)})"
+        with self._lock:  # held until the change is in memory too
+            with self._writing() as w:
+                cur = self._by_id.get(proposal_id)
+                if cur is None:
+                    raise NotFoundError(f"no proposal with id {proposal_id!r}")
+                if cur.decision is not None:
+                    raise ConflictError(
+                        f"proposal {proposal_id!r} was already {cur.decision.status} "
+                        f"({_iso(cur.decision.at)})"
+                    )
+                station_id = create(cur) if status == "accepted" and create is not None else None
+                decision = Decision(
+                    status=status,
+                    at=(now or self.clock()).astimezone(UTC).replace(microsecond=0),
+                    by={"role": who.role, "name": who.name, "token_id": who.token_id},
+                    reason=why,
+                    station_id=station_id,
                 )
-            station_id = create(cur) if status == "accepted" and create is not None else None
-            decision = Decision(
-                status=status,
-                at=(now or self.clock()).astimezone(UTC).replace(microsecond=0),
-                by={"role": who.role, "name": who.name, "token_id": who.token_id},
-                reason=why,
-                station_id=station_id,
-            )
-            if w is not None:
-                w.append({"event": "decision", "id": proposal_id, **decision.as_dict()})
+                if w is not None:
+                    w.append({"event": "decision", "id": proposal_id, **decision.as_dict()})
             done = replace(cur, decision=decision)
             self._by_id[proposal_id] = done
             return done

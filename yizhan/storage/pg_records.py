@@ -109,7 +109,13 @@ class PgProposalLog:
         one), so an acceptance creating its station on a second connection is not starved."""
         with self.db.connection(self.where) as conn:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (PROPOSALS_LOCK,))
-            yield _ProposalWriter(self, conn)
+            writer = _ProposalWriter(self, conn)
+            yield writer
+        # Committed: under the lock, right after reading every earlier change, nothing lies
+        # between, and the store takes this change in itself. (Not before the commit: a
+        # rolled-back version number is given to the next change.)
+        if writer.version is not None:
+            self._seen = max(self._seen, writer.version)
 
 
 class _ProposalWriter:
@@ -118,6 +124,8 @@ class _ProposalWriter:
     def __init__(self, log: PgProposalLog, conn: Conn) -> None:
         self.log = log
         self.conn = conn
+        #: The proposals counter of the change written, if any.
+        self.version: int | None = None
 
     @property
     def salt(self) -> str:
@@ -156,9 +164,7 @@ class _ProposalWriter:
                     version,
                 ),
             )
-        # Under the lock, right after reading every earlier change: nothing lies between,
-        # and the store applies this one itself.
-        self.log._seen = max(self.log._seen, version)
+        self.version = version
 
 
 class PgPhotos:
