@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -27,6 +28,7 @@ from tests.conftest import make_doc, make_feature
 from tests.helpers import SetClock
 from tests.pgcluster import Cluster
 from tests.storage_env import StorageEnv, eventually, fresh_database, make_env
+from tests.storage_servers import Replica
 from yizhan.api import create_app
 from yizhan.errors import ConflictError, InvalidInputError, NotFoundError, RateLimitedError
 from yizhan.settings import Settings
@@ -411,3 +413,30 @@ def test_two_replicas_share_proposals_and_photos(pg_cluster: Cluster, tmp_path: 
         assert two.delete(f"/stations/a1/photos/{photo['id']}", headers=AUTH).status_code == 204
         assert one.get(photo["url"]).status_code == 404
         assert one.get("/stations/a1/photos").json()["photos"] == []
+
+
+@pytest.mark.slow
+def test_two_served_replicas_share_proposals_and_photos(
+    pg_cluster: Cluster, tmp_path: Path
+) -> None:
+    """The same through two ``yizhan serve --database-url`` processes."""
+    url = fresh_database(pg_cluster)
+    src = tmp_path / "reg.geojson"
+    src.write_text(json.dumps(registry_doc()), encoding="utf-8")
+    import_registry(url, src, Settings(database_url=url))
+    env = {"YIZHAN_ADMIN_TOKEN": TOKEN}
+    with (
+        Replica("--database-url", url, env=env) as one,
+        Replica("--database-url", url, env=env) as two,
+        httpx.Client(base_url=one.url, timeout=10) as a,
+        httpx.Client(base_url=two.url, timeout=10) as b,
+    ):
+        pid = a.post("/proposals", json={"name": "桥下驿站", "location": HERE}).json()["id"]
+        assert [p["id"] for p in b.get("/proposals", headers=AUTH).json()["proposals"]] == [pid]
+        assert b.post(f"/proposals/{pid}/reject", json={"reason": "dup"}, headers=AUTH).is_success
+        assert a.post(f"/proposals/{pid}/accept", headers=AUTH).status_code == 409
+        up = a.post(
+            "/stations/b1/photos", content=jpeg(), headers={**AUTH, "Content-Type": "image/jpeg"}
+        )
+        assert up.status_code == 201, up.text
+        assert b.get(up.json()["url"]).content == a.get(up.json()["url"]).content
