@@ -359,7 +359,7 @@ def test_proposals_as_geojson_for_the_planner_map(env: Env) -> None:
     env.client.post(
         f"/proposals/{b['id']}/reject", json={"reason": "dup"}, headers=env.auth("admin")
     )
-    store = env.client.app.state.proposals  # type: ignore[attr-defined]
+    store = env.client.app.state.backend.proposals  # type: ignore[attr-defined]
     fc = proposals_geojson(store)  # pending by default
     assert fc["type"] == "FeatureCollection" and [f["id"] for f in fc["features"]] == [a["id"]]
     (f,) = fc["features"]

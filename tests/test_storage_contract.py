@@ -374,6 +374,8 @@ def test_shared_limits_fall_back_to_the_process_while_storage_is_down(
     shared = SharedLimit(backend.rate_limits, "auth", 2, 60, "invalid bearer tokens")
     shared.hit("c")
     assert shared.wait_s("c") == 0 and shared.fallback.retry_after_s("c") == 0
+
+
 # -- usage: check-ins, visit rows, visit counts, salts --------------------------------------
 
 T0 = datetime(2026, 7, 15, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai, a Wednesday

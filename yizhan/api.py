@@ -259,7 +259,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         if app.state.walking is not None:
             app.state.walking.stations(reg)
         # Check-ins, visit counts and rows and the daily salts of client hashes are the
-        # backend's (every replica on one database shares them); photos beside the registry.
+        # backend's (every replica on one database shares them), and so are the photos.
         # Reports hash their clients under the same salts.
         app.state.usage = usage_stores(settings, reg.path, backend=backend)
         # The registry and indexes live as long as the app: move them out of the collector's

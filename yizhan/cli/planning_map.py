@@ -33,9 +33,9 @@ from yizhan.query.studies import HOW_TO_ADD_DEMAND, load_study
 from yizhan.query.walk_studies import walk_layers
 from yizhan.settings import Settings
 from yizhan.stations.hours import parse_time
-from yizhan.stations.proposals import ProposalStore
 from yizhan.stations.registry import Registry, load_registry
 from yizhan.stations.reports import ReportStore
+from yizhan.storage import opened_proposals
 
 
 def add_parsers(sub: Any) -> None:
@@ -80,12 +80,11 @@ def registry_flags(registry: Registry) -> tuple[dict[str, dict[str, Any]], int]:
 
 
 def pending_proposals(registry: Registry) -> dict[str, Any] | None:
-    """Stations suggested by workers and not yet decided, from the proposals file kept
-    beside the registry (``None`` when there is none), for the planner map."""
-    path = Settings().state_file(registry.path, "proposals", ".jsonl")
-    if path is None or not path.exists():
-        return None
-    return proposals_geojson(ProposalStore(path))
+    """Stations suggested by workers and not yet decided, for the planner map: from the
+    database (``YIZHAN_DATABASE_URL``) or the proposals file kept beside the registry
+    (``None`` when there is none)."""
+    with opened_proposals(Settings(), registry.path) as proposals:
+        return None if proposals is None else proposals_geojson(proposals)
 
 
 def cmd_map(args: argparse.Namespace) -> int:

@@ -173,7 +173,9 @@ def usage_stores(
         salts=usage.salts,
         checkins=usage.checkins,
         counts=usage.visit_counts,
-        photos=PhotoStore(
+        photos=backend.photos
+        if backend is not None
+        else PhotoStore(
             photos_dir, max_px=settings.photo_max_px, timezone=settings.timezone, clock=clock
         ),
         rules=load_rules(settings.score_weights),

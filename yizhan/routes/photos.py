@@ -5,7 +5,8 @@
 An upload is the image itself as the request body (``Content-Type: image/jpeg``,
 ``image/png`` or ``image/webp``, up to ``photo_max_bytes``); it is resized and re-encoded
 without its metadata (EXIF, GPS position) before anything is stored
-(:mod:`yizhan.stations.photos`).
+(:mod:`yizhan.stations.photos`), in the backend's photo store (files beside the registry, or
+the ``photos`` table: :func:`yizhan.storage.open_backend`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from fastapi.responses import FileResponse, Response
 from starlette.exceptions import HTTPException
 
 from yizhan.errors import InvalidInputError, PermissionDeniedError
-from yizhan.routes.deps import FastJSONResponse, PrincipalDep, StoreDep, body_error
-from yizhan.routes.usage import DAY, UsageDep, parse_day
+from yizhan.routes.deps import BackendDep, FastJSONResponse, PrincipalDep, StoreDep, body_error
+from yizhan.routes.usage import DAY, parse_day
 from yizhan.stations.tokens import may_edit
 
 router = APIRouter(tags=["photos"])
@@ -63,7 +64,7 @@ _UPLOAD_BODY: dict[str, Any] = {
 async def add_photo(
     request: Request,
     store: StoreDep,
-    usage: UsageDep,
+    backend: BackendDep,
     who: PrincipalDep,
     station_id: StationId,
     taken_on: Annotated[
@@ -86,7 +87,7 @@ async def add_photo(
     data = await request.body()
     try:
         when = parse_day(taken_on, ("query", "taken_on")) if taken_on else None
-        photo = await asyncio.to_thread(usage.photos.add, station_id, data, who, when)
+        photo = await asyncio.to_thread(backend.photos.add, station_id, data, who, when)
     except InvalidInputError as exc:
         raise body_error(exc) from None
     return FastJSONResponse(photo.as_dict(), status_code=201)
@@ -98,10 +99,12 @@ async def add_photo(
     summary="The photos of a station, newest first",
     responses={404: {"description": "No station or bus with this id."}},
 )
-async def list_photos(store: StoreDep, usage: UsageDep, station_id: StationId) -> FastJSONResponse:
+async def list_photos(
+    store: StoreDep, backend: BackendDep, station_id: StationId
+) -> FastJSONResponse:
     """Each photo's date taken, size and URLs (`url`, `thumbnail_url`)."""
     store.find(station_id)
-    photos = await asyncio.to_thread(usage.photos.for_station, station_id)
+    photos = await asyncio.to_thread(backend.photos.for_station, station_id)
     return FastJSONResponse({"id": station_id, "photos": [p.as_dict() for p in photos]})
 
 
@@ -118,12 +121,12 @@ async def list_photos(store: StoreDep, usage: UsageDep, station_id: StationId) -
     },
 )
 async def get_photo(
-    usage: UsageDep,
+    backend: BackendDep,
     photo_id: PhotoId,
     size: Annotated[Literal["full", "thumb"], Query(description="`thumb`: 400 px.")] = "full",
 ) -> Response:
     """Served with a long cache lifetime: a photo never changes (a new one gets a new id)."""
-    content, media = await asyncio.to_thread(usage.photos.content, photo_id, size == "thumb")
+    content, media = await asyncio.to_thread(backend.photos.content, photo_id, size == "thumb")
     if isinstance(content, FilePath):
         return FileResponse(content, media_type=media, headers=_CACHE)
     return Response(content, media_type=media, headers=_CACHE)
@@ -140,12 +143,16 @@ async def get_photo(
     },
 )
 async def delete_photo(
-    store: StoreDep, usage: UsageDep, who: PrincipalDep, station_id: StationId, photo_id: PhotoId
+    store: StoreDep,
+    backend: BackendDep,
+    who: PrincipalDep,
+    station_id: StationId,
+    photo_id: PhotoId,
 ) -> Response:
     found = store.find(station_id)
     if not may_edit(who, station_id, found.feature["properties"].get("operator")):
         raise PermissionDeniedError(f"this token may not remove photos of {station_id!r}")
-    await asyncio.to_thread(usage.photos.remove, station_id, photo_id, who)
+    await asyncio.to_thread(backend.photos.remove, station_id, photo_id, who)
     return Response(status_code=204)
 
 

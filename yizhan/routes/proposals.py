@@ -9,7 +9,6 @@ when it is not valid, and the proposal stays pending); see :mod:`yizhan.query.pr
 from __future__ import annotations
 
 import asyncio
-import threading
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query, Request
@@ -18,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from yizhan.errors import InvalidInputError
 from yizhan.query import proposals as q
 from yizhan.routes.deps import (
+    BackendDep,
     FastJSONResponse,
     PrincipalDep,
     SearchDep,
@@ -28,31 +28,19 @@ from yizhan.routes.deps import (
 from yizhan.routes.reports import client_key
 from yizhan.stations.proposals import MAX_HOURS, MAX_NAME, MAX_REASON, ProposalStore
 from yizhan.stations.reports import MAX_COMMENT
-from yizhan.storage import Stations
+from yizhan.storage import Backend, Stations
 
 router = APIRouter(tags=["proposals"])
-_lock = threading.Lock()
 
 ProposalId = Annotated[str, Path(description="A proposal's id (`prop_…`).", max_length=64)]
 
 
-def proposal_store(request: Request, store: Stations) -> ProposalStore:
-    """The app's proposal store (``<registry>.proposals.jsonl`` beside the reports), opened
-    on first use."""
-    state = request.app.state
-    found: ProposalStore | None = getattr(state, "proposals", None)
-    if found is not None:
-        return found
-    with _lock:
-        found = getattr(state, "proposals", None)
-        if found is None:
-            settings = state.settings
-            found = ProposalStore(
-                settings.state_file(store.registry.path, "proposals", ".jsonl"),
-                rate_per_hour=settings.report_rate_per_hour,
-            )
-            state.proposals = found
-        return found
+def proposal_store(request: Request, _store: Stations | None = None) -> ProposalStore:
+    """The backend's proposal store (``<registry>.proposals.jsonl``, or the ``proposals``
+    table: :func:`yizhan.storage.open_backend`); *_store* is not used (older callers pass
+    the station store)."""
+    backend: Backend = request.app.state.backend
+    return backend.proposals
 
 
 class ProposalIn(BaseModel):
@@ -139,14 +127,14 @@ _DECIDE_ERRORS: dict[int | str, dict[str, Any]] = {
 )
 async def create_proposal(
     request: Request,
-    store: StoreDep,
+    backend: BackendDep,
     search: SearchDep,
     settings: SettingsDep,
     body: ProposalIn,
 ) -> FastJSONResponse:
     """Anyone may suggest a place (no token). It is listed for admins and the area's
     managers, who accept it (it becomes a station) or reject it with a reason."""
-    proposals = proposal_store(request, store)
+    proposals = backend.proposals
     try:
         lon, lat = body.location
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
@@ -181,7 +169,7 @@ async def create_proposal(
     },
 )
 async def list_proposals(
-    request: Request,
+    backend: BackendDep,
     store: StoreDep,
     who: PrincipalDep,
     status: Annotated[
@@ -193,7 +181,7 @@ async def list_proposals(
     """Proposals newest first, each with its `status` and `decision`; an admin sees all, a
     manager those of the districts of their stations."""
     districts = q.visible_districts(who, store.registry)
-    rows = proposal_store(request, store).list(status, districts)
+    rows = await asyncio.to_thread(backend.proposals.list, status, districts)
     return FastJSONResponse(
         {"numberMatched": len(rows), "proposals": [p.as_dict() for p in rows[:limit]]}
     )
@@ -210,7 +198,7 @@ async def list_proposals(
     },
 )
 async def accept_proposal(
-    request: Request,
+    backend: BackendDep,
     store: StoreDep,
     who: PrincipalDep,
     proposal_id: ProposalId,
@@ -218,7 +206,7 @@ async def accept_proposal(
 ) -> FastJSONResponse:
     """Adds the station (validated like `POST /stations`, `source` naming the proposal),
     then records the decision. The station's `Location` is in the response headers."""
-    proposals = proposal_store(request, store)
+    proposals = backend.proposals
     corrections = body or AcceptIn()
     try:
         p = await asyncio.to_thread(
@@ -248,14 +236,14 @@ async def accept_proposal(
     },
 )
 async def reject_proposal(
-    request: Request,
+    backend: BackendDep,
     store: StoreDep,
     who: PrincipalDep,
     proposal_id: ProposalId,
     body: RejectIn,
 ) -> FastJSONResponse:
     """The reason is kept with the proposal."""
-    proposals = proposal_store(request, store)
+    proposals = backend.proposals
     try:
         p = await asyncio.to_thread(
             q.reject, proposals, store.registry, proposal_id, who, body.reason

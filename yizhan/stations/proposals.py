@@ -5,8 +5,12 @@ Anyone may propose (``POST /proposals``, rate-limited per client like problem re
 nothing is shown to workers until a proposal is accepted and added to the registry through
 the same validated write as any other new station.
 
-Proposals are kept in an append-only JSON-lines file (``<registry>.proposals.jsonl``, mode
-0600), beside the reports::
+:class:`ProposalStore` keeps the rules (validation, the per-client rate limit, the cap on
+pending proposals, a decision made once) and an in-memory view; where the events are kept is
+a :class:`ProposalLog` the storage backend gives it: the files backend's append-only
+JSON-lines file (:class:`~yizhan.stations.proposalfile.ProposalFile`,
+``<registry>.proposals.jsonl``, mode 0600, beside the reports), or PostgreSQL's
+``proposals`` table (:mod:`yizhan.storage.pg_records`). The file::
 
     {"type": "yizhan-proposals", "version": 1, "salt": "<32 hex digits>"}
     {"event": "proposal", "id": "prop_…", "name": "…", "amenities": ["drinking_water"],
@@ -18,13 +22,11 @@ Proposals are kept in an append-only JSON-lines file (``<registry>.proposals.jso
      "at": "2026-07-16T09:00:00+00:00"}
 
 As for reports, ``client`` is a salted SHA-256 of the client's address (the raw address is
-never stored) and every write appends one line under ``fcntl.flock`` and fsyncs before it
-returns; a line torn by a crash is skipped with a warning. A decision is final: a proposal
-is decided once. The file is read again when another process appended to it.
-
-Hand-written rather than shared with :mod:`yizhan.stations.reports`: the file holds two
-kinds of line and a decision must be checked and written under one lock together with the
-station it creates (:meth:`ProposalStore.decide`).
+never stored; the salt is kept with the proposals) and every write is durable before it
+returns. Every change is made holding the log's inter-process lock, after reading what
+other processes wrote, so the rate limit holds across processes and a proposal is decided
+once. The reading methods read what other processes wrote first (one ``os.stat``, or one
+small query).
 
 This module is plain Python (no web framework): the HTTP routes call it.
 """
@@ -32,25 +34,28 @@ This module is plain Python (no web framework): the HTTP routes call it.
 from __future__ import annotations
 
 import bisect
-import fcntl
 import hashlib
 import logging
 import math
-import os
 import secrets
 import threading
 import unicodedata
 from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
-import orjson
-
-from yizhan.errors import ConflictError, InvalidInputError, NotFoundError, RateLimitedError
+from yizhan.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    RateLimitedError,
+    StorageUnavailableError,
+)
 from yizhan.stations.clock import Clock, utc_now
+from yizhan.stations.proposalfile import ProposalFile
 from yizhan.stations.reports import check_comment, check_location
 from yizhan.stations.tokens import Principal
 from yizhan.stations.vocab import Amenity
@@ -60,13 +65,13 @@ __all__ = [
     "STATUSES",
     "Decision",
     "Proposal",
+    "ProposalLog",
     "ProposalStore",
+    "ProposalWriter",
 ]
 
 log = logging.getLogger("yizhan")
 
-FILE_TYPE: Final = "yizhan-proposals"
-FILE_VERSION: Final = 1
 #: A proposal's life: pending until accepted or rejected (once).
 STATUSES: Final = ("pending", "accepted", "rejected")
 #: Where the proposed position came from: the phone's position or a tap on the map.
@@ -260,33 +265,89 @@ def _decision_from_line(d: dict[str, Any]) -> Decision:
     )
 
 
+class ProposalWriter(Protocol):
+    """A :class:`ProposalLog` while its inter-process lock is held (:meth:`ProposalLog.writing`)."""
+
+    @property
+    def salt(self) -> str:
+        """The salt of the clients' hashes kept with the proposals (after :meth:`read_new`)."""
+        ...
+
+    def read_new(self) -> tuple[bool, list[dict[str, Any]]]:
+        """As :meth:`ProposalLog.read_new`, under the lock (nothing can be written meanwhile)."""
+        ...
+
+    def append(self, event: dict[str, Any]) -> None:
+        """Store one event durably: ``{"event": "proposal", …}`` (a new proposal) or
+        ``{"event": "decision", "id": …, "status", "at", "by", "reason", "station_id"}``.
+
+        Raises
+        ------
+        ConflictError
+            A decision about a proposal already decided.
+        """
+        ...
+
+
+class ProposalLog(Protocol):
+    """Where proposals and their decisions are kept, shared by every process.
+
+    Attributes
+    ----------
+    where : str
+        What to name in messages (a file, a table).
+    """
+
+    where: str
+
+    def changed(self) -> bool:
+        """Cheap: whether anything was written (by any process) since the last read."""
+        ...
+
+    def read_new(self) -> tuple[bool, list[dict[str, Any]]]:
+        """The events written since the last read, as stored (a proposal before its
+        decision, proposals in the order they were made); ``True`` first when everything is
+        given again (forget what was read)."""
+        ...
+
+    def writing(self) -> AbstractContextManager[ProposalWriter]:
+        """Hold the log's inter-process lock while a change is checked and written."""
+        ...
+
+
 class ProposalStore:
-    """Every proposal and decision, in memory and in an append-only JSON-lines file.
+    """Every proposal and decision, in memory and in a log shared by every process.
 
     Parameters
     ----------
     path : Path, optional
-        The file; ``None`` keeps proposals in memory only. Created (with its header) if missing.
+        The JSON-lines file; ``None`` (and no *source*) keeps proposals in memory only.
+        Created (with its header) by the first proposal.
     rate_per_hour : int
         Most proposals one client may send in any hour (429 beyond).
     max_pending : int
         Most proposals waiting for a decision; more are refused (429) until some are decided.
     clock : callable, optional
         Returns the current aware time.
+    source : ProposalLog, optional
+        Where proposals are kept instead of *path* (a storage backend's table).
 
     Raises
     ------
     InvalidInputError
         A parameter is out of range, or the file cannot be opened for appending.
+    StorageUnavailableError
+        The database behind *source* cannot be reached.
     """
 
     def __init__(
         self,
-        path: Path | None,
+        path: Path | None = None,
         *,
         rate_per_hour: int = 10,
         max_pending: int = 10_000,
         clock: Clock = utc_now,
+        source: ProposalLog | None = None,
     ) -> None:
         for name, value in (("rate_per_hour", rate_per_hour), ("max_pending", max_pending)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -296,91 +357,35 @@ class ProposalStore:
         self.max_pending = max_pending
         self.clock = clock
         self._lock = threading.RLock()
-        self._salt: str | None = None
+        self.source: ProposalLog | None = (
+            source if source is not None else (ProposalFile(path) if path is not None else None)
+        )
+        self._salt = secrets.token_hex(16)
         self._reset()
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with self._locked() as fd:
-                self._catch_up(fd)
-        else:
-            self._salt = secrets.token_hex(16)
+        if self.source is not None and self.source.changed():  # a new file: made on first use
+            with self._lock, self.source.writing() as w:
+                self._take(w.read_new())
+                self._salt = w.salt
 
     def _reset(self) -> None:
-        self._salt = None
         self._by_id: dict[str, Proposal] = {}
         self._order: list[str] = []
         self._client_times: dict[str, list[float]] = {}
-        self._offset = 0
-        self._ino: int | None = None
-        self._ends_with_newline = True
 
-    # -- the file ---------------------------------------------------------------------------
-    @contextmanager
-    def _locked(self) -> Iterator[int]:
-        """The file opened for appending, with an exclusive ``flock`` held."""
-        assert self.path is not None
-        existed = self.path.exists()
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise InvalidInputError(
-                str(self.path), f"cannot open for appending: {exc.strerror or exc}"
-            ) from exc
-        try:
-            if not existed:  # make the new file's name durable too
-                dir_fd = os.open(self.path.parent, os.O_RDONLY)
-                try:
-                    os.fsync(dir_fd)
-                finally:
-                    os.close(dir_fd)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield fd
-        finally:
-            os.close(fd)  # releases the lock
-
-    def _catch_up(self, fd: int) -> None:
-        """With the lock held: read what was appended, and write the header if missing."""
-        st = os.fstat(fd)
-        if self._ino is not None and (st.st_ino != self._ino or st.st_size < self._offset):
-            log.warning("%s was replaced or truncated; reading it again", self.path)
+    def _take(self, new: tuple[bool, list[dict[str, Any]]]) -> None:
+        """Index what the log gave (starting over when it says so); unreadable events are
+        skipped with a warning."""
+        again, rows = new
+        if again:
             self._reset()
-        self._ino = st.st_ino
-        if st.st_size > self._offset:
-            data = os.pread(fd, st.st_size - self._offset, self._offset)
-            self._offset += self._parse(data, self._offset)
-            self._ends_with_newline = data.endswith(b"\n")
-        if self._salt is None:
-            self._salt = secrets.token_hex(16)
-            self._append(fd, {"type": FILE_TYPE, "version": FILE_VERSION, "salt": self._salt})
-
-    def _parse(self, data: bytes, start: int) -> int:
-        consumed = 0
-        while consumed < len(data):
-            end = data.find(b"\n", consumed)
-            if end < 0:
-                log.warning("%s: skipping an incomplete last line at byte %d", self.path, start)
-                return len(data)
-            line = data[consumed:end].strip()
-            where = start + consumed
-            consumed = end + 1
-            if not line:
-                continue
+        for d in rows:
             try:
-                self._index(orjson.loads(line))
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                log.warning("%s: skipping an unreadable line at byte %d: %s", self.path, where, exc)
-        return consumed
+                self._index(d)
+            except (KeyError, TypeError, ValueError) as exc:
+                where = self.source.where if self.source is not None else "proposals"
+                log.warning("%s: skipping an unreadable event: %s", where, exc)
 
-    def _index(self, d: Any) -> None:
-        if not isinstance(d, dict):
-            raise TypeError(f"Expected an object, got {d!r:.80}")
-        if d.get("type") == FILE_TYPE:
-            if self._salt is None:
-                salt = d.get("salt")
-                if not isinstance(salt, str) or not salt:
-                    raise ValueError(f"salt: Expected a string, got {salt!r}")
-                self._salt = salt
-            return
+    def _index(self, d: dict[str, Any]) -> None:
         event = d.get("event")
         if event == "proposal":
             p = Proposal.from_line(d)
@@ -399,47 +404,38 @@ class ProposalStore:
         else:
             raise ValueError(f"event: Expected proposal or decision, got {event!r}")
 
-    def _append(self, fd: int, line: dict[str, Any]) -> None:
-        data = (b"" if self._ends_with_newline else b"\n") + orjson.dumps(line) + b"\n"
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-        os.fsync(fd)
-        self._offset = os.fstat(fd).st_size
-        self._ends_with_newline = True
-
-    @contextmanager
-    def _writing(self) -> Iterator[int | None]:
-        """The store's lock (and the file's, up to date), for one change."""
-        with self._lock:
-            if self.path is None:
-                yield None
-                return
-            with self._locked() as fd:
-                self._catch_up(fd)
-                yield fd
-
     def _refresh(self) -> None:
-        """Read what another process appended (one ``os.stat`` when nothing changed)."""
-        if self.path is None:
+        """Read what another process wrote (one ``os.stat`` or one small query when
+        nothing changed); while the database is unreachable, answer from memory."""
+        if self.source is None:
             return
         try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return
-        if st.st_ino == self._ino and st.st_size == self._offset:
-            return
-        with self._lock, self._locked() as fd:
-            self._catch_up(fd)
+            if not self.source.changed():
+                return
+            with self._lock:
+                self._take(self.source.read_new())
+        except StorageUnavailableError as exc:
+            log.warning("%s cannot be read now: %s", self.source.where, exc)
 
     # -- the API ----------------------------------------------------------------------------
     def client_hash(self, client: str) -> str:
         """The salted SHA-256 under which *client* (an address) is stored."""
-        assert self._salt is not None
         return hashlib.sha256(
             f"{self._salt}\0{client}".encode("utf-8", "surrogateescape")
         ).hexdigest()
+
+    @contextmanager
+    def _writing(self) -> Iterator[ProposalWriter | None]:
+        """The store's lock (and the log's, with what other processes wrote read), for one
+        change."""
+        with self._lock:
+            if self.source is None:
+                yield None
+                return
+            with self.source.writing() as w:
+                self._take(w.read_new())
+                self._salt = w.salt
+                yield w
 
     def _check_rate(self, client_hash: str, now: datetime) -> None:
         t = now.timestamp()
@@ -499,27 +495,29 @@ class ProposalStore:
         if not isinstance(client, str) or not client:
             raise InvalidInputError("client", f"Expected a client address, got {client!r}")
         when = (now or self.clock()).astimezone(UTC).replace(microsecond=0)
-        with self._writing() as fd:
-            who = self.client_hash(client)
-            self._check_rate(who, when)
-            p = Proposal(
-                id="prop_" + secrets.token_hex(8),
-                name=text,
-                amenities=offers,
-                hours=hours_text,
-                comment=note,
-                location=loc,
-                location_source=location_source,
-                district=district,
-                nearest=nearest,
-                client=who,
-                created_at=when,
-            )
-            if fd is not None:
-                line = {"event": "proposal", **p.as_dict(include_client=True)}
-                for key in ("status", "decision"):
-                    line.pop(key)
-                self._append(fd, line)
+        with self._lock:  # held until the change is in memory too
+            with self._writing() as w:
+                who = self.client_hash(client)
+                self._check_rate(who, when)
+                p = Proposal(
+                    id="prop_" + secrets.token_hex(8),
+                    name=text,
+                    amenities=offers,
+                    hours=hours_text,
+                    comment=note,
+                    location=loc,
+                    location_source=location_source,
+                    district=district,
+                    nearest=nearest,
+                    client=who,
+                    created_at=when,
+                )
+                if w is not None:
+                    line = {"event": "proposal", **p.as_dict(include_client=True)}
+                    for key in ("status", "decision"):
+                        line.pop(key)
+                    w.append(line)
+            # Taken in once the log's change is durable (committed), under the lock.
             self._by_id[p.id] = p
             self._order.append(p.id)
             bisect.insort(self._client_times.setdefault(who, []), when.timestamp())
@@ -600,25 +598,26 @@ class ProposalStore:
         if status not in ("accepted", "rejected"):
             raise InvalidInputError("status", f"Expected accepted or rejected, got {status!r}")
         why = check_text("reason", reason, MAX_REASON, required=status == "rejected")
-        with self._writing() as fd:
-            cur = self._by_id.get(proposal_id)
-            if cur is None:
-                raise NotFoundError(f"no proposal with id {proposal_id!r}")
-            if cur.decision is not None:
-                raise ConflictError(
-                    f"proposal {proposal_id!r} was already {cur.decision.status} "
-                    f"({_iso(cur.decision.at)})"
+        with self._lock:  # held until the change is in memory too
+            with self._writing() as w:
+                cur = self._by_id.get(proposal_id)
+                if cur is None:
+                    raise NotFoundError(f"no proposal with id {proposal_id!r}")
+                if cur.decision is not None:
+                    raise ConflictError(
+                        f"proposal {proposal_id!r} was already {cur.decision.status} "
+                        f"({_iso(cur.decision.at)})"
+                    )
+                station_id = create(cur) if status == "accepted" and create is not None else None
+                decision = Decision(
+                    status=status,
+                    at=(now or self.clock()).astimezone(UTC).replace(microsecond=0),
+                    by={"role": who.role, "name": who.name, "token_id": who.token_id},
+                    reason=why,
+                    station_id=station_id,
                 )
-            station_id = create(cur) if status == "accepted" and create is not None else None
-            decision = Decision(
-                status=status,
-                at=(now or self.clock()).astimezone(UTC).replace(microsecond=0),
-                by={"role": who.role, "name": who.name, "token_id": who.token_id},
-                reason=why,
-                station_id=station_id,
-            )
-            if fd is not None:
-                self._append(fd, {"event": "decision", "id": proposal_id, **decision.as_dict()})
+                if w is not None:
+                    w.append({"event": "decision", "id": proposal_id, **decision.as_dict()})
             done = replace(cur, decision=decision)
             self._by_id[proposal_id] = done
             return done

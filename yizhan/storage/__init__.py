@@ -19,12 +19,15 @@ from pathlib import Path
 
 from yizhan.settings import Settings
 from yizhan.stations.audit import AuditLog, HistoryPage
+from yizhan.stations.proposals import ProposalStore
 from yizhan.stations.registry import Registry, load_registry
 from yizhan.stations.tokens import TokenStore
 from yizhan.storage.base import (
     Alerts,
     Backend,
+    Photos,
     Placements,
+    Proposals,
     RateLimits,
     Reports,
     Stations,
@@ -34,6 +37,7 @@ from yizhan.storage.base import (
 )
 from yizhan.storage.files import open_files
 from yizhan.storage.pg_open import open_postgres
+from yizhan.storage.pg_records import PgProposalLog
 from yizhan.storage.pg_state import PgEntrySource
 from yizhan.storage.pg_stations import history_page
 from yizhan.storage.postgres import Database, redact
@@ -79,6 +83,24 @@ def opened_tokens(settings: Settings, registry_path: Path) -> Iterator[TokenStor
     path = settings.state_file(registry_path, "tokens")
     assert path is not None  # a registry path is always given
     yield TokenStore(path)
+
+
+@contextmanager
+def opened_proposals(
+    settings: Settings, registry_path: Path | None
+) -> Iterator[ProposalStore | None]:
+    """The stored proposals only (the CLI's planner map): from the database, or the
+    proposals file beside the registry (``None`` when there is none)."""
+    if settings.database_url:
+        db = Database(settings.database_url, pool_size=1)
+        db.open()
+        try:
+            yield ProposalStore(source=PgProposalLog(db))
+        finally:
+            db.close()
+        return
+    path = settings.state_file(registry_path, "proposals", ".jsonl")
+    yield ProposalStore(path) if path is not None and path.exists() else None
 
 
 def feature_scopes(
@@ -146,7 +168,9 @@ __all__ = [
     "Alerts",
     "Backend",
     "History",
+    "Photos",
     "Placements",
+    "Proposals",
     "RateLimits",
     "Reports",
     "Stations",
@@ -156,6 +180,7 @@ __all__ = [
     "new_search",
     "open_backend",
     "opened_history",
+    "opened_proposals",
     "opened_tokens",
     "patch_search",
 ]

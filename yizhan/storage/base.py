@@ -20,13 +20,18 @@ of finished days)
 visit counts            ``.visits.jsonl`` (audit format)    ``visit_counts`` table
 daily salts             memory, or ``YIZHAN_SALT_FILE``     ``salts`` table (or the salt file)
                         (never beside the data)
+station proposals       ``.proposals.jsonl`` (events)       ``proposals`` table (decided once)
+station photos          ``.photos/`` (images, thumbnails,   ``photos`` table (the images as
+                        ``index.jsonl``)                    ``bytea``)
 ======================  ==================================  ===================================
 
-Tokens, reports, placements, alerts, check-ins and visit counts are the services of
-``stations/`` (:class:`~yizhan.stations.tokens.TokenStore` …) over a source the backend
-gives them (:class:`~yizhan.stations.jsonstate.EntrySource`,
+Tokens, reports, placements, alerts, check-ins, visit counts, proposals and photos are the
+services of ``stations/`` (:class:`~yizhan.stations.tokens.TokenStore` …) over a source the
+backend gives them (:class:`~yizhan.stations.jsonstate.EntrySource`,
 :class:`~yizhan.stations.reports.ReportLog`, :class:`CheckinLog`, :class:`VisitLog`,
-:class:`SaltSource`; :class:`VisitMonths` is read by the usage answers directly):
+:class:`SaltSource`, :class:`~yizhan.stations.proposals.ProposalLog`,
+:class:`~yizhan.stations.photos.PhotoShelf`; :class:`VisitMonths` is read by the usage
+answers directly):
 the rules live once, in ``stations/``, and only where the entries are kept differs.
 Every process keeps an in-memory read model of the stations (KD-trees, hours, flags) and
 follows the changes other processes make (:meth:`Stations.catch_up`, called by the
@@ -46,7 +51,9 @@ from yizhan.stations.audit import HistoryPage
 from yizhan.stations.checkin_log import CheckinLog
 from yizhan.stations.checkins import CheckinStore
 from yizhan.stations.editing import Found
+from yizhan.stations.photos import PhotoStore
 from yizhan.stations.placements import PlacementStore
+from yizhan.stations.proposals import ProposalStore
 from yizhan.stations.registry import Registry
 from yizhan.stations.reports import ReportStore
 from yizhan.stations.salts import DailySalts, SaltSource
@@ -158,6 +165,8 @@ Placements = PlacementStore
 Alerts = AlertStore
 Checkins = CheckinStore
 VisitCounts = VisitCountStore
+Proposals = ProposalStore
+Photos = PhotoStore
 
 
 @dataclass
@@ -189,6 +198,8 @@ class Backend:
     visit_counts: VisitCountStore
     visits: VisitMonths | None
     salts: DailySalts
+    proposals: ProposalStore
+    photos: PhotoStore
     _start: Callable[[], None] = field(default=lambda: None, repr=False)
     _close: Callable[[], None] = field(default=lambda: None, repr=False)
 
@@ -232,7 +243,9 @@ __all__ = [
     "Backend",
     "CheckinLog",
     "Checkins",
+    "Photos",
     "Placements",
+    "Proposals",
     "RateLimits",
     "Reports",
     "SaltSource",

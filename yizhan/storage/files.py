@@ -14,6 +14,10 @@ several processes on one machine:
 - usage (:func:`open_usage_files`): check-ins in day files and the visit rows of finished
   days in month files (``<registry>.usage/``), visit counts in ``.visits.jsonl``; the daily
   salts in memory or in ``YIZHAN_SALT_FILE`` (never beside the data);
+- proposals: an append-only JSON-lines file of proposals and decisions
+  (:class:`~yizhan.stations.proposalfile.ProposalFile`, appended under ``flock``);
+- photos: a directory of images with an append-only index
+  (:class:`~yizhan.stations.photofiles.PhotoDir`);
 - the registry: every process follows the others' changes from the audit log (one station
   patched in place per line), checking the file and the log every
   :data:`FOLLOW_INTERVAL_S` (or ``YIZHAN_RELOAD_INTERVAL_S`` if shorter; 0: never).
@@ -36,7 +40,9 @@ from yizhan.stations.checkins import CheckinStore
 from yizhan.stations.clock import Clock, utc_now
 from yizhan.stations.filestore import RegistryStore
 from yizhan.stations.jsonstate import Entries, EntrySource, JsonStateFile
+from yizhan.stations.photos import PhotoStore
 from yizhan.stations.placements import PlacementStore
+from yizhan.stations.proposals import ProposalStore
 from yizhan.stations.registry import Registry, load_registry
 from yizhan.stations.reports import ReportStore
 from yizhan.stations.salts import DailySalts, SaltSource, check_salt_file
@@ -283,6 +289,15 @@ def open_files(
     rate_limits = SharedRateLimits(
         JsonStateFile(settings.state_file(path, "ratelimits"), "ratelimits", mode=0o600)
     )
+    proposals = ProposalStore(
+        settings.state_file(path, "proposals", ".jsonl"),
+        rate_per_hour=settings.report_rate_per_hour,
+    )
+    photos = PhotoStore(
+        settings.state_file(path, "photos", ""),
+        max_px=settings.photo_max_px,
+        timezone=settings.timezone,
+    )
     follower: Follower | None = None
     if path is not None and settings.reload_interval_s > 0:
         follower = Follower(
@@ -313,6 +328,8 @@ def open_files(
         visit_counts=usage.visit_counts,
         visits=usage.visits,
         salts=usage.salts,
+        proposals=proposals,
+        photos=photos,
         _start=start,
         _close=close,
     )

@@ -9,13 +9,16 @@ from yizhan.errors import StorageUnavailableError
 from yizhan.settings import Settings
 from yizhan.stations.alerts import AlertStore
 from yizhan.stations.checkins import CheckinStore
+from yizhan.stations.photos import PhotoStore
 from yizhan.stations.placements import PlacementStore
+from yizhan.stations.proposals import ProposalStore
 from yizhan.stations.reports import ReportStore
 from yizhan.stations.tokens import TokenStore
 from yizhan.stations.visits import VisitCountStore
 from yizhan.storage.base import Backend
 from yizhan.storage.files import open_salts
 from yizhan.storage.migrate import check_schema
+from yizhan.storage.pg_records import PgPhotos, PgProposalLog
 from yizhan.storage.pg_state import PgEntrySource, PgRateLimits, PgReportLog
 from yizhan.storage.pg_stations import PgStationStore
 from yizhan.storage.pg_usage import PgCheckinLog, PgSalts, PgVisitLog, PgVisitMonths
@@ -73,6 +76,12 @@ def open_postgres(settings: Settings, *, pool_size: int = 8) -> Backend:
             rate_per_hour=settings.checkin_rate_per_hour,
             log=PgCheckinLog(db, ZoneInfo(settings.timezone)),
         )
+        proposals = ProposalStore(
+            rate_per_hour=settings.report_rate_per_hour, source=PgProposalLog(db)
+        )
+        photos = PhotoStore(
+            max_px=settings.photo_max_px, timezone=settings.timezone, source=PgPhotos(db)
+        )
         stations = PgStationStore(db, settings, placements, alerts)
         db.on_change("stations", stations.follow)
     except BaseException:
@@ -98,6 +107,8 @@ def open_postgres(settings: Settings, *, pool_size: int = 8) -> Backend:
         visit_counts=VisitCountStore(None, log=PgVisitLog(db)),
         visits=PgVisitMonths(db),
         salts=salts,
+        proposals=proposals,
+        photos=photos,
         _start=db.start,
         _close=close,
     )
