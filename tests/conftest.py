@@ -18,6 +18,12 @@ from typing import Any
 import pytest
 
 from tests.pgcluster import Cluster, ClusterUnavailableError, start_cluster
+from yizhan.network import build_network, save_network
+from yizhan.query.walking import Walking
+from yizhan.settings import Settings
+
+#: The OpenStreetMap extract of central Helsinki (ODbL, tests/data/network/SOURCE.md).
+HELSINKI_PBF = Path(__file__).resolve().parent / "data" / "network" / "helsinki.osm.pbf"
 
 Feature = dict[str, Any]
 
@@ -205,3 +211,17 @@ def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert r.returncode == 0, r.stdout + r.stderr
     (built,) = (tmp / "dist").glob("yizhan-*.whl")
     return built
+
+
+@pytest.fixture(scope="session")
+def network_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The walking network of the central Helsinki extract (tests/data/network), built once."""
+    out = tmp_path_factory.mktemp("net") / "helsinki.network"
+    save_network(out, build_network(HELSINKI_PBF)[0])
+    return out
+
+
+@pytest.fixture(scope="session")
+def walking(network_file: Path) -> Walking:
+    """:func:`network_file` loaded as the server loads it (default speed and snap limit)."""
+    return Walking.load(network_file, Settings())

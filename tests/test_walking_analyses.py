@@ -25,7 +25,7 @@ from yizhan.geo.demand import Demand
 from yizhan.geo.network import WalkNetwork
 from yizhan.geo.siting import candidates_from_demand
 from yizhan.maps.study_map import coverage_map
-from yizhan.network import build_network, load_network, save_network
+from yizhan.network import load_network
 from yizhan.network.store import NetworkFileError
 from yizhan.query.studies import StudySpec, load_study
 from yizhan.query.walk_analysis import walk_coverage_answer, walk_site_answer
@@ -37,18 +37,6 @@ from yizhan.stations.registry import StationFilter, load_registry
 DATA = Path(__file__).resolve().parent / "data" / "network"
 REGISTRY = BUNDLED_DATA / "helsinki-amenities.geojson"
 QUARTERS = DATA / "helsinki-quarters.geojson"
-
-
-@pytest.fixture(scope="module")
-def network_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("net") / "helsinki.network"
-    save_network(out, build_network(DATA / "helsinki.osm.pbf")[0])
-    return out
-
-
-@pytest.fixture(scope="module")
-def walking(network_file: Path) -> Walking:
-    return Walking.load(network_file, Settings())
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,6 @@ import shapely
 from fastapi.testclient import TestClient
 
 from yizhan.api import create_app
-from yizhan.network import build_network, save_network
 from yizhan.settings import BUNDLED_DATA, Settings
 from yizhan.stations.registry import Registry, load_registry
 
@@ -30,13 +29,6 @@ REGISTRY = BUNDLED_DATA / "helsinki-amenities.geojson"
 #: Inside the extract (Esplanadi) and far outside it (the sea south of Suomenlinna).
 INSIDE = (24.9445, 60.1675)
 OUTSIDE = (24.99, 60.13)
-
-
-@pytest.fixture(scope="module")
-def network_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("net") / "helsinki.network"
-    save_network(out, build_network(DATA / "helsinki.osm.pbf")[0])
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -8,18 +8,10 @@ from pathlib import Path
 import pytest
 
 from yizhan.cli import main
-from yizhan.network import build_network, save_network
 from yizhan.settings import BUNDLED_DATA
 
 DATA = Path(__file__).resolve().parent / "data" / "network"
 REGISTRY = BUNDLED_DATA / "helsinki-amenities.geojson"
-
-
-@pytest.fixture(scope="module")
-def network_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("net") / "helsinki.network"
-    save_network(out, build_network(DATA / "helsinki.osm.pbf")[0])
-    return out
 
 
 @pytest.fixture(autouse=True)

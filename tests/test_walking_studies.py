@@ -16,7 +16,6 @@ from yizhan.api import create_app
 from yizhan.cli import main
 from yizhan.geo.coverage import coverage
 from yizhan.geo.siting import site_mclp
-from yizhan.network import build_network, save_network
 from yizhan.query.studies import StudySpec, load_study
 from yizhan.query.walk_studies import walk_coverage, walk_gap_polygons, walk_siting_inputs
 from yizhan.query.walking import Walking
@@ -26,18 +25,6 @@ from yizhan.stations.registry import load_registry
 DATA = Path(__file__).resolve().parent / "data" / "network"
 REGISTRY = BUNDLED_DATA / "helsinki-amenities.geojson"
 QUARTERS = DATA / "helsinki-quarters.geojson"
-
-
-@pytest.fixture(scope="module")
-def network_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("net") / "helsinki.network"
-    save_network(out, build_network(DATA / "helsinki.osm.pbf")[0])
-    return out
-
-
-@pytest.fixture(scope="module")
-def walking(network_file: Path) -> Walking:
-    return Walking.load(network_file, Settings())
 
 
 @pytest.fixture(autouse=True)
