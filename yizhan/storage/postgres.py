@@ -57,8 +57,6 @@ POLL_S = 0.5
 RETRY_AFTER_S = 5
 #: Longest wait for a pooled connection before a write is refused (s).
 POOL_TIMEOUT_S = 3.0
-#: Kinds of state with a counter in ``state_versions``.
-KINDS = ("stations", "tokens", "reports", "placements", "alerts")
 
 
 def redact(url: str) -> str:
@@ -224,4 +222,4 @@ class Database:
             backoff = min(backoff * 2, 1.0)
 
 
-__all__ = ["CHANNEL", "KINDS", "POLL_S", "RETRY_AFTER_S", "Database", "redact", "unavailable"]
+__all__ = ["CHANNEL", "POLL_S", "RETRY_AFTER_S", "Database", "redact", "unavailable"]
