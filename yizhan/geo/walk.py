@@ -94,6 +94,62 @@ class Snapped:
         return np.flatnonzero(self.snap_m > max_snap_m).astype(np.int64)
 
 
+class SnapTable:
+    """Points already snapped, found again by their exact coordinates.
+
+    A process that is handed the snaps of the points it will ask about (an analysis
+    process: the server snapped them with its index) answers
+    :meth:`WalkNetwork.snap <yizhan.geo.network.WalkNetwork.snap>` from here, without
+    building the snapping index. A point is found when its longitude and latitude are the
+    same float64 values (bit for bit) as a stored point's; the snap of a point does not
+    depend on the other points of its batch, so the answer is the one a fresh snap gives.
+
+    Parameters
+    ----------
+    snapped : Snapped
+        The points and their snaps (any order; duplicates allowed).
+    """
+
+    def __init__(self, snapped: Snapped) -> None:
+        keys = point_keys(snapped.point_lon, snapped.point_lat)
+        order = np.argsort(keys, kind="stable")
+        self.snapped = snapped.take(order)
+        self._keys: NDArray[np.void] | None = keys[order]
+
+    def __len__(self) -> int:
+        return len(self.snapped)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"snapped": self.snapped}  # the keys are rebuilt from the points (no sort)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.snapped = state["snapped"]
+        self._keys = None
+
+    @property
+    def keys(self) -> NDArray[np.void]:
+        if self._keys is None:
+            self._keys = point_keys(self.snapped.point_lon, self.snapped.point_lat)
+        return self._keys
+
+    def find(self, lon: FloatArray, lat: FloatArray) -> IntArray:
+        """Position in :attr:`snapped` of each point, -1 where it is not stored."""
+        keys = self.keys
+        if keys.size == 0:
+            return np.full(np.size(lon), -1, dtype=np.int64)
+        q = point_keys(lon, lat)
+        pos = np.minimum(np.searchsorted(keys, q), keys.size - 1).astype(np.int64)
+        return np.where(keys[pos] == q, pos, -1)
+
+
+def point_keys(lon: ArrayLike, lat: ArrayLike) -> NDArray[np.void]:
+    """One 16-byte key per point: its float64 longitude and latitude, bit for bit."""
+    xy = np.empty((np.size(lon), 2), dtype=np.float64)
+    xy[:, 0] = np.ravel(lon)
+    xy[:, 1] = np.ravel(lat)
+    return xy.view(np.dtype((np.void, 16))).ravel()
+
+
 @dataclass(frozen=True)
 class SourceField:
     """Every node's nearest source by walking, from :meth:`WalkNetwork.multi_source`.

@@ -306,6 +306,11 @@ async def coverage_map_page(
         usage = await asyncio.to_thread(network_usage, search, stores, first, last)
         if not usage.days_with_data.any():
             usage = None
+    walk = None
+    if walking is not None:  # the stations and demand snapped here (see /coverage)
+        walk = await asyncio.to_thread(
+            walking.spec, search.registry, None if study is None else study.demand
+        )
     html, csp = await run_analysis(
         request,
         client,
@@ -319,7 +324,7 @@ async def coverage_map_page(
         inputs,
         settings.tianditu_key,
         pending,
-        None if walking is None else walking.spec(),
+        walk,
         usage,
         metric,
         minutes,
