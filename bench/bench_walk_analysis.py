@@ -179,7 +179,7 @@ def measure(quick: bool = False) -> list[dict[str, Any]]:
                 )
             points = [(stations.lon, stations.lat)]
             t_first, _ = _median(lambda w=walking, d=demand: w.demand_table(d), 1)
-            t_spec, spec = _median(lambda w=walking, d=demand: w.spec(None, d, points), 3)
+            t_spec, spec = _median(lambda w=walking, d=demand, p=points: w.spec(None, d, p), 3)
             rows.append(
                 common.row(
                     f"{name}: the server snaps {len(demand):,} demand points for the "

@@ -371,8 +371,12 @@ def test_walking_analyses_in_a_process_build_no_snapping_index(
         "site": walk_site_answer(walking, d, reg.lon[sub], reg.lat[sub], None, None, 2, 5.0, 30.0),
         "cand": walk_site_answer(walking, d, st.lon, st.lat, *cand, 1, 5.0, 30.0),
     }
-    gc_map = coverage_map(reg, study, n_sites=1, lang="en", walk=walk_layers(walking, reg, StationFilter(), 5.0))[0]
-    walk_map = coverage_map(reg, study, n_sites=1, lang="en", walking=walking, metric="walk", minutes=5.0)[0]
+    gc_map = coverage_map(
+        reg, study, n_sites=1, lang="en", walk=walk_layers(walking, reg, StationFilter(), 5.0)
+    )[0]
+    walk_map = coverage_map(
+        reg, study, n_sites=1, lang="en", walking=walking, metric="walk", minutes=5.0
+    )[0]
 
     def spec(*points: tuple[object, object]) -> WalkSpec:
         got = walking.spec(reg, d, points)
