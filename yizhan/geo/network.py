@@ -71,6 +71,7 @@ from yizhan.geo.walk import (
     check_speed,
     check_symmetric,
     segment_fraction,
+    snap_from_tables,
     walk_minutes,
 )
 
@@ -330,33 +331,8 @@ class WalkNetwork:
         if self.n_edges == 0:
             raise InvalidInputError("network", "has no edges to snap to")
         if self._known and px.size:
-            return self._snap_known(px, py)
+            return snap_from_tables(self._known, px, py, self._snap_index)
         return self._snap_index(px, py)
-
-    def _snap_known(self, px: FloatArray, py: FloatArray) -> Snapped:
-        """:meth:`snap` from the tables of :meth:`use_snaps`; the index for the rest."""
-        pieces: list[tuple[IntArray, Snapped]] = []
-        todo = np.arange(px.size, dtype=np.int64)
-        for table in self._known:
-            pos = table.find(px[todo], py[todo])
-            hit = pos >= 0
-            if hit.any():
-                pieces.append((todo[hit], table.snapped.take(pos[hit])))
-                todo = todo[~hit]
-            if todo.size == 0:
-                break
-        if todo.size:
-            pieces.append((todo, self._snap_index(px[todo], py[todo])))
-        if len(pieces) == 1 and pieces[0][0].size == px.size:
-            return pieces[0][1]  # every point from one table, in order
-        out = {}
-        for name in Snapped.__dataclass_fields__:
-            first = getattr(pieces[0][1], name)
-            arr = np.empty(px.size, dtype=first.dtype)
-            for where, got in pieces:
-                arr[where] = getattr(got, name)
-            out[name] = arr
-        return Snapped(**out)
 
     def _snap_index(self, px: FloatArray, py: FloatArray) -> Snapped:
         """:meth:`snap` with the snapping index (built on first use)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -140,6 +140,38 @@ class SnapTable:
         q = point_keys(lon, lat)
         pos = np.minimum(np.searchsorted(keys, q), keys.size - 1).astype(np.int64)
         return np.where(keys[pos] == q, pos, -1)
+
+
+def snap_from_tables(
+    tables: Sequence[SnapTable],
+    px: FloatArray,
+    py: FloatArray,
+    snap: Callable[[FloatArray, FloatArray], Snapped],
+) -> Snapped:
+    """The snaps of the points (px, py) from *tables* where they hold them, from *snap*
+    (the snapping index) for the rest, in the order of the points."""
+    pieces: list[tuple[IntArray, Snapped]] = []
+    todo = np.arange(px.size, dtype=np.int64)
+    for table in tables:
+        pos = table.find(px[todo], py[todo])
+        hit = pos >= 0
+        if hit.any():
+            pieces.append((todo[hit], table.snapped.take(pos[hit])))
+            todo = todo[~hit]
+        if todo.size == 0:
+            break
+    if todo.size:
+        pieces.append((todo, snap(px[todo], py[todo])))
+    if len(pieces) == 1 and pieces[0][0].size == px.size:
+        return pieces[0][1]  # every point from one table, in order
+    out = {}
+    for name in Snapped.__dataclass_fields__:
+        first = getattr(pieces[0][1], name)
+        arr = np.empty(px.size, dtype=first.dtype)
+        for where, got in pieces:
+            arr[where] = getattr(got, name)
+        out[name] = arr
+    return Snapped(**out)
 
 
 def point_keys(lon: ArrayLike, lat: ArrayLike) -> NDArray[np.void]:
