@@ -103,6 +103,8 @@ class SnapTable:
     building the snapping index. A point is found when its longitude and latitude are the
     same float64 values (bit for bit) as a stored point's; the snap of a point does not
     depend on the other points of its batch, so the answer is the one a fresh snap gives.
+    The very points of the table, in their order (a study's whole demand), are recognised
+    by one comparison; others are looked up in the points sorted by their bytes.
 
     Parameters
     ----------
@@ -111,26 +113,35 @@ class SnapTable:
     """
 
     def __init__(self, snapped: Snapped) -> None:
+        self.snapped = snapped
         keys = point_keys(snapped.point_lon, snapped.point_lat)
-        order = np.argsort(keys, kind="stable")
-        self.snapped = snapped.take(order)
-        self._keys: NDArray[np.void] | None = keys[order]
+        self.order = np.argsort(keys, kind="stable").astype(np.int64)
+        self._keys: NDArray[np.void] | None = keys[self.order]
 
     def __len__(self) -> int:
         return len(self.snapped)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"snapped": self.snapped}  # the keys are rebuilt from the points (no sort)
+        return {"snapped": self.snapped, "order": self.order}  # keys: rebuilt when needed
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.snapped = state["snapped"]
-        self._keys = None
+        self.snapped, self.order, self._keys = state["snapped"], state["order"], None
 
     @property
     def keys(self) -> NDArray[np.void]:
+        """The points' keys (:func:`point_keys`) in :attr:`order`."""
         if self._keys is None:
-            self._keys = point_keys(self.snapped.point_lon, self.snapped.point_lat)
+            self._keys = point_keys(self.snapped.point_lon, self.snapped.point_lat)[self.order]
         return self._keys
+
+    def holds_exactly(self, lon: FloatArray, lat: FloatArray) -> bool:
+        """Whether (lon, lat) are the table's own points, in its order (bit for bit)."""
+        p_lon, p_lat = self.snapped.point_lon, self.snapped.point_lat
+        return bool(
+            lon.shape == p_lon.shape
+            and lon.tobytes() == p_lon.tobytes()
+            and lat.tobytes() == p_lat.tobytes()
+        )
 
     def find(self, lon: FloatArray, lat: FloatArray) -> IntArray:
         """Position in :attr:`snapped` of each point, -1 where it is not stored."""
@@ -139,7 +150,7 @@ class SnapTable:
             return np.full(np.size(lon), -1, dtype=np.int64)
         q = point_keys(lon, lat)
         pos = np.minimum(np.searchsorted(keys, q), keys.size - 1).astype(np.int64)
-        return np.where(keys[pos] == q, pos, -1)
+        return np.where(keys[pos] == q, self.order[pos], -1)
 
 
 def snap_from_tables(
@@ -150,6 +161,9 @@ def snap_from_tables(
 ) -> Snapped:
     """The snaps of the points (px, py) from *tables* where they hold them, from *snap*
     (the snapping index) for the rest, in the order of the points."""
+    for table in tables:
+        if table.holds_exactly(px, py):
+            return table.snapped
     pieces: list[tuple[IntArray, Snapped]] = []
     todo = np.arange(px.size, dtype=np.int64)
     for table in tables:
