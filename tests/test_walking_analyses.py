@@ -346,6 +346,8 @@ def test_snaps_from_a_table_are_the_snaps_of_the_index(walking: Walking) -> None
     q_lat = np.concatenate([lat[pick], extra_lat, [lat[0]]])
     assert (table.find(q_lon, q_lat) >= 0).sum() == 500
     assert same_snaps(fresh.snap(lon[pick], lat[pick]), net.snap(lon[pick], lat[pick]))
+    whole = fresh.snap(lon.copy(), lat.copy())
+    assert whole is table.snapped and same_snaps(whole, net.snap(lon, lat))  # one comparison
     assert not fresh.index_built  # all from the table
     assert same_snaps(fresh.snap(q_lon[:-1], q_lat[:-1]), net.snap(q_lon[:-1], q_lat[:-1]))
     assert fresh.index_built  # the others from the index, built for them
