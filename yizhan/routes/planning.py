@@ -472,7 +472,10 @@ async def post_site(
         points = [(counted.lon, counted.lat)]
         if cand[0] is not None:
             points.append(cand)
-        spec = await asyncio.to_thread(walking.spec, search.registry, study.demand, points)
+        try:
+            spec = await asyncio.to_thread(walking.spec, search.registry, study.demand, points)
+        except InvalidInputError as exc:
+            raise body_error(exc) from None
         func, head, reach = walk_site_analysis, (spec,), body.minutes
     try:
         out = await run_analysis(
