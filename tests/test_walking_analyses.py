@@ -5,6 +5,7 @@ network file mapped there). Hand-computed graphs, and the Helsinki demo (real OS
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
@@ -29,6 +30,7 @@ from yizhan.geo.siting import candidates_from_demand
 from yizhan.maps.study_map import coverage_map
 from yizhan.network import load_network
 from yizhan.network.store import NetworkFileError
+from yizhan.query.analysis import AnalysisRunner
 from yizhan.query.studies import StudySpec, load_study
 from yizhan.query.walk_analysis import (
     walk_coverage_analysis,
@@ -416,3 +418,26 @@ def test_walking_analyses_in_a_process_build_no_snapping_index(
     assert not opened.network.index_built
     opened.network.snap([24.95], [60.17])
     assert opened.network.index_built
+
+
+def coverage_in_process(spec: WalkSpec, *args: Any) -> tuple[bool, dict[str, Any]]:
+    """What :func:`walk_coverage_analysis` runs, and whether it built the snapping index."""
+    opened = Walking.open(spec)
+    answer = walk_coverage_answer(opened, *args)
+    return opened.network.index_built, answer
+
+
+def test_a_real_analysis_process_builds_no_snapping_index(walking: Walking) -> None:
+    reg = load_registry(REGISTRY, timezone="Europe/Helsinki")
+    st = select_stations(reg, None)
+    d = demand()
+    args = (st, d, 1000.0, 5.0, True)
+    runner = AnalysisRunner(workers=1, queue=0, timeout_s=120, memory_mb=0)
+    try:
+        given = walking.spec(reg, d, [(st.lon, st.lat)])
+        built, got = asyncio.run(runner.run(coverage_in_process, given, *args))
+        assert not built and got == walk_coverage_answer(walking, *args)
+        built, _ = asyncio.run(runner.run(coverage_in_process, walking.spec(), *args))
+        assert built  # without the snaps the process builds it (the test can fail)
+    finally:
+        runner.close()
