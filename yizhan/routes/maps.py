@@ -193,9 +193,10 @@ def render_coverage_map(
     minutes: float = 15.0,
 ) -> tuple[str, str]:
     """The planner map's HTML and its Content-Security-Policy (run in an analysis process;
-    *walk*: the server's walking network, opened here; with ``metric="walk"`` coverage,
-    gaps and sites are on foot, otherwise it adds the layer of areas within *minutes* on
-    foot and the far-from-network marks)."""
+    *walk*: the server's walking network, opened here (with the snaps of the registry's
+    stations and the demand, so no snapping index is built here); with ``metric="walk"``
+    coverage, gaps and sites are on foot, otherwise it adds the layer of areas within
+    *minutes* on foot and the far-from-network marks)."""
     timeline_date: date = inputs["timeline_date"]
     when: datetime = inputs["when"]
     walking = None if walk is None else Walking.open(walk)
