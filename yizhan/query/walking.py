@@ -133,7 +133,7 @@ class Walking:
         *registry* and the points of *demand* (each snapped once and kept, see
         :meth:`station_table` and :meth:`demand_table`) and *points* (``(lon, lat)``
         arrays, e.g. buses or siting candidates: those not already among the former are
-        snapped now). Snapping a large demand the first time takes seconds (about 3 s per
+        snapped now). Snapping a large demand the first time takes seconds (2–3 s per
         million points): call this from a thread, not the event loop.
         """
         if self.path is None or self._identity is None:
