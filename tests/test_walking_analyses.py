@@ -5,12 +5,15 @@ network file mapped there). Hand-computed graphs, and the Helsinki demo (real OS
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
+import pickle
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,19 +21,31 @@ from fastapi.testclient import TestClient
 
 from yizhan.api import create_app
 from yizhan.cli import main
-from yizhan.errors import YizhanError
+from yizhan.errors import InvalidInputError, YizhanError
 from yizhan.geo.access import two_step_fca
 from yizhan.geo.coverage import coverage, select_stations
 from yizhan.geo.demand import Demand
-from yizhan.geo.network import WalkNetwork
+from yizhan.geo.network import Snapped, SnapTable, WalkNetwork
 from yizhan.geo.siting import candidates_from_demand
 from yizhan.maps.study_map import coverage_map
 from yizhan.network import load_network
 from yizhan.network.store import NetworkFileError
+from yizhan.query.analysis import AnalysisRunner
 from yizhan.query.studies import StudySpec, load_study
-from yizhan.query.walk_analysis import walk_coverage_answer, walk_site_answer
-from yizhan.query.walk_studies import walk_access, walk_coverage, walk_members, walk_siting_inputs
-from yizhan.query.walking import Walking
+from yizhan.query.walk_analysis import (
+    walk_coverage_analysis,
+    walk_coverage_answer,
+    walk_site_analysis,
+    walk_site_answer,
+)
+from yizhan.query.walk_studies import (
+    walk_access,
+    walk_coverage,
+    walk_layers,
+    walk_members,
+    walk_siting_inputs,
+)
+from yizhan.query.walking import Walking, WalkSpec
 from yizhan.settings import BUNDLED_DATA, Settings
 from yizhan.stations.registry import StationFilter, load_registry
 
@@ -305,3 +320,124 @@ def test_the_network_is_mapped_in_the_analysis_process(network_file: Path, tmp_p
     os.replace(squeezed, copy)
     with pytest.raises(YizhanError, match="changed on disk"):
         Walking.open(spec)
+
+
+# -- no snapping index in the analysis processes ------------------------------------------------
+
+
+def same_snaps(a: Snapped, b: Snapped) -> bool:
+    return all(
+        getattr(a, name).tobytes() == getattr(b, name).tobytes()
+        and getattr(a, name).dtype == getattr(b, name).dtype
+        for name in Snapped.__dataclass_fields__
+    )
+
+
+def test_snaps_from_a_table_are_the_snaps_of_the_index(walking: Walking) -> None:
+    net = walking.network
+    rng = np.random.default_rng(3)
+    lo_lon, lo_lat, hi_lon, hi_lat = net.bounds()
+    lon, lat = rng.uniform(lo_lon, hi_lon, 3000), rng.uniform(lo_lat, hi_lat, 3000)
+    table = pickle.loads(pickle.dumps(SnapTable(net.snap(lon, lat))))
+    fresh = load_network(walking.path).network  # type: ignore[arg-type]
+    fresh.use_snaps([table])
+    # a subset in another order, with repeats, and points the table does not hold
+    pick = rng.choice(lon.size, 500)
+    extra_lon, extra_lat = rng.uniform(lo_lon, hi_lon, 40), rng.uniform(lo_lat, hi_lat, 40)
+    q_lon = np.concatenate([lon[pick], extra_lon, [-0.0]])
+    q_lat = np.concatenate([lat[pick], extra_lat, [lat[0]]])
+    assert (table.find(q_lon, q_lat) >= 0).sum() == 500
+    assert same_snaps(fresh.snap(lon[pick], lat[pick]), net.snap(lon[pick], lat[pick]))
+    whole = fresh.snap(lon.copy(), lat.copy())
+    assert whole is table.snapped and same_snaps(whole, net.snap(lon, lat))  # one comparison
+    assert not fresh.index_built  # all from the table
+    assert same_snaps(fresh.snap(q_lon[:-1], q_lat[:-1]), net.snap(q_lon[:-1], q_lat[:-1]))
+    assert fresh.index_built  # the others from the index, built for them
+    for i in range(0, 3000, 250):  # one at a time, as isochrones snap
+        assert same_snaps(fresh.snap([lon[i]], [lat[i]]), net.snap(lon[i : i + 1], lat[i : i + 1]))
+    with pytest.raises(InvalidInputError, match="lon/lat"):
+        fresh.snap([lon[0], math.nan], [lat[0], 0.0])  # checked as before
+
+
+def test_walking_analyses_in_a_process_build_no_snapping_index(
+    walking: Walking, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the analysis processes run, with the spec as the routes make it and pickled as
+    # the runner sends it; building the snapping index fails the test.
+    reg = load_registry(REGISTRY, timezone="Europe/Helsinki")
+    study = load_study(StudySpec(districts=QUARTERS, hex_size_m=100.0))
+    d = study.demand
+    st = select_stations(reg, None)
+    sub = reg.lon < 24.944
+    cand = (np.array([24.94, 24.95]), np.array([60.165, 60.17]))
+    expected = {
+        "coverage": walk_coverage_answer(walking, st, d, 1000.0, 5.0, True),
+        "site": walk_site_answer(walking, d, reg.lon[sub], reg.lat[sub], None, None, 2, 5.0, 30.0),
+        "cand": walk_site_answer(walking, d, st.lon, st.lat, *cand, 1, 5.0, 30.0),
+    }
+    gc_map = coverage_map(
+        reg, study, n_sites=1, lang="en", walk=walk_layers(walking, reg, StationFilter(), 5.0)
+    )[0]
+    walk_map = coverage_map(
+        reg, study, n_sites=1, lang="en", walking=walking, metric="walk", minutes=5.0
+    )[0]
+
+    def spec(*points: tuple[object, object]) -> WalkSpec:
+        got = walking.spec(reg, d, points)
+        assert got.snaps and got == walking.spec()  # same network
+        sent: WalkSpec = pickle.loads(pickle.dumps(got))
+        return sent
+
+    def no_index(*args: object) -> None:
+        raise AssertionError("the analysis process built the snapping index")
+
+    monkeypatch.setattr("yizhan.geo.network.SegmentIndex", no_index)
+    got = walk_coverage_analysis(spec((st.lon, st.lat)), st, d, 1000.0, 5.0, True)
+    assert got == expected["coverage"]
+    sites = walk_site_analysis(
+        spec((st.lon, st.lat)), d, reg.lon[sub], reg.lat[sub], None, None, 2, 5.0, 30.0
+    )
+    assert sites["sites"] == expected["site"]["sites"]
+    assert sites["covered_after_pct"] == expected["site"]["covered_after_pct"]
+    sites = walk_site_analysis(spec((st.lon, st.lat), cand), d, st.lon, st.lat, *cand, 1, 5.0, 30.0)
+    assert sites["sites"] == expected["cand"]["sites"]
+    for metric, before in (("great_circle", gc_map), ("walk", walk_map)):
+        opened = Walking.open(spec())
+        kwargs: dict[str, Any] = {"walking": opened, "metric": metric, "minutes": 5.0}
+        if metric != "walk":
+            kwargs = {"walk": walk_layers(opened, reg, StationFilter(), 5.0)}
+        fmap = coverage_map(reg, study, n_sites=1, lang="en", **kwargs)[0]
+        assert not opened.network.index_built
+        strip = re.compile(r"\w+_[0-9a-f]{32}")  # folium's random element ids
+        assert strip.sub("", fmap.get_root().render()) == strip.sub(
+            "", before.get_root().render()
+        ), metric
+    # a point not snapped by the server is still answered (the index is built for it)
+    monkeypatch.undo()
+    opened = Walking.open(spec())
+    assert not opened.network.index_built
+    opened.network.snap([24.95], [60.17])
+    assert opened.network.index_built
+
+
+def coverage_in_process(spec: WalkSpec, *args: Any) -> tuple[bool, dict[str, Any]]:
+    """What :func:`walk_coverage_analysis` runs, and whether it built the snapping index."""
+    opened = Walking.open(spec)
+    answer = walk_coverage_answer(opened, *args)
+    return opened.network.index_built, answer
+
+
+def test_a_real_analysis_process_builds_no_snapping_index(walking: Walking) -> None:
+    reg = load_registry(REGISTRY, timezone="Europe/Helsinki")
+    st = select_stations(reg, None)
+    d = demand()
+    args = (st, d, 1000.0, 5.0, True)
+    runner = AnalysisRunner(workers=1, queue=0, timeout_s=120, memory_mb=0)
+    try:
+        given = walking.spec(reg, d, [(st.lon, st.lat)])
+        built, got = asyncio.run(runner.run(coverage_in_process, given, *args))
+        assert not built and got == walk_coverage_answer(walking, *args)
+        built, _ = asyncio.run(runner.run(coverage_in_process, walking.spec(), *args))
+        assert built  # without the snaps the process builds it (the test can fail)
+    finally:
+        runner.close()

@@ -62,6 +62,7 @@ from yizhan.geo.walk import (
     Scratch,
     SegmentIndex,
     Snapped,
+    SnapTable,
     SourceField,
     WalkNeighbours,
     check_arrays,
@@ -70,12 +71,14 @@ from yizhan.geo.walk import (
     check_speed,
     check_symmetric,
     segment_fraction,
+    snap_from_tables,
     walk_minutes,
 )
 
 __all__ = [
     "SNAP_SAMPLE_M",
     "WALK_SPEED_KMH",
+    "SnapTable",
     "Snapped",
     "SourceField",
     "WalkNeighbours",
@@ -142,6 +145,7 @@ class WalkNetwork:
             check_symmetric(ip, ix, ln)
         self._scratch = Scratch(n)
         self._lock = threading.Lock()
+        self._known: tuple[SnapTable, ...] = ()
 
     # -- construction --------------------------------------------------------------------
     @classmethod
@@ -290,6 +294,17 @@ class WalkNetwork:
         with self._lock:
             _ = self._edges, self._xy, self._cells, self._segments
 
+    def use_snaps(self, tables: Sequence[SnapTable]) -> None:
+        """Answer :meth:`snap` for the points of *tables* from them (points snapped
+        elsewhere with the same network, e.g. by the server for an analysis process), so
+        that the snapping index is built only if another point is asked about."""
+        self._known = tuple(tables)
+
+    @property
+    def index_built(self) -> bool:
+        """Whether the snapping index (:class:`~yizhan.geo.walk.SegmentIndex`) was built."""
+        return "_segments" in self.__dict__
+
     # -- snapping ------------------------------------------------------------------------
     def snap(self, lon: ArrayLike, lat: ArrayLike, field: str = "lon/lat") -> Snapped:
         """Snap points to the nearest point on any edge (exact; see the module docstring).
@@ -315,6 +330,12 @@ class WalkNetwork:
             raise InvalidInputError(field, f"point {i} ({px[i]}, {py[i]}) is not a valid lon/lat")
         if self.n_edges == 0:
             raise InvalidInputError("network", "has no edges to snap to")
+        if self._known and px.size:
+            return snap_from_tables(self._known, px, py, self._snap_index)
+        return self._snap_index(px, py)
+
+    def _snap_index(self, px: FloatArray, py: FloatArray) -> Snapped:
+        """:meth:`snap` with the snapping index (built on first use)."""
         with self._lock:
             segments = self._segments
         qx, qy = self.projection.to_xy(px, py)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -92,6 +92,108 @@ class Snapped:
     def too_far(self, max_snap_m: float) -> IntArray:
         """Positions of the points farther than *max_snap_m* from every walkable edge."""
         return np.flatnonzero(self.snap_m > max_snap_m).astype(np.int64)
+
+
+class SnapTable:
+    """Points already snapped, found again by their exact coordinates.
+
+    A process that is handed the snaps of the points it will ask about (an analysis
+    process: the server snapped them with its index) answers
+    :meth:`WalkNetwork.snap <yizhan.geo.network.WalkNetwork.snap>` from here, without
+    building the snapping index. A point is found when its longitude and latitude are the
+    same float64 values (bit for bit) as a stored point's; the snap of a point does not
+    depend on the other points of its batch, so the answer is the one a fresh snap gives.
+    The very points of the table, in their order (a study's whole demand), are recognised
+    by one comparison; others are looked up in the points sorted by their bytes.
+
+    Parameters
+    ----------
+    snapped : Snapped
+        The points and their snaps (any order; duplicates allowed).
+    """
+
+    def __init__(self, snapped: Snapped) -> None:
+        self.snapped = snapped
+        keys = point_keys(snapped.point_lon, snapped.point_lat)
+        self.order = np.argsort(keys, kind="stable").astype(np.int64)
+        self._keys: NDArray[np.void] | None = keys[self.order]
+
+    def __len__(self) -> int:
+        return len(self.snapped)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"snapped": self.snapped, "order": self.order}  # keys: rebuilt when needed
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.snapped, self.order, self._keys = state["snapped"], state["order"], None
+
+    @property
+    def keys(self) -> NDArray[np.void]:
+        """The points' keys (:func:`point_keys`) in :attr:`order`."""
+        if self._keys is None:
+            self._keys = point_keys(self.snapped.point_lon, self.snapped.point_lat)[self.order]
+        return self._keys
+
+    def holds_exactly(self, lon: FloatArray, lat: FloatArray) -> bool:
+        """Whether (lon, lat) are the table's own points, in its order (bit for bit)."""
+        p_lon, p_lat = self.snapped.point_lon, self.snapped.point_lat
+        return bool(
+            lon.shape == p_lon.shape
+            and lon.tobytes() == p_lon.tobytes()
+            and lat.tobytes() == p_lat.tobytes()
+        )
+
+    def find(self, lon: FloatArray, lat: FloatArray) -> IntArray:
+        """Position in :attr:`snapped` of each point, -1 where it is not stored."""
+        keys = self.keys
+        if keys.size == 0:
+            return np.full(np.size(lon), -1, dtype=np.int64)
+        q = point_keys(lon, lat)
+        pos = np.minimum(np.searchsorted(keys, q), keys.size - 1).astype(np.int64)
+        return np.where(keys[pos] == q, self.order[pos], -1)
+
+
+def snap_from_tables(
+    tables: Sequence[SnapTable],
+    px: FloatArray,
+    py: FloatArray,
+    snap: Callable[[FloatArray, FloatArray], Snapped],
+) -> Snapped:
+    """The snaps of the points (px, py) from *tables* where they hold them, from *snap*
+    (the snapping index) for the rest, in the order of the points."""
+    for table in tables:
+        if table.holds_exactly(px, py):
+            return table.snapped
+    pieces: list[tuple[IntArray, Snapped]] = []
+    todo = np.arange(px.size, dtype=np.int64)
+    for table in tables:
+        pos = table.find(px[todo], py[todo])
+        hit = pos >= 0
+        if hit.any():
+            pieces.append((todo[hit], table.snapped.take(pos[hit])))
+            todo = todo[~hit]
+        if todo.size == 0:
+            break
+    if todo.size:
+        pieces.append((todo, snap(px[todo], py[todo])))
+    if len(pieces) == 1 and pieces[0][0].size == px.size:
+        return pieces[0][1]  # every point from one table, in order
+    out = {}
+    for name in Snapped.__dataclass_fields__:
+        first = getattr(pieces[0][1], name)
+        arr = np.empty(px.size, dtype=first.dtype)
+        for where, got in pieces:
+            arr[where] = getattr(got, name)
+        out[name] = arr
+    return Snapped(**out)
+
+
+def point_keys(lon: ArrayLike, lat: ArrayLike) -> NDArray[np.void]:
+    """One 16-byte key per point: its float64 longitude and latitude, bit for bit."""
+    xy = np.empty((np.size(lon), 2), dtype=np.float64)
+    xy[:, 0] = np.ravel(lon)
+    xy[:, 1] = np.ravel(lat)
+    return xy.view(np.dtype((np.void, 16))).ravel()
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,11 @@
 ``metric=walk`` and the planner map on foot run in the killable analysis processes like
 their great-circle counterparts (time, memory, queue and per-client limits). Each function
 takes a :class:`~yizhan.query.walking.WalkSpec` rather than the network: the process maps
-the network file (:meth:`Walking.open`, no copy of the arrays) and builds the snapping
-index it needs; ``docs/walking.md`` gives the measured cost. The answers are built by the
-same functions the CLI calls in its own process, so both give the same numbers.
+the network file (:meth:`Walking.open`, no copy of the arrays) and takes the snaps of its
+stations, demand and candidates from the spec (:meth:`Walking.spec`: the server snapped
+them), so it builds no snapping index; ``docs/walking.md`` gives the measured cost. The
+answers are built by the same functions the CLI calls in its own process, so both give the
+same numbers.
 """
 
 from __future__ import annotations

@@ -11,8 +11,14 @@ snap is dropped with it). :func:`nearest_walk` is the exact walking k-nearest th
 
 Analyses on foot run in analysis processes (:mod:`yizhan.query.analysis`): the server
 hands them a :class:`WalkSpec` (the network file and its identity, the speed and the snap
-limit, a few bytes to pickle) and :meth:`Walking.open` maps the file there
-(``load_network(mmap=True)``: no copy of the arrays, the page cache is shared).
+limit) and :meth:`Walking.open` maps the file there (``load_network(mmap=True)``: no copy
+of the arrays, the page cache is shared). The spec also carries the snaps of the points
+the analysis will ask about (:meth:`Walking.spec` with the registry, the demand and any
+other points), made by the server, which already holds the snapping index: the stations'
+once per registry snapshot, a study's demand once per demand object (a bounded cache), the
+rest (buses, candidates) per request. The process then never builds the snapping index
+(seconds and hundreds of MB per million nodes); the answers are the same, since a point's
+snap does not depend on the other points of its batch.
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ import math
 import os
 import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +37,8 @@ import numpy as np
 import shapely
 
 from yizhan.errors import InvalidInputError, YizhanError
-from yizhan.geo.network import Snapped, WalkNetwork, walk_minutes
+from yizhan.geo.demand import Demand
+from yizhan.geo.network import Snapped, SnapTable, WalkNetwork, walk_minutes
 from yizhan.network import load_network
 from yizhan.settings import Settings
 from yizhan.stations.registry import Registry, StationFilter
@@ -40,12 +48,18 @@ from yizhan.stations.search import BusHit, Hit, StationSearch
 METRICS = ("great_circle", "walk")
 
 
+#: Demand objects whose snaps a server keeps (a study's demand is one object).
+DEMAND_SNAPS_KEPT = 4
+
+
 @dataclass(frozen=True)
 class WalkSpec:
     """What an analysis process needs to open the server's walking network.
 
     ``identity`` is the file's ``(size, mtime_ns, inode)`` when the server loaded it: a
     file replaced since then is refused rather than answering from another network.
+    ``snaps``: points the server snapped for this analysis (:meth:`Walking.spec`), so that
+    the process needs no snapping index for them.
     """
 
     path: str
@@ -53,6 +67,7 @@ class WalkSpec:
     max_snap_m: float
     source: str
     identity: tuple[int, int, int]
+    snaps: tuple[SnapTable, ...] = field(default=(), compare=False)
 
 
 def _identity(path: str | Path) -> tuple[int, int, int]:
@@ -95,6 +110,10 @@ class Walking:
         # keyed on id(registry), with a weak reference to tell a reused id from the same
         # object (a Registry is a dataclass, so it cannot be a dictionary key itself)
         self._snaps: dict[int, tuple[weakref.ref[Registry], Snapped]] = {}
+        self._station_tables: dict[int, tuple[weakref.ref[Registry], SnapTable]] = {}
+        # a study's demand, snapped once (bounded: the oldest is dropped)
+        self._demand_lock = threading.Lock()
+        self._demand: OrderedDict[int, tuple[weakref.ref[Demand], SnapTable]] = OrderedDict()
 
     @classmethod
     def load(cls, path: str | Path, settings: Settings) -> Walking:
@@ -103,12 +122,44 @@ class Walking:
         net.prepare()
         return cls(net, settings.walk_speed_kmh, settings.walk_max_snap_m, Path(path).name, path)
 
-    def spec(self) -> WalkSpec:
-        """How an analysis process opens this network (:meth:`open`)."""
+    def spec(
+        self,
+        registry: Registry | None = None,
+        demand: Demand | None = None,
+        points: Sequence[tuple[Any, Any]] = (),
+    ) -> WalkSpec:
+        """How an analysis process opens this network (:meth:`open`), with the snaps of
+        the points it will ask about, so that it builds no snapping index: the stations of
+        *registry* and the points of *demand* (each snapped once and kept, see
+        :meth:`station_table` and :meth:`demand_table`) and *points* (``(lon, lat)``
+        arrays, e.g. buses or siting candidates: those not already among the former are
+        snapped now). Snapping a large demand the first time takes seconds (2–3 s per
+        million points): call this from a thread, not the event loop.
+        """
         if self.path is None or self._identity is None:
             raise YizhanError("this walking network was not loaded from a file")
+        tables: list[SnapTable] = []
+        if demand is not None and len(demand):
+            tables.append(self.demand_table(demand))
+        if registry is not None and len(registry.lon):
+            tables.append(self.station_table(registry))
+        for lon, lat in points:
+            x = np.atleast_1d(np.asarray(lon, dtype=np.float64))
+            y = np.atleast_1d(np.asarray(lat, dtype=np.float64))
+            if x.shape != y.shape or x.ndim != 1 or x.size == 0:
+                continue  # not points: the analysis says so itself
+            todo = np.ones(x.size, dtype=bool)
+            for table in tables:
+                todo &= table.find(x, y) < 0
+            if todo.any():
+                tables.append(SnapTable(self.network.snap(x[todo], y[todo], "points")))
         return WalkSpec(
-            str(self.path), self.speed_kmh, self.max_snap_m, self.source, self._identity
+            str(self.path),
+            self.speed_kmh,
+            self.max_snap_m,
+            self.source,
+            self._identity,
+            tuple(tables),
         )
 
     @classmethod
@@ -130,6 +181,7 @@ class Walking:
                 "it: restart the server to use the new one"
             )
         net = load_network(spec.path, check=False, mmap=True).network
+        net.use_snaps(spec.snaps)
         return cls(net, spec.speed_kmh, spec.max_snap_m, spec.source, spec.path)
 
     @classmethod
@@ -157,6 +209,35 @@ class Walking:
             got = self.network.snap(registry.lon, registry.lat, "stations")
             self._snaps[id(registry)] = (weakref.ref(registry), got)
             return got
+
+    def station_table(self, registry: Registry) -> SnapTable:
+        """:meth:`stations` as a :class:`SnapTable` (once per registry snapshot)."""
+        snapped = self.stations(registry)
+        with self._lock:
+            entry = self._station_tables.get(id(registry))
+            if entry is not None and entry[0]() is registry:
+                return entry[1]
+            for key in [k for k, (ref, _) in self._station_tables.items() if ref() is None]:
+                del self._station_tables[key]
+            table = SnapTable(snapped)
+            self._station_tables[id(registry)] = (weakref.ref(registry), table)
+            return table
+
+    def demand_table(self, demand: Demand) -> SnapTable:
+        """The points of *demand* snapped, once per demand object (the last
+        :data:`DEMAND_SNAPS_KEPT` kept). Takes seconds for millions of points the first
+        time; concurrent first calls wait for one snap."""
+        with self._demand_lock:
+            entry = self._demand.get(id(demand))
+            if entry is not None and entry[0]() is demand:
+                self._demand.move_to_end(id(demand))
+                return entry[1]
+            table = SnapTable(self.network.snap(demand.lon, demand.lat, "demand"))
+            self._demand[id(demand)] = (weakref.ref(demand), table)
+            self._demand.move_to_end(id(demand))
+            while len(self._demand) > DEMAND_SNAPS_KEPT:
+                self._demand.popitem(last=False)
+            return table
 
     def snap_point(self, lon: float, lat: float) -> Snapped:
         """Snap one point, or :class:`InvalidInputError` naming ``lon``/``lat`` when it is

@@ -193,9 +193,10 @@ def render_coverage_map(
     minutes: float = 15.0,
 ) -> tuple[str, str]:
     """The planner map's HTML and its Content-Security-Policy (run in an analysis process;
-    *walk*: the server's walking network, opened here; with ``metric="walk"`` coverage,
-    gaps and sites are on foot, otherwise it adds the layer of areas within *minutes* on
-    foot and the far-from-network marks)."""
+    *walk*: the server's walking network, opened here (with the snaps of the registry's
+    stations and the demand, so no snapping index is built here); with ``metric="walk"``
+    coverage, gaps and sites are on foot, otherwise it adds the layer of areas within
+    *minutes* on foot and the far-from-network marks)."""
     timeline_date: date = inputs["timeline_date"]
     when: datetime = inputs["when"]
     walking = None if walk is None else Walking.open(walk)
@@ -306,6 +307,11 @@ async def coverage_map_page(
         usage = await asyncio.to_thread(network_usage, search, stores, first, last)
         if not usage.days_with_data.any():
             usage = None
+    walk = None
+    if walking is not None:  # the stations and demand snapped here (see /coverage)
+        walk = await asyncio.to_thread(
+            walking.spec, search.registry, None if study is None else study.demand
+        )
     html, csp = await run_analysis(
         request,
         client,
@@ -319,7 +325,7 @@ async def coverage_map_page(
         inputs,
         settings.tianditu_key,
         pending,
-        None if walking is None else walking.spec(),
+        walk,
         usage,
         metric,
         minutes,

@@ -351,12 +351,17 @@ async def get_coverage(
     stations, mask, described = _service(search, settings, flt, open_at, open_for_min)
     counted = select_stations(stations, mask)
     if walking is not None:
-        # On foot, in an analysis process too: it maps the server's network file.
+        # On foot, in an analysis process too: it maps the server's network file and gets
+        # the stations and demand snapped here (the demand once per study, on a thread),
+        # so that it builds no snapping index.
+        spec = await asyncio.to_thread(
+            walking.spec, search.registry, study.demand, [(counted.lon, counted.lat)]
+        )
         out = await run_analysis(
             request,
             client,
             walk_coverage_analysis,
-            walking.spec(),
+            spec,
             counted,
             study.demand,
             radius_m,
@@ -463,8 +468,15 @@ async def post_site(
         func: Callable[..., dict[str, Any]] = site_analysis
         head: tuple[Any, ...] = ()
         reach: float = body.radius_m
-    else:
-        func, head, reach = walk_site_analysis, (walking.spec(),), body.minutes
+    else:  # stations, demand and candidates snapped here (see get_coverage)
+        points = [(counted.lon, counted.lat)]
+        if cand[0] is not None:
+            points.append(cand)
+        try:
+            spec = await asyncio.to_thread(walking.spec, search.registry, study.demand, points)
+        except InvalidInputError as exc:
+            raise body_error(exc) from None
+        func, head, reach = walk_site_analysis, (spec,), body.minutes
     try:
         out = await run_analysis(
             request,
