@@ -441,3 +441,20 @@ def test_a_real_analysis_process_builds_no_snapping_index(walking: Walking) -> N
         assert built  # without the snaps the process builds it (the test can fail)
     finally:
         runner.close()
+
+
+def test_the_study_is_snapped_onto_the_network_at_start_up(
+    network_file: Path, tmp_path: Path
+) -> None:
+    """The first walking analysis does not wait for the study's demand to be snapped."""
+    with app(network_file, tmp_path) as c:
+        state = c.app.state  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 30
+        while not state.walking._demand and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (ref, table), *_ = state.walking._demand.values()
+        assert ref() is state.study.demand
+        assert state.walking.demand_table(state.study.demand) is table  # kept, not again
+        assert c.get("/coverage", params={"metric": "walk", "minutes": 5}).status_code == 200
+    with app(None, tmp_path) as c:  # no network: nothing is loaded ahead
+        assert getattr(c.app.state, "study", None) is None  # type: ignore[attr-defined]

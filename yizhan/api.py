@@ -71,7 +71,7 @@ from yizhan.routes import (
 )
 from yizhan.routes.deps import FastJSONResponse, RegistryDep, get_caller
 from yizhan.routes.limits import BodySizeLimit, JSONBodyGuard
-from yizhan.routes.planning import analysis_runner
+from yizhan.routes.planning import analysis_runner, warm_walking
 from yizhan.settings import Settings
 from yizhan.stations.registry import Registry
 from yizhan.storage import open_backend
@@ -271,6 +271,9 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             app.state.analysis = analysis_runner(settings)
         # Start the analyses' forkserver in the background: the first analysis need not wait.
         asyncio.get_running_loop().run_in_executor(None, app.state.analysis.warm_up)
+        # ... and snap the study's demand onto the walking network (once per study).
+        if app.state.walking is not None:
+            asyncio.get_running_loop().run_in_executor(None, warm_walking, app)
         if settings.trust_forwarded_for:
             log.warning(
                 "YIZHAN_TRUST_FORWARDED_FOR is deprecated: set YIZHAN_TRUSTED_PROXIES to the "
