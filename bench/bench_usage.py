@@ -45,6 +45,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,7 @@ import pgcluster  # noqa: E402
 from yizhan.query.ranking import Period, rank_stations, score_stations  # noqa: E402
 from yizhan.query.search import build_search  # noqa: E402
 from yizhan.query.usage import compute_usage, open_time, units_of  # noqa: E402
-from yizhan.query.usage_service import usage_stores  # noqa: E402
+from yizhan.query.usage_service import network_usage, usage_stores  # noqa: E402
 from yizhan.settings import DEFAULT_REGISTRY, Settings  # noqa: E402
 from yizhan.stations.registry import load_registry  # noqa: E402
 from yizhan.stations.usage_files import (  # noqa: E402
@@ -75,6 +76,8 @@ from yizhan.stations.usage_files import (  # noqa: E402
 )
 from yizhan.storage.migrate import upgrade  # noqa: E402
 from yizhan.storage.pg_transfer import import_registry  # noqa: E402
+from yizhan.storage.pg_usage import PgVisitMonths  # noqa: E402
+from yizhan.storage.postgres import Database  # noqa: E402
 
 TITLE = "Usage: check-ins, utilization and ranking (bench_usage.py)"
 OUT = common.OUT / "usage"
@@ -510,6 +513,152 @@ def bench_postgres() -> list[dict[str, Any]]:
         cluster.remove()
 
 
+# -- a network's year on PostgreSQL ---------------------------------------------------------------
+_STAGE_ROW = np.dtype(
+    [
+        ("n", ">i2"),
+        ("l0", ">i4"), ("day", ">i4"),
+        ("l1", ">i4"), ("unit", ">i4"),
+        ("l2", ">i4"), ("count", ">i4"),
+    ]
+)  # fmt: skip
+_PGCOPY = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+
+
+def _fill_visit_rows(url: str, rows: VisitRows, first: date, last: date) -> None:
+    """``visit_rows`` and ``visit_days`` holding *rows* (all of source check-ins, hour and
+    trade not known): binary ``COPY`` of the integer columns into a staging table, joined
+    to the unit names in one ``INSERT``, the indexes built afterwards."""
+    assert (rows.hour == -1).all() and (rows.trade == -1).all()
+    assert (rows.source == SOURCE_CHECKINS).all()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP INDEX visit_rows_by_day")
+        conn.execute("DROP INDEX visit_rows_by_unit")
+        conn.execute("CREATE UNLOGGED TABLE stage (day int4, unit int4, count int4)")
+        conn.execute("CREATE UNLOGGED TABLE stage_units (i int4 PRIMARY KEY, unit text)")
+        with conn.cursor().copy("COPY stage_units (i, unit) FROM STDIN") as copy:
+            for i, u in enumerate(rows.units):
+                copy.write_row((i, u))
+        with conn.cursor().copy("COPY stage (day, unit, count) FROM STDIN (FORMAT binary)") as copy:
+            copy.write(_PGCOPY)
+            step = 2_000_000
+            for a in range(0, len(rows), step):
+                rec = np.empty(min(step, len(rows) - a), _STAGE_ROW)
+                rec["n"], rec["l0"], rec["l1"], rec["l2"] = 3, 4, 4, 4
+                rec["day"] = rows.day[a : a + step]
+                rec["unit"] = rows.unit[a : a + step]
+                rec["count"] = rows.count[a : a + step]
+                copy.write(rec.tobytes())
+            copy.write(b"\xff\xff")
+        conn.execute(
+            "INSERT INTO visit_rows (day, unit, hour, trade, source, count) "
+            f"SELECT DATE '0001-01-01' + (s.day - 1), u.unit, -1, -1, {SOURCE_CHECKINS}, s.count "
+            "FROM stage s JOIN stage_units u ON u.i = s.unit"
+        )
+        conn.execute("DROP TABLE stage, stage_units")
+        conn.execute("CREATE INDEX visit_rows_by_day ON visit_rows (day)")
+        conn.execute("CREATE INDEX visit_rows_by_unit ON visit_rows (unit, day)")
+        conn.execute(
+            "INSERT INTO visit_days (day) SELECT generate_series(%s::date, %s::date, '1 day')",
+            (first, last),
+        )
+        conn.execute("UPDATE state_versions SET version = version + 1 WHERE kind = 'visits'")
+        conn.execute("VACUUM ANALYZE visit_rows")
+
+
+def bench_pg_year(max_rows: int | None = None) -> list[dict[str, Any]]:
+    """The network's year (``load_parts`` of every unit, and :func:`network_usage`) from
+    ``visit_rows`` on a throwaway cluster beside the month files, on the same rows."""
+    path = common.ensure_registry()
+    settings = Settings(registry=path, state_dir=OUT / "year-state")
+    reg = load_registry(path, timezone=settings.timezone)
+    search = build_search(settings, reg)
+    directory = settings.state_file(path, "usage", "")
+    assert directory is not None
+    _ensure_year_files(directory, list(reg.ids))
+    stores = usage_stores(settings, path)
+    assert stores.visits is not None
+    files = stores.visits
+    first, last = YEAR
+    if max_rows is not None:  # fewer days of every station
+        last = date.fromordinal(first.toordinal() + max_rows // len(reg) - 1)
+    rows = load_months(directory, first, last).rows
+    n_rows = len(rows)
+    try:
+        cluster = pgcluster.start_cluster()
+    except pgcluster.ClusterUnavailableError as exc:
+        return [common.row("network year on PostgreSQL", None, "", None, f"skipped: {exc}")]
+    try:
+        url = cluster.url
+        upgrade(url)
+        t0 = time.perf_counter()
+        _fill_visit_rows(url, rows, first, last)
+        fill_s = time.perf_counter() - t0
+        del rows
+        gc.collect()
+        with psycopg.connect(url) as conn:
+            got = conn.execute(
+                "SELECT pg_size_pretty(pg_total_relation_size('visit_rows'))"
+            ).fetchone()
+        size = got[0] if got else "?"
+        common.log(f"filled visit_rows ({n_rows:,} rows, {size}) in {fill_s:.0f} s")
+        db = Database(url)
+        db.open()
+        try:
+            stores.units(search)
+
+            def pg_read() -> Any:
+                return PgVisitMonths(db).load_parts(first, last)  # not the period cache
+
+            def pg_usage() -> Any:
+                return network_usage(search, replace(stores, visits=PgVisitMonths(db)), first, last)
+
+            files_read_s, _, (fparts, _) = timed(lambda: files.load_parts(first, last))
+            pg_read_s, pg_read_cpu, (pparts, _) = timed(pg_read, repeat=1)
+            assert sum(len(p) for p in fparts) == sum(len(p) for p in pparts) == n_rows
+            del fparts, pparts
+            gc.collect()
+            files_use_s, _, fuse = timed(lambda: network_usage(search, stores, first, last))
+            pg_use_s, _, puse = timed(pg_usage, repeat=1)
+            same = bool(
+                (fuse.visits == puse.visits).all()
+                and (fuse.days_with_data == puse.days_with_data).all()
+            )
+            pg_stores = replace(stores, visits=PgVisitMonths(db))
+            network_usage(search, pg_stores, first, last)
+            cached_s, _, _ = timed(lambda: network_usage(search, pg_stores, first, last))
+        finally:
+            db.close()
+    finally:
+        cluster.remove()
+    days = last.toordinal() - first.toordinal() + 1
+    what = f"{len(reg):,} stations × {days} days = {n_rows / 1e6:.1f} M rows"
+    common.log(
+        f"PostgreSQL {what}: read {pg_read_s:.2f} s (CPU {pg_read_cpu:.2f} s) vs files "
+        f"{files_read_s:.3f} s; network usage {pg_use_s:.2f} s vs files {files_use_s:.2f} s "
+        f"(cached period {cached_s:.2f} s); answers equal: {same}"
+    )
+    note = f"{what} ({size}, filled in {fill_s:.0f} s); {load_note()}"
+    return [
+        common.row(
+            f"network year read on PostgreSQL (load_parts, binary COPY), {what}",
+            pg_read_s,
+            "month files (memory-mapped)",
+            files_read_s,
+            note,
+        ),
+        common.row(
+            f"network usage (/analysis/usage) on PostgreSQL, {what}",
+            pg_use_s,
+            "month files",
+            files_use_s,
+            f"answers equal: {same}; the same period again (cached): {cached_s:.2f} s",
+            "answers equal",
+            same,
+        ),
+    ]
+
+
 def run(http: bool = True, year: bool = True) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     if http:
@@ -531,6 +680,13 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-http", action="store_true", help="only the 36.5 M rows part")
     ap.add_argument("--checkins", action="store_true", help="only check-ins (files, PostgreSQL)")
+    ap.add_argument(
+        "--pg-year", action="store_true", help="only the network's year on PostgreSQL vs files"
+    )
+    ap.add_argument("--pg-rows", type=int, default=None, help="fewer rows for --pg-year")
     args = ap.parse_args()
+    if args.pg_year:
+        print(markdown(bench_pg_year(args.pg_rows)))
+        sys.exit(0)
     result = run(http=not args.no_http, year=not args.checkins)
     print(markdown(result))
