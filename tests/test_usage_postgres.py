@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
@@ -25,8 +26,11 @@ from yizhan.cli import main
 from yizhan.errors import StorageUnavailableError
 from yizhan.query.usage_service import busy_now
 from yizhan.settings import Settings
+from yizhan.stations.usage_files import SOURCE_CHECKINS, VisitRows, concat
 from yizhan.storage import open_backend
 from yizhan.storage.pg_transfer import import_registry
+from yizhan.storage.pg_usage import PgCheckinLog, PgVisitMonths
+from yizhan.storage.postgres import Database
 
 
 @pytest.fixture
@@ -177,3 +181,59 @@ def test_two_serve_processes_share_the_rules_and_the_counts(url: str) -> None:
         a.stop()
         b.stop()
     assert len(rows(url, "SELECT day FROM salts")) == 1
+
+
+def _records(parts: list[VisitRows]) -> list[tuple[int, str, int, int, int, int]]:
+    rows = concat(parts)
+    return sorted(
+        (d, rows.units[u], h, t, s, n)
+        for d, u, h, t, s, n in zip(
+            rows.day.tolist(),
+            rows.unit.tolist(),
+            rows.hour.tolist(),
+            rows.trade.tolist(),
+            rows.source.tolist(),
+            rows.count.tolist(),
+            strict=True,
+        )
+    )
+
+
+def test_network_reads_use_packed_months_kept_in_step_with_the_rows(url: str) -> None:
+    jan30, feb2 = date(2025, 1, 30).toordinal(), date(2025, 2, 2).toordinal()
+    days = list(range(jan30, feb2 + 1))
+    recs = [(d, u, 9, 0, SOURCE_CHECKINS, d - jan30 + k) for d in days for k, u in enumerate("ab")]
+    db = Database(url)
+    db.open()
+    try:
+        months = PgVisitMonths(db)
+        assert months.add_days(VisitRows.from_records(recs), days) == days
+        first, last = date(2025, 1, 31), date(2025, 2, 1)
+        want = [r for r in recs if first.toordinal() <= r[0] <= last.toordinal()]
+        parts, held = months.load_parts(first, last)
+        assert _records(parts) == want and held.days == {first.toordinal(), last.toordinal()}
+        assert _records(months.load_parts(first, last, ["a", "b"])[0]) == want  # visit_rows
+        packed = "SELECT month FROM visit_months ORDER BY month"
+        assert rows(url, packed) == [(date(2025, 1, 1),), (date(2025, 2, 1),)]
+        with psycopg.connect(url) as conn:  # behind its back: another process reads the packing
+            conn.execute("DELETE FROM visit_rows WHERE day = '2025-01-31'")
+        assert _records(PgVisitMonths(db).load_parts(first, last)[0]) == want
+        # replacing a day drops its month's packing in the same transaction
+        new = [(jan30 + 2, "a", 9, 0, SOURCE_CHECKINS, 100)]
+        assert months.add_days(VisitRows.from_records(new), [jan30 + 2], replace=True)
+        assert rows(url, packed) == [(date(2025, 1, 1),)]
+        again = [r for r in want if r[0] != jan30 + 2] + new
+        assert _records(PgVisitMonths(db).load_parts(first, last)[0]) == sorted(again)
+        # a compacted day of check-ins too
+        with psycopg.connect(url) as conn:
+            conn.execute(
+                "INSERT INTO checkins (id, station_id, trade, at, day, hour, client, located) "
+                "VALUES ('c1', 'b', 1, '2025-01-15 08:30+00', '2025-01-15', 8, 'h', true)"
+            )
+        assert PgCheckinLog(db, ZoneInfo("UTC")).compact(date(2025, 1, 16)) == [date(2025, 1, 15)]
+        assert rows(url, packed) == [(date(2025, 2, 1),)]
+        parts, _ = PgVisitMonths(db).load_parts(date(2025, 1, 1), date(2025, 2, 28))
+        assert (date(2025, 1, 15).toordinal(), "b", 8, 1, SOURCE_CHECKINS, 1) in _records(parts)
+        assert len(parts) == 2  # one part a month
+    finally:
+        db.close()

@@ -14,7 +14,10 @@ tables of migration ``0002_usage.sql``:
   ``visit_rows``, recorded in ``visit_days`` and its check-ins deleted, in one transaction
   under another advisory lock: several replicas may compact at once, a day is added once.
 - :class:`PgVisitMonths` (``visit_rows``, ``visit_days``): what the files' month ``.npz``
-  hold, also written by the synthetic generator (``COPY``).
+  hold, also written by the synthetic generator (``COPY``). Whole-network reads take each
+  month's rows packed as columns from ``visit_months`` (migration ``0004``), written by the
+  first such read of the month and deleted by any change to its rows, in the writer's
+  transaction; per-station reads use ``visit_rows``.
 - :class:`PgVisitLog` (``visit_counts``): the count entries in the audit format; an append
   holds an advisory lock while the last counts are read.
 - :class:`PgSalts` (``salts``): the salts every replica hashes clients under (see
@@ -202,22 +205,23 @@ class PgCheckinLog:
                 conn.execute("DELETE FROM checkins WHERE day = %s", (day,))
                 done.append(day)
             if done:
-                _bump_visits(conn)
+                _bump_visits(conn, [d.toordinal() for d in done])
         return done
 
 
 class PgVisitMonths:
     """:class:`~yizhan.stations.usage_files.VisitMonths` in ``visit_rows`` and ``visit_days``.
 
-    The network's rows of a period (an analysis) are kept for the next question on the same
-    period until the ``visits`` counter of ``state_versions`` moves (a day added or
+    The network's rows of a period (an analysis) are read one month a part from the packed
+    columns of ``visit_months`` (:func:`_network_parts`), and kept for the next question on
+    the same period until the ``visits`` counter of ``state_versions`` moves (a day added or
     replaced, by any process): the rows of finished days change only then.
     """
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self.where = f"the visit rows in {db.where}"
-        self._cache: dict[tuple[date, date], tuple[int, VisitRows, MonthFile]] = {}
+        self._cache: dict[tuple[date, date], tuple[int, list[VisitRows], MonthFile]] = {}
         self._lock = threading.Lock()
 
     def load_parts(
@@ -232,9 +236,11 @@ class PgVisitMonths:
                 with self._lock:
                     cached = self._cache.get((first, last))
                 if cached is not None and cached[0] == version:
-                    return [cached[1]], cached[2]
-            keys = list(units) if units is not None else _all_units(conn)
-            rows = _copy_rows(conn, keys, first, last)
+                    return cached[1], cached[2]
+            if units is None:
+                parts = _network_parts(conn, first, last)
+            else:
+                parts = [_copy_rows(conn, list(units), first, last)]
             held = conn.execute(
                 f"SELECT {_ORDINAL}, synthetic::text FROM visit_days WHERE day BETWEEN %s AND %s",
                 (first, last),
@@ -246,8 +252,8 @@ class PgVisitMonths:
             with self._lock:
                 if len(self._cache) >= CACHED_PERIODS:
                     self._cache.pop(next(iter(self._cache)))
-                self._cache[(first, last)] = (version, rows, month)
-        return [rows], month
+                self._cache[(first, last)] = (version, parts, month)
+        return parts, month
 
     def add_days(
         self,
@@ -276,7 +282,7 @@ class PgVisitMonths:
                 todo = [d for d in wanted if d not in held]
             if not todo:
                 return []
-            _bump_visits(conn)
+            _bump_visits(conn, todo)
             conn.execute(
                 "INSERT INTO visit_days (day, synthetic) "
                 "SELECT * FROM unnest(%s::date[], %s::jsonb[])",
@@ -323,9 +329,81 @@ _COPY_ROW = np.dtype(
 _COPY_HEADER = 19  # signature (11 bytes), flags, header extension length
 
 
-def _bump_visits(conn: Conn) -> None:
-    """Days were added to (or replaced in) the visit rows: cached periods are stale."""
+def _bump_visits(conn: Conn, days: Iterable[int]) -> None:
+    """The visit rows of *days* (ordinals) were added or replaced: cached periods are stale,
+    and so are the packed columns of their months (deleted in the writer's transaction)."""
     conn.execute("UPDATE state_versions SET version = version + 1 WHERE kind = 'visits'")
+    months = sorted({date.fromordinal(d).replace(day=1) for d in days})
+    conn.execute("DELETE FROM visit_months WHERE month = ANY(%s)", (months,))
+
+
+def _months(first: date, last: date) -> list[tuple[date, date, date]]:
+    """Each month touching ``first``–``last``: its first day, and the period's first and
+    last day in it."""
+    out = []
+    month = first.replace(day=1)
+    while month <= last:
+        following = (month + timedelta(days=32)).replace(day=1)
+        out.append((month, max(first, month), min(last, following - timedelta(days=1))))
+        month = following
+    return out
+
+
+#: The columns of ``visit_months`` and their little-endian dtypes (as in the month ``.npz``).
+_PACKED = {"day": "<i4", "unit": "<i4", "hour": "i1", "trade": "i1", "source": "i1", "count": "<i4"}
+
+
+def _network_parts(conn: Conn, first: date, last: date) -> list[VisitRows]:
+    """Every unit's visit rows of ``first``–``last``, one part a month, from the packed
+    columns of ``visit_months``; a month not packed yet is read from ``visit_rows`` (binary
+    ``COPY``) and packed for the next reader, of any process.
+
+    Holds the visit days' advisory lock shared: writers (``add_days``, compaction), which
+    delete a month's packed columns in their transaction, wait, so a month is never packed
+    from rows older than its last change, and the months read agree with each other.
+    """
+    conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (USAGE_LOCKS["visit_days"],))
+    spans = _months(first, last)
+    cols = ", ".join(_PACKED)
+    packed: dict[date, VisitRows] = {}
+    with conn.cursor(binary=True) as cur:
+        cur.execute(
+            f"SELECT month, units, {cols} FROM visit_months WHERE month = ANY(%s)",
+            ([m for m, _, _ in spans],),
+        )
+        for month, units, *arrays in cur:
+            packed[month] = VisitRows(
+                list(units),
+                *(
+                    np.frombuffer(a, dtype=t)  # read-only, as the files' memory maps
+                    for a, t in zip(arrays, _PACKED.values(), strict=True)
+                ),
+            )
+    keys: list[str] | None = None
+    parts = []
+    for month, a, b in spans:
+        rows = packed.get(month)
+        if rows is None:
+            keys = _all_units(conn) if keys is None else keys
+            following = (month + timedelta(days=32)).replace(day=1)
+            rows = _copy_rows(conn, keys, month, following - timedelta(days=1))
+            conn.execute(
+                f"INSERT INTO visit_months (month, units, {cols}) VALUES (%s, %s"
+                + ", %s" * len(_PACKED)
+                + ") ON CONFLICT (month) DO NOTHING",
+                (
+                    month,
+                    rows.units,
+                    *(
+                        np.ascontiguousarray(getattr(rows, c), dtype=t).tobytes()
+                        for c, t in _PACKED.items()
+                    ),
+                ),
+            )
+        if a != month or b.month == (b + timedelta(days=1)).month:  # part of the month
+            rows = rows.take((rows.day >= a.toordinal()) & (rows.day <= b.toordinal()))
+        parts.append(rows)
+    return parts
 
 
 def _all_units(conn: Conn) -> list[str]:
