@@ -614,12 +614,27 @@ def bench_pg_year(max_rows: int | None = None) -> list[dict[str, Any]]:
                 return network_usage(search, replace(stores, visits=PgVisitMonths(db)), first, last)
 
             files_read_s, _, (fparts, _) = timed(lambda: files.load_parts(first, last))
-            pg_read_s, pg_read_cpu, (pparts, _) = timed(pg_read, repeat=1)
-            assert sum(len(p) for p in fparts) == sum(len(p) for p in pparts) == n_rows
-            del fparts, pparts
+            del fparts
+            # visit_rows alone (every unit named: the per-station path, the read before
+            # visit_months), then the first network read (packs the months), then later ones
+            keys = sorted(set(reg.ids))
+            t0, c0 = time.perf_counter(), time.process_time()
+            rows_parts, _ = PgVisitMonths(db).load_parts(first, last, keys)
+            rows_s, rows_cpu = time.perf_counter() - t0, time.process_time() - c0
+            del rows_parts
+            gc.collect()
+            t0 = time.perf_counter()
+            pparts, _ = pg_read()
+            cold_s = time.perf_counter() - t0
+            assert sum(len(p) for p in pparts) == n_rows
+            del pparts
+            gc.collect()
+            pg_read_s, pg_read_cpu, (pparts, _) = timed(pg_read)
+            assert sum(len(p) for p in pparts) == n_rows
+            del pparts
             gc.collect()
             files_use_s, _, fuse = timed(lambda: network_usage(search, stores, first, last))
-            pg_use_s, _, puse = timed(pg_usage, repeat=1)
+            pg_use_s, _, puse = timed(pg_usage)
             same = bool(
                 (fuse.visits == puse.visits).all()
                 and (fuse.days_with_data == puse.days_with_data).all()
@@ -634,25 +649,42 @@ def bench_pg_year(max_rows: int | None = None) -> list[dict[str, Any]]:
     days = last.toordinal() - first.toordinal() + 1
     what = f"{len(reg):,} stations × {days} days = {n_rows / 1e6:.1f} M rows"
     common.log(
-        f"PostgreSQL {what}: read {pg_read_s:.2f} s (CPU {pg_read_cpu:.2f} s) vs files "
-        f"{files_read_s:.3f} s; network usage {pg_use_s:.2f} s vs files {files_use_s:.2f} s "
-        f"(cached period {cached_s:.2f} s); answers equal: {same}"
+        f"PostgreSQL {what}: visit_rows by COPY {rows_s:.2f} s (CPU {rows_cpu:.2f} s); first "
+        f"network read (packs the months) {cold_s:.2f} s; later reads {pg_read_s:.2f} s "
+        f"(CPU {pg_read_cpu:.2f} s) vs files {files_read_s:.3f} s; network usage "
+        f"{pg_use_s:.2f} s vs files {files_use_s:.2f} s (cached period {cached_s:.2f} s); "
+        f"answers equal: {same}"
     )
     note = f"{what} ({size}, filled in {fill_s:.0f} s); {load_note()}"
     return [
         common.row(
-            f"network year read on PostgreSQL (load_parts, binary COPY), {what}",
+            f"network year read from visit_rows (binary COPY of every unit's rows), {what}",
+            rows_s,
+            "month files (memory-mapped)",
+            files_read_s,
+            f"the read before visit_months; CPU {rows_cpu:.2f} s; {note}",
+        ),
+        common.row(
+            f"first network read of the period: visit_rows, then packs 12 months, {what}",
+            cold_s,
+            "month files (memory-mapped)",
+            files_read_s,
+            "once per change to a month (any process)",
+        ),
+        common.row(
+            f"network year read on PostgreSQL from visit_months (packed columns), {what}",
             pg_read_s,
             "month files (memory-mapped)",
             files_read_s,
-            note,
+            f"CPU {pg_read_cpu:.2f} s; PostgreSQL / files = {pg_read_s / files_read_s:.0f}×",
         ),
         common.row(
             f"network usage (/analysis/usage) on PostgreSQL, {what}",
             pg_use_s,
             "month files",
             files_use_s,
-            f"answers equal: {same}; the same period again (cached): {cached_s:.2f} s",
+            f"answers equal: {same}; PostgreSQL / files = {pg_use_s / files_use_s:.2f}×; "
+            f"the same period again in the process (cached): {cached_s:.2f} s",
             "answers equal",
             same,
         ),

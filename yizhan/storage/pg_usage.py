@@ -240,7 +240,7 @@ class PgVisitMonths:
             if units is None:
                 parts = _network_parts(conn, first, last)
             else:
-                parts = [_copy_rows(conn, list(units), first, last)]
+                parts = [_read_rows(conn, list(units), first, last)]
             held = conn.execute(
                 f"SELECT {_ORDINAL}, synthetic::text FROM visit_days WHERE day BETWEEN %s AND %s",
                 (first, last),
@@ -313,22 +313,6 @@ class PgVisitMonths:
         return todo
 
 
-#: One row of ``COPY … (FORMAT binary)`` of (int4 day, int4 unit, int2 hour, int2 trade,
-#: int2 source, int4 count): the field count, then each field's length and value.
-_COPY_ROW = np.dtype(
-    [
-        ("n", ">i2"),
-        ("l0", ">i4"), ("day", ">i4"),
-        ("l1", ">i4"), ("unit", ">i4"),
-        ("l2", ">i4"), ("hour", ">i2"),
-        ("l3", ">i4"), ("trade", ">i2"),
-        ("l4", ">i4"), ("source", ">i2"),
-        ("l5", ">i4"), ("count", ">i4"),
-    ]
-)  # fmt: skip
-_COPY_HEADER = 19  # signature (11 bytes), flags, header extension length
-
-
 def _bump_visits(conn: Conn, days: Iterable[int]) -> None:
     """The visit rows of *days* (ordinals) were added or replaced: cached periods are stale,
     and so are the packed columns of their months (deleted in the writer's transaction)."""
@@ -355,8 +339,8 @@ _PACKED = {"day": "<i4", "unit": "<i4", "hour": "i1", "trade": "i1", "source": "
 
 def _network_parts(conn: Conn, first: date, last: date) -> list[VisitRows]:
     """Every unit's visit rows of ``first``–``last``, one part a month, from the packed
-    columns of ``visit_months``; a month not packed yet is read from ``visit_rows`` (binary
-    ``COPY``) and packed for the next reader, of any process.
+    columns of ``visit_months``; a month not packed yet is read from ``visit_rows``
+    (:func:`_read_rows`) and packed for the next reader, of any process.
 
     Holds the visit days' advisory lock shared: writers (``add_days``, compaction), which
     delete a month's packed columns in their transaction, wait, so a month is never packed
@@ -386,7 +370,7 @@ def _network_parts(conn: Conn, first: date, last: date) -> list[VisitRows]:
         if rows is None:
             keys = _all_units(conn) if keys is None else keys
             following = (month + timedelta(days=32)).replace(day=1)
-            rows = _copy_rows(conn, keys, month, following - timedelta(days=1))
+            rows = _read_rows(conn, keys, month, following - timedelta(days=1))
             conn.execute(
                 f"INSERT INTO visit_months (month, units, {cols}) VALUES (%s, %s"
                 + ", %s" * len(_PACKED)
@@ -416,39 +400,41 @@ def _all_units(conn: Conn) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def _copy_rows(conn: Conn, units: list[str], first: date, last: date) -> VisitRows:
+def _read_rows(conn: Conn, units: list[str], first: date, last: date) -> VisitRows:
     """The visit rows of *units* over ``first``–``last``, as columns.
 
-    Read with binary ``COPY`` (units as their position in *units*), parsed by numpy:
-    every field is a fixed-width integer, so the stream is an array of records. Hand-written
-    because fetching a row of Python objects per visit row is ~50× slower: a year of a
-    large network is tens of millions of rows.
+    Each column comes as one ``bytea``: the server concatenates its values' binary form
+    (``string_agg`` of ``int4send`` …, all in one aggregation, so every column has the rows
+    in the same order; units as their position in *units*), parsed by numpy. Hand-written
+    because fetching a row of Python objects per visit row is ~50× slower, and even a
+    binary ``COPY`` hands Python one message per row: a year of a large network is tens of
+    millions of rows.
     """
     if not units:
         return VisitRows.empty()
-    data = bytearray()
-    with conn.cursor().copy(
-        "COPY (SELECT (v.day - DATE '0001-01-01') + 1, (u.i - 1)::int4, v.hour, v.trade, "
-        "v.source, v.count FROM visit_rows v "
-        "JOIN unnest(%s::text[]) WITH ORDINALITY AS u(unit, i) ON v.unit = u.unit "
-        "WHERE v.day BETWEEN %s AND %s) TO STDOUT (FORMAT binary)",
-        (units, first, last),
-    ) as copy:
-        for block in copy:
-            data += block
-    body = memoryview(data)[_COPY_HEADER : len(data) - 2]  # the trailer: int16 -1
-    recs = np.frombuffer(body, dtype=_COPY_ROW)
-    if len(recs) and not (recs["n"] == 6).all():
-        raise ValueError("unexpected COPY row layout")
-    return VisitRows(
-        list(units),
-        recs["day"].astype(np.int32),
-        recs["unit"].astype(np.int32),
-        recs["hour"].astype(np.int8),
-        recs["trade"].astype(np.int8),
-        recs["source"].astype(np.int8),
-        recs["count"].astype(np.int32),
+    cols = [
+        ("(v.day - DATE '0001-01-01') + 1", "int4", ">i4", np.int32),
+        ("(u.i - 1)::int4", "int4", ">i4", np.int32),
+        ("v.hour", "int2", ">i2", np.int8),
+        ("v.trade", "int2", ">i2", np.int8),
+        ("v.source", "int2", ">i2", np.int8),
+        ("v.count", "int4", ">i4", np.int32),
+    ]
+    aggs = ", ".join(f"string_agg({t}send({e}), ''::bytea)" for e, t, _, _ in cols)
+    with conn.cursor(binary=True) as cur:
+        got = cur.execute(
+            f"SELECT {aggs} FROM visit_rows v "
+            "JOIN unnest(%s::text[]) WITH ORDINALITY AS u(unit, i) ON v.unit = u.unit "
+            "WHERE v.day BETWEEN %s AND %s",
+            (units, first, last),
+        ).fetchone()
+    if got is None or got[0] is None:
+        return VisitRows.empty()
+    day, unit, hour, trade, source, count = (
+        np.frombuffer(b, dtype=wire).astype(kind)
+        for b, (_, _, wire, kind) in zip(got, cols, strict=True)
     )
+    return VisitRows(list(units), day, unit, hour, trade, source, count)
 
 
 class PgVisitLog:
