@@ -363,27 +363,31 @@ def _network_parts(conn: Conn, first: date, last: date) -> list[VisitRows]:
                     for a, t in zip(arrays, _PACKED.values(), strict=True)
                 ),
             )
-    keys: list[str] | None = None
-    parts = []
-    for month, a, b in spans:
-        rows = packed.get(month)
-        if rows is None:
-            keys = _all_units(conn) if keys is None else keys
+    missing = [m for m, _, _ in spans if m not in packed]
+    if missing:  # one read of visit_rows for them all (a scan each would cost as much)
+        end = (missing[-1] + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        rows = _read_rows(conn, _all_units(conn), missing[0], end)
+        for month in missing:
             following = (month + timedelta(days=32)).replace(day=1)
-            rows = _read_rows(conn, keys, month, following - timedelta(days=1))
+            packed[month] = got = rows.take(
+                (rows.day >= month.toordinal()) & (rows.day < following.toordinal())
+            )
             conn.execute(
                 f"INSERT INTO visit_months (month, units, {cols}) VALUES (%s, %s"
                 + ", %s" * len(_PACKED)
                 + ") ON CONFLICT (month) DO NOTHING",
                 (
                     month,
-                    rows.units,
+                    got.units,
                     *(
-                        np.ascontiguousarray(getattr(rows, c), dtype=t).tobytes()
+                        np.ascontiguousarray(getattr(got, c), dtype=t).tobytes()
                         for c, t in _PACKED.items()
                     ),
                 ),
             )
+    parts = []
+    for month, a, b in spans:
+        rows = packed[month]
         if a != month or b.month == (b + timedelta(days=1)).month:  # part of the month
             rows = rows.take((rows.day >= a.toordinal()) & (rows.day <= b.toordinal()))
         parts.append(rows)
