@@ -24,6 +24,14 @@ utilization and ranking over 100,000 stations × a year of daily counts beside p
     .venv/bin/python bench/bench_usage.py            # everything
     .venv/bin/python bench/bench_usage.py --no-http  # only the 36.5 M rows part
     .venv/bin/python bench/bench_usage.py --checkins # only check-ins: files and PostgreSQL
+    .venv/bin/python bench/bench_usage.py --pg-year  # only part 4 (--pg-rows N: fewer days)
+
+4. **The network's year on PostgreSQL**: the same 36.5 M rows in ``visit_rows`` of a
+   throwaway cluster (binary ``COPY`` of the integer columns into a staging table, joined to
+   the unit names; indexes built afterwards), read beside the month files: every unit's rows
+   from ``visit_rows``, the first whole-network read (packs the months into
+   ``visit_months``), later ones, and :func:`network_usage` (``/analysis/usage``) on both
+   backends, answers compared.
 """
 
 from __future__ import annotations
@@ -658,7 +666,7 @@ def bench_pg_year(max_rows: int | None = None) -> list[dict[str, Any]]:
     note = f"{what} ({size}, filled in {fill_s:.0f} s); {load_note()}"
     return [
         common.row(
-            f"network year read from visit_rows (binary COPY of every unit's rows), {what}",
+            f"network year read from visit_rows (every unit, one bytea a column), {what}",
             rows_s,
             "month files (memory-mapped)",
             files_read_s,
@@ -699,6 +707,7 @@ def run(http: bool = True, year: bool = True) -> list[dict[str, Any]]:
         rows += bench_postgres()
     if year:
         rows += bench_year()
+        rows += bench_pg_year()
     return rows
 
 
