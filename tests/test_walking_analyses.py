@@ -12,8 +12,10 @@ import os
 import pickle
 import re
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -367,6 +369,8 @@ def test_walking_analyses_in_a_process_build_no_snapping_index(
     reg = load_registry(REGISTRY, timezone="Europe/Helsinki")
     study = load_study(StudySpec(districts=QUARTERS, hex_size_m=100.0))
     d = study.demand
+    # One time for every map: "open now" and the stamps would differ across a minute.
+    when = datetime(2026, 7, 15, 12, 0, tzinfo=ZoneInfo("Europe/Helsinki"))
     st = select_stations(reg, None)
     sub = reg.lon < 24.944
     cand = (np.array([24.94, 24.95]), np.array([60.165, 60.17]))
@@ -376,10 +380,15 @@ def test_walking_analyses_in_a_process_build_no_snapping_index(
         "cand": walk_site_answer(walking, d, st.lon, st.lat, *cand, 1, 5.0, 30.0),
     }
     gc_map = coverage_map(
-        reg, study, n_sites=1, lang="en", walk=walk_layers(walking, reg, StationFilter(), 5.0)
+        reg,
+        study,
+        n_sites=1,
+        lang="en",
+        when=when,
+        walk=walk_layers(walking, reg, StationFilter(), 5.0),
     )[0]
     walk_map = coverage_map(
-        reg, study, n_sites=1, lang="en", walking=walking, metric="walk", minutes=5.0
+        reg, study, n_sites=1, lang="en", when=when, walking=walking, metric="walk", minutes=5.0
     )[0]
 
     def spec(*points: tuple[object, object]) -> WalkSpec:
@@ -406,7 +415,7 @@ def test_walking_analyses_in_a_process_build_no_snapping_index(
         kwargs: dict[str, Any] = {"walking": opened, "metric": metric, "minutes": 5.0}
         if metric != "walk":
             kwargs = {"walk": walk_layers(opened, reg, StationFilter(), 5.0)}
-        fmap = coverage_map(reg, study, n_sites=1, lang="en", **kwargs)[0]
+        fmap = coverage_map(reg, study, n_sites=1, lang="en", when=when, **kwargs)[0]
         assert not opened.network.index_built
         strip = re.compile(r"\w+_[0-9a-f]{32}")  # folium's random element ids
         assert strip.sub("", fmap.get_root().render()) == strip.sub(
