@@ -41,6 +41,7 @@ from numpy.typing import NDArray
 
 from yizhan.errors import InvalidInputError
 from yizhan.geo.network import WalkNetwork
+from yizhan.npzmap import mapped_npz
 
 FORMAT_NAME = "yizhan-walk-network"
 #: Bump when the members or their meaning change.
@@ -106,49 +107,11 @@ def save_network(path: str | Path, data: NetworkFile) -> Path:
     return p
 
 
-def _mapped(p: Path) -> dict[str, Any]:
-    """Every member of the archive at *p* as a read-only memory map (arrays) or value."""
-    out: dict[str, Any] = {}
-    with zipfile.ZipFile(p) as zf, open(p, "rb") as fh:
-        for info in zf.infolist():
-            if info.compress_type != zipfile.ZIP_STORED or not info.filename.endswith(".npy"):
-                raise ValueError(f"member {info.filename} is compressed or not an array")
-            fh.seek(info.header_offset)
-            local = fh.read(30)
-            if local[:4] != b"PK\x03\x04":
-                raise ValueError(f"member {info.filename} has no local header")
-            skip = int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
-            fh.seek(info.header_offset + 30 + skip)
-            version = np.lib.format.read_magic(fh)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-            elif version == (2, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-            else:
-                raise ValueError(f"member {info.filename} has .npy version {version}")
-            if dtype.hasobject:
-                raise ValueError(f"member {info.filename} holds objects")
-            name = info.filename[:-4]
-            if dtype.kind in "US" or not shape:  # format, format_version, meta: small
-                n = int(np.prod(shape)) * dtype.itemsize
-                out[name] = np.frombuffer(fh.read(n), dtype=dtype).reshape(shape)
-            else:
-                out[name] = np.memmap(
-                    p,
-                    dtype=dtype,
-                    mode="r",
-                    offset=fh.tell(),
-                    shape=shape,
-                    order="F" if fortran else "C",
-                )
-    return out
-
-
 class _Mapped:
-    """:func:`_mapped` members with the reading interface of ``np.load``'s archive."""
+    """:func:`~yizhan.npzmap.mapped_npz` members with the reading interface of ``np.load``'s archive."""
 
     def __init__(self, p: Path) -> None:
-        self._members = _mapped(p)
+        self._members = mapped_npz(p, compressed=False)
         self.files = list(self._members)
 
     def __getitem__(self, name: str) -> Any:

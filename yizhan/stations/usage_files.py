@@ -32,10 +32,8 @@ Hand-written on numpy: the columns are few and fixed, and the registry stays pla
 
 from __future__ import annotations
 
-import math
 import os
 import re
-import struct
 import tempfile
 import zipfile
 from collections.abc import Collection, Iterable, Sequence
@@ -49,6 +47,7 @@ import orjson
 from numpy.typing import NDArray
 
 from yizhan.errors import InvalidInputError
+from yizhan.npzmap import mapped_npz
 from yizhan.stations.jsonio import fsync_dir
 
 #: What a check-in may say about the worker's trade (reported only in aggregates).
@@ -210,49 +209,6 @@ def month_files(directory: Path) -> list[tuple[int, int, Path]]:
         if m:
             out.append((int(m.group(1)), int(m.group(2)), p))
     return sorted(out)
-
-
-def mapped_npz(path: Path) -> dict[str, NDArray[Any]]:
-    """The arrays of an uncompressed ``.npz`` file, memory-mapped (read-only, no copy).
-
-    ``numpy.load`` copies each array of an ``.npz`` into memory; the columns of a month are
-    hundreds of megabytes for a large network, so each stored (uncompressed) member is
-    mapped where its data lies in the file instead: after the zip entry's local header
-    and the ``.npy`` header. A replaced file keeps its old data while it is mapped.
-    """
-    out: dict[str, NDArray[Any]] = {}
-    with zipfile.ZipFile(path) as zf, path.open("rb") as fh:
-        for info in zf.infolist():
-            name = info.filename.removesuffix(".npy")
-            if info.compress_type != zipfile.ZIP_STORED:
-                with zf.open(info) as member:
-                    out[name] = np.lib.format.read_array(member, allow_pickle=False)
-                continue
-            fh.seek(info.header_offset)
-            local = fh.read(30)
-            name_len, extra_len = struct.unpack("<HH", local[26:30])
-            fh.seek(info.header_offset + 30 + name_len + extra_len)
-            version = np.lib.format.read_magic(fh)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-            else:
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-            if dtype.hasobject:
-                raise ValueError(f"{name}: object arrays are not read")
-            if math.prod(shape) == 0 or shape == ():
-                fh.seek(0)
-                with zf.open(info) as member:
-                    out[name] = np.lib.format.read_array(member, allow_pickle=False)
-                continue
-            out[name] = np.memmap(
-                path,
-                dtype=dtype,
-                mode="r",
-                offset=fh.tell(),
-                shape=shape,
-                order="F" if fortran else "C",
-            )
-    return out
 
 
 def read_month(path: Path) -> MonthFile:
@@ -455,7 +411,6 @@ __all__ = [
     "concat",
     "load_month_parts",
     "load_months",
-    "mapped_npz",
     "month_files",
     "month_path",
     "read_month",
