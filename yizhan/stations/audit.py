@@ -36,6 +36,7 @@ from typing import Any
 import orjson
 
 from yizhan.stations.editing import Action, diff, feature_etag
+from yizhan.stations.jsonio import write_durably
 from yizhan.stations.tokens import Principal
 
 log = logging.getLogger("yizhan")
@@ -395,10 +396,7 @@ class AuditLog:
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 data = b"\n" + data
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
+                write_durably(fd, data)
             except OSError:
                 try:
                     os.ftruncate(fd, size)

@@ -29,7 +29,7 @@ import orjson
 
 from yizhan.errors import StorageUnavailableError
 from yizhan.stations.checkin_log import Checkin, Decide, aggregate
-from yizhan.stations.jsonio import fsync_dir
+from yizhan.stations.jsonio import fsync_dir, write_durably
 from yizhan.stations.usage_files import MonthFiles, VisitRows
 
 log = logging.getLogger("yizhan")
@@ -129,10 +129,7 @@ class CheckinFiles:
                 if not state.ends_with_newline:
                     data = b"\n" + data
                 try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                    os.fsync(fd)
+                    write_durably(fd, data)
                     if created:
                         fsync_dir(path.parent)
                 except OSError as exc:

@@ -73,6 +73,21 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any, indent: bool = Tru
     fsync_dir(p.parent)
 
 
+def write_durably(fd: int, data: bytes) -> None:
+    """Write all of *data* to *fd* (a short write is continued) and ``fsync`` it: an append
+    to a log is acknowledged only once this returns.
+
+    Raises
+    ------
+    OSError
+        The write or the flush failed (the caller undoes or reports it).
+    """
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.fsync(fd)
+
+
 def fsync_dir(path: str | os.PathLike[str]) -> None:
     """Flush a directory's entries to disk, so that a rename into it survives a power cut."""
     fd = os.open(os.fspath(path) or ".", os.O_RDONLY)

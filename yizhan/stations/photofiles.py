@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from yizhan.stations.jsonio import fsync_dir
+from yizhan.stations.jsonio import fsync_dir, write_durably
 from yizhan.stations.photoimage import SUFFIX, Photo, photo_entry, photo_from_entry
 
 
@@ -99,8 +99,7 @@ class PhotoDir:
             line = orjson.dumps(entry) + b"\n"
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 line = b"\n" + line
-            os.write(fd, line)
-            os.fsync(fd)
+            write_durably(fd, line)
         finally:
             os.close(fd)
 

@@ -32,6 +32,7 @@ from typing import Any, Final
 import orjson
 
 from yizhan.errors import InvalidInputError
+from yizhan.stations.jsonio import write_durably
 
 log = logging.getLogger("yizhan")
 
@@ -153,11 +154,7 @@ class ProposalFile:
 
     def _append(self, fd: int, line: dict[str, Any]) -> None:
         data = (b"" if self._ends_with_newline else b"\n") + orjson.dumps(line) + b"\n"
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-        os.fsync(fd)
+        write_durably(fd, data)
         self._offset = os.fstat(fd).st_size
         self._ends_with_newline = True
 

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from yizhan.errors import InvalidInputError
-from yizhan.stations.jsonio import fsync_dir
+from yizhan.stations.jsonio import fsync_dir, write_durably
 
 log = logging.getLogger("yizhan")
 
@@ -163,11 +163,7 @@ class ReportFile:
     def _write(self, fd: int, line: bytes) -> None:
         """Append *line* (on a line of its own) and fsync; the file lock is held."""
         data = (b"" if self._ends_with_newline else b"\n") + line + b"\n"
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-        os.fsync(fd)
+        write_durably(fd, data)
         self._offset = os.fstat(fd).st_size
         self._ends_with_newline = True
 
