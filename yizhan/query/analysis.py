@@ -42,14 +42,14 @@ from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from threadpoolctl import threadpool_limits
 
 from yizhan.errors import InvalidInputError, YizhanError
 from yizhan.geo.access import two_step_fca
 from yizhan.geo.coverage import StationSet, coverage
 from yizhan.geo.demand import Demand
-from yizhan.geo.siting import site_mclp
+from yizhan.geo.siting import CoverMatrix, site_mclp
 
 try:
     import resource
@@ -373,9 +373,15 @@ def site_analysis(
     n_new: int,
     radius_m: float,
     time_limit_s: float,
+    *,
+    cover: CoverMatrix | None = None,
+    covered: ArrayLike | None = None,
+    members: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Maximal-covering siting (:func:`yizhan.geo.siting.site_mclp`) as the dict
-    ``POST /analysis/site`` answers, with ``sites`` as GeoJSON."""
+    ``POST /analysis/site`` answers, with *members* (e.g. the metric) before ``sites``
+    (GeoJSON). *cover* and *covered* are :func:`~yizhan.geo.siting.site_mclp`'s (another
+    metric's cover sets)."""
     result = site_mclp(
         demand,
         existing_lon,
@@ -385,7 +391,10 @@ def site_analysis(
         n_new=n_new,
         radius_m=radius_m,
         time_limit_s=time_limit_s,
+        cover=cover,
+        covered=covered,
     )
     out = result.to_dict()
+    out.update(members or {})
     out["sites"] = result.to_geojson()
     return out

@@ -20,8 +20,7 @@ from numpy.typing import NDArray
 
 from yizhan.geo.coverage import StationSet, coverage
 from yizhan.geo.demand import Demand
-from yizhan.geo.siting import site_mclp
-from yizhan.query.analysis import Selected
+from yizhan.query.analysis import Selected, site_analysis
 from yizhan.query.walk_studies import (
     walk_access,
     walk_coverage,
@@ -87,22 +86,19 @@ def walk_site_answer(
     radius_m, cover, covered = walk_siting_inputs(
         walking, existing_lon, existing_lat, demand, minutes
     )
-    result = site_mclp(
+    return site_analysis(
         demand,
         existing_lon,
         existing_lat,
         candidates_lon,
         candidates_lat,
-        n_new=n_new,
-        radius_m=radius_m,
-        time_limit_s=time_limit_s,
+        n_new,
+        radius_m,
+        time_limit_s,
         cover=cover,
         covered=covered,
+        members={"metric": "walk", "minutes": minutes, "speed_kmh": walking.speed_kmh},
     )
-    out = result.to_dict()
-    out.update(metric="walk", minutes=minutes, speed_kmh=walking.speed_kmh)
-    out["sites"] = result.to_geojson()
-    return out
 
 
 def walk_site_analysis(
