@@ -9,6 +9,8 @@ from typing import Any
 
 import uvicorn
 
+from yizhan.stations.usage_files import VisitRows
+
 
 class SetClock:
     """A clock the stores call for "now" (``clock=``), set by the test: ``clock.now = …``."""
@@ -49,3 +51,19 @@ class Server:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+def visit_records(rows: VisitRows) -> list[tuple[int, str, int, int, int, int]]:
+    """Visit rows as sorted ``(day, unit, hour, trade, source, count)`` tuples."""
+    return sorted(
+        (d, rows.units[u], h, t, s, n)
+        for d, u, h, t, s, n in zip(
+            rows.day.tolist(),
+            rows.unit.tolist(),
+            rows.hour.tolist(),
+            rows.trade.tolist(),
+            rows.source.tolist(),
+            rows.count.tolist(),
+            strict=True,
+        )
+    )

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import make_bus, make_doc, make_feature, make_stop
-from tests.helpers import SetClock
+from tests.helpers import SetClock, visit_records
 from tests.storage_env import StorageEnv, eventually, make_env
 from yizhan.errors import (
     ConflictError,
@@ -73,22 +73,6 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageEnv]:
 @pytest.fixture
 def backend(env: StorageEnv) -> Backend:
     return env.open(start=True)
-
-
-def records(rows: VisitRows) -> list[tuple[int, str, int, int, int, int]]:
-    """Visit rows as sorted ``(day, unit, hour, trade, source, count)`` tuples."""
-    return sorted(
-        (d, rows.units[u], h, t, s, n)
-        for d, u, h, t, s, n in zip(
-            rows.day.tolist(),
-            rows.unit.tolist(),
-            rows.hour.tolist(),
-            rows.trade.tolist(),
-            rows.source.tolist(),
-            rows.count.tolist(),
-            strict=True,
-        )
-    )
 
 
 # -- stations ------------------------------------------------------------------------------
@@ -474,7 +458,7 @@ def test_finished_days_are_aggregated_once(env: StorageEnv, backend: Backend) ->
         (date(2026, 7, 15).toordinal(), "a1", 11, -1, SOURCE_CHECKINS, 1),
         (date(2026, 7, 15).toordinal(), "bus1\ts1", 11, -1, SOURCE_CHECKINS, 1),
     ]
-    assert records(s.day_rows(date(2026, 7, 15))) == expected
+    assert visit_records(s.day_rows(date(2026, 7, 15))) == expected
     clock.now = T0 + timedelta(days=1)
     assert s.compact() == []  # yesterday stays (the 4-hour rule needs it)
     clock.now = T0 + timedelta(days=2, hours=1)
@@ -488,12 +472,12 @@ def test_finished_days_are_aggregated_once(env: StorageEnv, backend: Backend) ->
     assert date(2026, 7, 15) not in s.open_days()
     assert backend.visits is not None
     parts, held = backend.visits.load_parts(date(2026, 7, 1), date(2026, 7, 31))
-    assert sorted(r for p in parts for r in records(p)) == expected  # added once
+    assert sorted(r for p in parts for r in visit_records(p)) == expected  # added once
     assert held.days == {date(2026, 7, 15).toordinal()}
     other = env.open()
     assert other.visits is not None
     other_parts, _ = other.visits.load_parts(date(2026, 7, 15), date(2026, 7, 15), ["a1"])
-    assert [r for p in other_parts for r in records(p) if r[1] == "a1"] == expected[:2]
+    assert [r for p in other_parts for r in visit_records(p) if r[1] == "a1"] == expected[:2]
 
 
 def test_visit_rows_of_generated_days_are_shared(env: StorageEnv, backend: Backend) -> None:
@@ -507,19 +491,19 @@ def test_visit_rows_of_generated_days_are_shared(env: StorageEnv, backend: Backe
     assert backend.visits.add_days(rows, [d1, d2], replace=True, meta=meta) == [d1, d2]
     assert other.visits.add_days(rows, [d1]) == []  # a day held is not added twice
     parts, held = other.visits.load_parts(date(2026, 7, 1), date(2026, 7, 2))
-    assert sorted(r for p in parts for r in records(p)) == sorted(records(rows))
+    assert sorted(r for p in parts for r in visit_records(p)) == sorted(visit_records(rows))
     assert held.days == {d1, d2} and held.meta == meta
     before, _ = backend.visits.load_parts(date(2026, 7, 1), date(2026, 7, 2))
-    assert sorted(r for p in before for r in records(p)) == sorted(records(rows))
+    assert sorted(r for p in before for r in visit_records(p)) == sorted(visit_records(rows))
     again = VisitRows.from_records([(d2, "a1", 8, -1, SOURCE_SYNTHETIC, 1)])
     assert other.visits.add_days(again, [d2], replace=True, meta={"synthetic": {}}) == [d2]
     parts, held = backend.visits.load_parts(date(2026, 7, 2), date(2026, 7, 2))
-    assert [r for p in parts for r in records(p)] == records(again)
+    assert [r for p in parts for r in visit_records(p)] == visit_records(again)
     assert not held.meta.get("synthetic")  # the files may keep an empty member
     parts, held = backend.visits.load_parts(date(2026, 7, 1), date(2026, 7, 2))  # read before
-    assert sorted(r for p in parts for r in records(p)) == sorted(records(rows.take([0]))) + (
-        records(again)
-    )
+    assert sorted(r for p in parts for r in visit_records(p)) == sorted(
+        visit_records(rows.take([0]))
+    ) + (visit_records(again))
     assert set(held.meta.get("synthetic", {})) == {str(d1)}
 
 
@@ -541,7 +525,7 @@ def test_visit_counts_are_shared_and_audited(env: StorageEnv, backend: Backend) 
     reopened = env.open()
     got = reopened.visit_counts.for_station("a2", day - timedelta(days=1), today)
     assert [(c.day, c.count, c.hours) for c in got] == [(day, 95, tuple(hours))]
-    assert sorted(records(reopened.visit_counts.rows(day, day))) == [
+    assert sorted(visit_records(reopened.visit_counts.rows(day, day))) == [
         (day.toordinal(), "a2", 9, -1, SOURCE_COUNT, 50),
         (day.toordinal(), "a2", 15, -1, SOURCE_COUNT, 45),
     ]

@@ -18,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import make_bus, make_doc, make_feature, make_stop
+from tests.helpers import visit_records
 from tests.pgcluster import Cluster
 from tests.storage_env import eventually, fresh_database
 from tests.storage_servers import Replica
@@ -184,19 +185,7 @@ def test_two_serve_processes_share_the_rules_and_the_counts(url: str) -> None:
 
 
 def _records(parts: list[VisitRows]) -> list[tuple[int, str, int, int, int, int]]:
-    rows = concat(parts)
-    return sorted(
-        (d, rows.units[u], h, t, s, n)
-        for d, u, h, t, s, n in zip(
-            rows.day.tolist(),
-            rows.unit.tolist(),
-            rows.hour.tolist(),
-            rows.trade.tolist(),
-            rows.source.tolist(),
-            rows.count.tolist(),
-            strict=True,
-        )
-    )
+    return visit_records(concat(parts))
 
 
 def test_network_reads_use_packed_months_kept_in_step_with_the_rows(url: str) -> None:
