@@ -203,25 +203,41 @@ class SharedLimit:
         self.window_s = window_s
         self.what = what
         self.fallback = WindowLimiter(limit, window_s)
+        #: Whether the shared counters failed last time (logged once per outage, not per
+        #: request).
+        self.degraded = False
 
     def _unavailable(self, exc: Exception) -> None:
-        log.warning(
-            "the shared %s limit is unavailable (%s): counting in this process", self.name, exc
-        )
+        if not self.degraded:
+            self.degraded = True
+            log.warning(
+                "the shared %s limit is unavailable (%s): counting in this process until it "
+                "is back",
+                self.name,
+                exc,
+            )
+
+    def _available(self) -> None:
+        if self.degraded:
+            self.degraded = False
+            log.warning("the shared %s limit is back", self.name)
 
     def wait_s(self, client: str) -> float:
         """Seconds until *client* may have another event (0: now); nothing is counted."""
         try:
-            return self.limits.wait_s(f"{self.name}:{client}", self.limit, self.window_s)
+            wait = self.limits.wait_s(f"{self.name}:{client}", self.limit, self.window_s)
         except (StorageUnavailableError, OSError) as exc:
             self._unavailable(exc)
             return self.fallback.retry_after_s(client)
+        self._available()
+        return wait
 
     def hit(self, client: str) -> None:
         """Count an event of *client*, or raise :class:`RateLimitedError` (not counted)
         when it already had *limit* in the window."""
         try:
             self.limits.hit(f"{self.name}:{client}", self.limit, self.window_s, self.what)
+            self._available()
             return
         except (StorageUnavailableError, OSError) as exc:
             self._unavailable(exc)
