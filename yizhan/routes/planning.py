@@ -237,11 +237,16 @@ def get_study(request: Request, settings: SettingsDep, registry: RegistryDep) ->
             "no demand configured for this registry: set YIZHAN_DEMAND (points or polygons) "
             "or YIZHAN_DISTRICTS (a hexagon grid over them)"
         )
+    return _load_study(request.app.state, spec)
+
+
+def _load_study(state: Any, spec: StudySpec) -> Study:
+    """The app's study, loaded from *spec* by the first caller (the others wait for it)."""
     with _study_lock:
-        study = getattr(request.app.state, "study", None)
+        study: Study | None = getattr(state, "study", None)
         if study is None:
             study = load_study(spec)
-            request.app.state.study = study
+            state.study = study
     return study
 
 
@@ -261,12 +266,7 @@ def warm_walking(app: Any) -> None:
         spec = study_spec(state.settings, state.store.registry)
         if spec is None:
             return
-        with _study_lock:
-            study = getattr(state, "study", None)
-            if study is None:
-                study = load_study(spec)
-                state.study = study
-        walking.demand_table(study.demand)
+        walking.demand_table(_load_study(state, spec).demand)
     except Exception:  # the request that needs the study reports it properly
         log.exception("preparing the study's demand on the walking network failed")
 
