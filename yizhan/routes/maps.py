@@ -277,7 +277,7 @@ async def coverage_map_page(
     version = store.version
     search = store.search
     n_reports = len(flags.reports.all()) if flags.reports is not None else 0
-    pending = proposals_geojson(proposal_store(request, store))
+    pending = proposals_geojson(proposal_store(request))
     n_pending = tuple(str(f["id"]) for f in pending["features"])
     key = (
         radius_m,

@@ -28,17 +28,16 @@ from yizhan.routes.deps import (
 from yizhan.routes.reports import client_key
 from yizhan.stations.proposals import MAX_HOURS, MAX_NAME, MAX_REASON, ProposalStore
 from yizhan.stations.reports import MAX_COMMENT
-from yizhan.storage import Backend, Stations
+from yizhan.storage import Backend
 
 router = APIRouter(tags=["proposals"])
 
 ProposalId = Annotated[str, Path(description="A proposal's id (`prop_…`).", max_length=64)]
 
 
-def proposal_store(request: Request, _store: Stations | None = None) -> ProposalStore:
+def proposal_store(request: Request) -> ProposalStore:
     """The backend's proposal store (``<registry>.proposals.jsonl``, or the ``proposals``
-    table: :func:`yizhan.storage.open_backend`); *_store* is not used (older callers pass
-    the station store)."""
+    table: :func:`yizhan.storage.open_backend`)."""
     backend: Backend = request.app.state.backend
     return backend.proposals
 
